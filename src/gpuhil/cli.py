@@ -1,0 +1,134 @@
+"""`gpuhil` command line: probe, matrix check, gates, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import matrix as matrix_mod
+from .capabilities import Capabilities, synthetic_fingerprint
+from .probe import probe
+
+
+def _load_matrix(path: str | None, **kw) -> matrix_mod.Matrix:
+    try:
+        return matrix_mod.load(path, **kw)
+    except matrix_mod.MatrixError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
+    try:
+        return mx.sku(sku_id)
+    except KeyError as exc:
+        print(f"gpuhil: {exc.args[0]}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_probe(args) -> int:
+    if args.sku:
+        fp = synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), probe(read_software=True, driver=_NoDriver()))
+    else:
+        fp = probe(args.device)
+    if args.json:
+        print(json.dumps(fp.to_dict(), indent=2, sort_keys=True, default=str))
+        return 0
+    d = fp.to_dict()
+    how, errors = d.pop("how_read"), d.pop("errors")
+    width = max(map(len, d))
+    for key in sorted(d):
+        print(f"{key:<{width}}  {d[key]!s:<40}  {how.get(key, '')}")
+    for key, err in errors.items():
+        print(f"{key:<{width}}  (not read)  {err}")
+    return 0
+
+
+class _NoDriver:
+    """For `probe --sku`: read this machine's software, but no device: the catalog describes it."""
+
+    def device_count(self) -> int:
+        return 0
+
+
+def cmd_matrix_check(args) -> int:
+    mx = _load_matrix(args.path, strict_expiry=True)
+    print(f"{mx.path}: ok: {len(mx.skus)} SKUs, {len(mx.selections)} selections, {len(mx.known_issues)} known issues")
+    return 0
+
+
+def cmd_gates(args) -> int:
+    from .gates import decision_table
+
+    mx = _load_matrix(args.matrix)
+    software = probe(driver=_NoDriver())
+    if args.all:
+        skus = list(mx.skus.values())
+    elif args.sku:
+        skus = [_sku(mx, args.sku)]
+    else:
+        skus = [None]
+    out = {}
+    for sku in skus:
+        caps = Capabilities.from_fingerprint(synthetic_fingerprint(sku, software) if sku else probe())
+        out[sku.id if sku else "this-device"] = {"capabilities": caps.describe(), "configs": decision_table(caps)}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for key, block in out.items():
+        print(f"== {key}: {block['capabilities']}")
+        for row in block["configs"]:
+            extra = {k: v for k, v in row.items() if k not in ("kernel", "config", "supported", "reasons", "requirements")}
+            verdict = "yes" if row["supported"] else "NO: " + "; ".join(row["reasons"])
+            print(f"  {row['kernel']:<18} {row['config']:<34} {verdict}  {extra if extra else ''}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .runner import run_main_job
+
+    return run_main_job(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gpuhil", description=__doc__)
+    p.add_argument("--matrix", help="hardware_matrix.yaml (default: $GPUHIL_MATRIX or the repo's)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("probe", help="fingerprint this machine (or a catalog SKU with --sku)")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--sku", help="print the catalog's synthetic fingerprint of this SKU")
+    sp.add_argument("--device", type=int, default=0, help="CUDA device index")
+    sp.set_defaults(fn=cmd_probe)
+
+    sm = sub.add_parser("matrix", help="hardware_matrix.yaml tools")
+    msub = sm.add_subparsers(dest="matrix_command", required=True)
+    mc = msub.add_parser("check", help="validate; exit 2 with FILE:LINE: messages")
+    mc.add_argument("path", nargs="?")
+    mc.set_defaults(fn=cmd_matrix_check)
+
+    sg = sub.add_parser("gates", help="decision table of every kernel config (CPU only)")
+    g = sg.add_mutually_exclusive_group()
+    g.add_argument("--sku", help="decide for this catalog SKU")
+    g.add_argument("--all", action="store_true", help="decide for every catalog SKU")
+    sg.add_argument("--json", action="store_true")
+    sg.set_defaults(fn=cmd_gates)
+
+    sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
+    sr.add_argument("--results-dir", help="default: results/<timestamp>-<sku>")
+    sr.add_argument("--emulate-sku", help="cap this GPU at a catalog SKU's limits")
+    sr.add_argument("--tier", choices=("default", "full"), default=None)
+    sr.add_argument("--perf", action="store_true", help="also time perf cases")
+    sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
+    sr.set_defaults(fn=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Cluster sum-reduction demo kernel: the smallest kernel that needs cluster launch and DSMEM.
+
+It proves the AOT helper and the cluster gates end to end before the real kernels use them.
+"""
+
+from __future__ import annotations
+
+from ..capabilities import Capabilities
+from ..gates import GateRow
+from ..requirements import Requirements
+
+CLUSTER_SIZES = (1, 2, 4, 8, 16)
+THREADS = 128
+
+
+def requirements(cluster_n: int) -> Requirements:
+    # Clusters and DSMEM exist from sm_90 on; the kernel is generic PTX otherwise.
+    return Requirements(min_cc="9.0", cluster_size=cluster_n, smem_bytes=THREADS * 4, needs_dsl=True)
+
+
+def gate_rows(caps: Capabilities):
+    for n in CLUSTER_SIZES:
+        yield GateRow("cluster_reduce", f"cluster_n={n}", requirements(n), {"cluster_n": n})

@@ -1,0 +1,272 @@
+"""hardware_matrix.yaml: the SKU catalog, per-SKU test selections and known issues.
+
+Loaded through a schema (pydantic). Every problem is reported as `FILE:LINE: message`, all of them at
+once, so a broken matrix is fixed in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .predicates import Predicate, PredicateError
+
+ARCH_MARKERS = ("sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121")
+MATRIX_FILE = "hardware_matrix.yaml"
+# Catalog numbers that must each cite where they come from (datasheet, or "read on device DATE").
+SOURCED_FIELDS = ("sm_count", "smem_optin_bytes", "smem_per_sm_bytes", "l2_bytes", "mem_bytes",
+                  "cluster_launch", "max_cluster_size", "mem_bw_gbs", "peak_tflops")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    names: list[str] = []
+    pci_device_ids: list[str] = []
+    cc: str
+
+    @field_validator("pci_device_ids")
+    @classmethod
+    def _hex_ids(cls, ids: list[str]) -> list[str]:
+        for i in ids:
+            try:
+                int(i, 16)
+            except ValueError:
+                raise ValueError(f"PCI device id {i!r} is not hex like '0x2330'") from None
+        return [f"0x{int(i, 16):04x}" for i in ids]
+
+
+class PeakTflops(_Strict):
+    bf16: float | None = None
+    fp8: float | None = None
+    fp4: float | None = None
+
+
+class Sku(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    arch: Literal["sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121"]
+    match: Match
+    cc: str = Field(pattern=r"^\d+\.\d+$")
+    sm_count: int | None = Field(default=None, gt=0)  # None: no public reading; the probe supplies it
+    smem_optin_bytes: int = Field(gt=0)
+    smem_per_sm_bytes: int | None = Field(default=None, gt=0)
+    l2_bytes: int | None = Field(default=None, gt=0)
+    mem_bytes: int | None = Field(default=None, gt=0)
+    cluster_launch: bool
+    max_cluster_size: int = Field(ge=1, le=16)
+    mem_bw_gbs: float = Field(gt=0)
+    peak_tflops: PeakTflops
+    markers: list[str] = []
+    sources: dict[str, str]
+    notes: str | None = None
+
+    @property
+    def arch_family(self) -> int:
+        return int(self.cc.split(".")[0])
+
+
+class Selection(_Strict):
+    suites: list[str]
+    tier: Literal["default", "full"] = "default"
+    providers: list[str] = ["*"]
+
+
+class AppliesTo(_Strict):
+    suite: str = "*"
+    test: str = "*"
+    params: dict[str, str | int | float | bool] = {}
+    provider: str = "*"
+
+
+class KnownIssue(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    when: dict[str, Any]
+    applies_to: AppliesTo
+    mode: Literal["xfail", "skip"]
+    reason: str = Field(min_length=1)
+    link: str = Field(pattern=r"^https?://")
+    expires: dt.date
+
+    @property
+    def predicate(self) -> Predicate:
+        return Predicate.parse(self.when)
+
+    def expired(self, today: dt.date | None = None) -> bool:
+        return self.expires < (today or dt.date.today())
+
+
+class _Document(_Strict):
+    version: Literal[1]
+    skus: list[Sku]
+    selections: dict[str, Selection]
+    known_issues: list[KnownIssue] = []
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    message: str
+
+
+class MatrixError(Exception):
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path, self.problems = path, sorted(problems, key=lambda p: p.line)
+        super().__init__("\n".join(f"{path}:{p.line}: {p.message}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Matrix:
+    path: str
+    skus: dict[str, Sku]
+    selections: dict[str, Selection]
+    known_issues: tuple[KnownIssue, ...]
+    lines: dict[tuple, int]
+
+    def sku(self, sku_id: str) -> Sku:
+        try:
+            return self.skus[sku_id]
+        except KeyError:
+            raise KeyError(f"unknown SKU '{sku_id}' (catalog {self.path} has: {', '.join(self.skus)})") from None
+
+    def line_of(self, *path: Any) -> int:
+        return self.lines.get(tuple(path), 1)
+
+    def match(self, name: str | None, pci_device_id: str | None, cc: str | None) -> Sku | None:
+        """The catalog row for a probed device: PCI device id first, then name, each with cc agreeing.
+
+        A SKU name labels results and picks the test list; it never decides what may run.
+        """
+        if pci_device_id:
+            pid = pci_device_id.lower()
+            for sku in self.skus.values():
+                if pid in sku.match.pci_device_ids and (cc is None or sku.cc == cc):
+                    return sku
+        if name:
+            best = None
+            for sku in self.skus.values():
+                for pat in sku.match.names:
+                    if pat.lower() in name.lower() and (cc is None or sku.cc == cc):
+                        if best is None or len(pat) > best[0]:
+                            best = (len(pat), sku)
+            if best:
+                return best[1]
+        return None
+
+
+def default_path() -> Path:
+    """$GPUHIL_MATRIX, else the nearest hardware_matrix.yaml from the working directory upwards."""
+    env = os.environ.get("GPUHIL_MATRIX")
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / MATRIX_FILE).exists():
+            return d / MATRIX_FILE
+    return Path(__file__).resolve().parents[2] / MATRIX_FILE
+
+
+def _line_map(node: yaml.Node, path: tuple, out: dict, dupes: list[Problem]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for k, v in node.value:
+            key = k.value
+            if key in seen:
+                dupes.append(Problem(k.start_mark.line + 1, f"duplicate key '{key}'"))
+            seen.add(key)
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_map(v, path + (key,), out, dupes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_map(v, path + (i,), out, dupes)
+
+
+def _line_for(lines: dict[tuple, int], loc: tuple) -> int:
+    loc = tuple(loc)
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
+         today: dt.date | None = None, suites_dir: Path | None = None) -> Matrix:
+    """Parse and validate. `strict_expiry` makes an expired known issue an error (matrix check)."""
+    p = Path(path) if path else default_path()
+    shown = str(path) if path else MATRIX_FILE
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise MatrixError(shown, [Problem(0, f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MatrixError(shown, [Problem(mark.line + 1 if mark else 1, f"not valid YAML: {exc}")]) from None
+    if node is None or not isinstance(raw, dict):
+        raise MatrixError(shown, [Problem(1, "expected a mapping with version, skus, selections, known_issues")])
+    lines: dict[tuple, int] = {}
+    problems: list[Problem] = []
+    _line_map(node, (), lines, problems)
+    try:
+        doc = _Document.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err["loc"])
+            problems.append(Problem(_line_for(lines, err["loc"]), f"{where}: {err['msg']}"))
+        raise MatrixError(shown, problems) from None
+    problems += _cross_checks(doc, lines, strict_expiry, today or dt.date.today(), suites_dir or p.parent / "suites")
+    if problems:
+        raise MatrixError(shown, problems)
+    return Matrix(shown, {s.id: s for s in doc.skus}, dict(doc.selections), tuple(doc.known_issues), lines)
+
+
+def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.date,
+                  suites_dir: Path) -> list[Problem]:
+    problems = []
+    ids: dict[str, int] = {}
+    for i, sku in enumerate(doc.skus):
+        if sku.id in ids:
+            problems.append(Problem(lines[("skus", i, "id")], f"duplicate SKU id '{sku.id}' (first at line {ids[sku.id]})"))
+        ids.setdefault(sku.id, lines[("skus", i, "id")])
+        if sku.id in ARCH_MARKERS:
+            problems.append(Problem(lines[("skus", i, "id")], f"SKU id '{sku.id}' collides with an arch marker"))
+        for f in SOURCED_FIELDS:
+            if getattr(sku, f) is not None and f not in sku.sources:
+                problems.append(Problem(lines[("skus", i, f)], f"SKU '{sku.id}': no source for {f}"))
+        if not sku.cluster_launch and sku.max_cluster_size != 1:
+            problems.append(Problem(lines[("skus", i, "max_cluster_size")],
+                                    f"SKU '{sku.id}': cluster_launch is false, so max_cluster_size must be 1"))
+        if sku.match.cc != sku.cc:
+            problems.append(Problem(lines[("skus", i, "match", "cc")], f"SKU '{sku.id}': match.cc {sku.match.cc} differs from cc {sku.cc}"))
+    known_suites = {d.name for d in suites_dir.iterdir() if d.is_dir()} if suites_dir.is_dir() else None
+    for sel_id, sel in doc.selections.items():
+        if sel_id not in ids:
+            problems.append(Problem(lines[("selections", sel_id)], f"selection for unknown SKU '{sel_id}' (known: {', '.join(ids)})"))
+        for j, suite in enumerate(sel.suites):
+            if known_suites is not None and suite not in known_suites:
+                problems.append(Problem(lines[("selections", sel_id, "suites", j)],
+                                        f"selection '{sel_id}': unknown suite '{suite}' (have: {', '.join(sorted(known_suites))})"))
+    ki_ids: dict[str, int] = {}
+    for i, ki in enumerate(doc.known_issues):
+        line = lines[("known_issues", i, "id")]
+        if ki.id in ki_ids:
+            problems.append(Problem(line, f"duplicate known issue id '{ki.id}' (first at line {ki_ids[ki.id]})"))
+        ki_ids.setdefault(ki.id, line)
+        try:
+            Predicate.parse(ki.when, ("known_issues", i, "when"))
+        except PredicateError as exc:
+            problems.append(Problem(_line_for(lines, exc.path), f"known issue '{ki.id}': {exc}"))
+        if strict_expiry and ki.expired(today):
+            problems.append(Problem(lines[("known_issues", i, "expires")],
+                                    f"known issue '{ki.id}' expired on {ki.expires}: re-verify it, then extend or retire it"))
+    return problems

@@ -1,0 +1,378 @@
+"""Read what this machine really is: the GPU through the CUDA driver and NVML, the software around it.
+
+Every field records how it was read (`how_read`), and a field that could not be read records why
+(`errors`). A machine without a GPU, a driver or cuda-python still yields a fingerprint with
+`gpu_present=False` and the software fields: the probe never raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+# Fields whose change can move a timing: they make up `fingerprint_id`.
+PERF_FIELDS = (
+    "name", "pci_device_id", "cc", "sm_count", "sm_clock_max_mhz", "mem_clock_mhz",
+    "mem_bus_width_bits", "ecc_enabled", "mig_mode", "driver_version", "cuda_runtime",
+    "torch", "cutlass_dsl", "dsl_cuda",
+)
+
+
+@dataclass
+class DeviceFingerprint:
+    gpu_present: bool
+    synthetic: bool = False  # built from a catalog row, not read off a device
+    device_index: int | None = None
+    # device
+    name: str | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    pci_device_id: str | None = None  # "0x2330": the NVIDIA device id, as the catalog matches it
+    cc: str | None = None
+    arch_family: int | None = None
+    sm_count: int | None = None
+    smem_optin_bytes: int | None = None
+    smem_per_sm_bytes: int | None = None
+    l2_bytes: int | None = None
+    mem_bytes: int | None = None
+    mem_bus_width_bits: int | None = None
+    mem_clock_mhz: int | None = None
+    peak_dram_gbs: float | None = None
+    sm_clock_max_mhz: int | None = None
+    cluster_launch: bool | None = None
+    max_cluster_size: int | None = None
+    ecc_enabled: bool | None = None
+    mig_mode: bool | None = None
+    # software
+    cpu_arch: str | None = None
+    python: str | None = None
+    driver_version: str | None = None
+    cuda_driver_api: str | None = None
+    cuda_runtime: str | None = None
+    torch: str | None = None
+    torch_cuda_build: bool | None = None
+    triton: str | None = None
+    cutlass_dsl: str | None = None
+    dsl_cuda: str | None = None
+    ptxas: str | None = None
+    git_sha: str | None = None
+    how_read: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fingerprint_id(self) -> str:
+        key = {f: getattr(self, f) for f in PERF_FIELDS}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["fingerprint_id"] = self.fingerprint_id
+        return d
+
+    def summary(self) -> str:
+        if not self.gpu_present:
+            return "no GPU (" + "; ".join(f"{k}: {v}" for k, v in self.errors.items() if k == "gpu") + ")"
+        cl = f"cluster launch {int(bool(self.cluster_launch))} (max {self.max_cluster_size})"
+        return (f"{self.name} cc {self.cc}, {self.sm_count} SMs, opt-in smem {self.smem_optin_bytes} B, "
+                f"{cl}, L2 {self.l2_bytes} B, driver {self.driver_version}")
+
+
+class DriverReader(Protocol):
+    """What the probe asks the CUDA driver. Tests substitute a fake with a catalog SKU's answers."""
+
+    def device_count(self) -> int: ...
+    def attribute(self, index: int, name: str) -> int: ...
+    def name(self, index: int) -> str: ...
+    def uuid(self, index: int) -> str: ...
+    def total_mem(self, index: int) -> int: ...
+    def driver_api_version(self) -> int: ...
+    def max_cluster_size(self, index: int) -> int: ...
+
+
+class NvmlReader(Protocol):
+    def pci_device_id(self, uuid: str) -> int: ...
+    def max_clock_mhz(self, uuid: str, which: str) -> int: ...
+    def ecc_enabled(self, uuid: str) -> bool: ...
+    def mig_enabled(self, uuid: str) -> bool: ...
+    def driver_version(self) -> str: ...
+
+
+# A kernel with no body: cuOccupancyMaxPotentialClusterSize needs a real function to answer for.
+_PROBE_PTX = b"""
+.version 8.0
+.target sm_90
+.address_size 64
+.visible .entry gpuhil_cluster_probe() { ret; }
+\0"""
+
+
+class CudaDriver:
+    """cuda.bindings.driver, with every error turned into an exception naming the call."""
+
+    def __init__(self) -> None:
+        from cuda.bindings import driver as cu  # ImportError is handled by the probe
+
+        self.cu = cu
+        self._call("cuInit", 0)
+
+    def _call(self, fn: str, *args):
+        out = getattr(self.cu, fn)(*args)
+        err, rest = out[0], out[1:]
+        if err != self.cu.CUresult.CUDA_SUCCESS:
+            raise RuntimeError(f"{fn} failed: {err.name if hasattr(err, 'name') else err}")
+        return rest[0] if len(rest) == 1 else rest
+
+    def _dev(self, index: int):
+        return self._call("cuDeviceGet", index)
+
+    def device_count(self) -> int:
+        return int(self._call("cuDeviceGetCount"))
+
+    def attribute(self, index: int, name: str) -> int:
+        attr = getattr(self.cu.CUdevice_attribute, name)
+        return int(self._call("cuDeviceGetAttribute", attr, self._dev(index)))
+
+    def name(self, index: int) -> str:
+        raw = self._call("cuDeviceGetName", 256, self._dev(index))
+        return raw.split(b"\0", 1)[0].decode()
+
+    def uuid(self, index: int) -> str:
+        b = bytes(self._call("cuDeviceGetUuid", self._dev(index)).bytes)
+        h = b.hex()
+        return f"GPU-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+    def total_mem(self, index: int) -> int:
+        return int(self._call("cuDeviceTotalMem", self._dev(index)))
+
+    def driver_api_version(self) -> int:
+        return int(self._call("cuDriverGetVersion"))
+
+    def max_cluster_size(self, index: int) -> int:
+        cu = self.cu
+        dev = self._dev(index)
+        ctx = self._call("cuDevicePrimaryCtxRetain", dev)
+        try:
+            self._call("cuCtxPushCurrent", ctx)
+            try:
+                module = self._call("cuModuleLoadData", _PROBE_PTX)
+                try:
+                    fn = self._call("cuModuleGetFunction", module, b"gpuhil_cluster_probe")
+                    # Ask for what a kernel may use once it opts in, as CuTe DSL kernels do.
+                    self._call("cuFuncSetAttribute", fn,
+                               cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)
+                    cfg = cu.CUlaunchConfig()
+                    cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ = 64, 1, 1
+                    cfg.blockDimX, cfg.blockDimY, cfg.blockDimZ = 128, 1, 1
+                    cfg.sharedMemBytes = 0
+                    cfg.numAttrs = 0
+                    return int(self._call("cuOccupancyMaxPotentialClusterSize", fn, cfg))
+                finally:
+                    self._call("cuModuleUnload", module)
+            finally:
+                self._call("cuCtxPopCurrent")
+        finally:
+            self._call("cuDevicePrimaryCtxRelease", dev)
+
+
+class Nvml:
+    def __init__(self) -> None:
+        import pynvml  # nvidia-ml-py
+
+        self.nv = pynvml
+        pynvml.nvmlInit()
+
+    def _h(self, uuid: str):
+        return self.nv.nvmlDeviceGetHandleByUUID(uuid)
+
+    def pci_device_id(self, uuid: str) -> int:
+        return int(self.nv.nvmlDeviceGetPciInfo(self._h(uuid)).pciDeviceId) >> 16
+
+    def max_clock_mhz(self, uuid: str, which: str) -> int:
+        clk = {"sm": self.nv.NVML_CLOCK_SM, "mem": self.nv.NVML_CLOCK_MEM}[which]
+        return int(self.nv.nvmlDeviceGetMaxClockInfo(self._h(uuid), clk))
+
+    def ecc_enabled(self, uuid: str) -> bool:
+        return bool(self.nv.nvmlDeviceGetEccMode(self._h(uuid))[0])
+
+    def mig_enabled(self, uuid: str) -> bool:
+        return bool(self.nv.nvmlDeviceGetMigMode(self._h(uuid))[0])
+
+    def driver_version(self) -> str:
+        v = self.nv.nvmlSystemGetDriverVersion()
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+
+_DRIVER_ATTRS = {
+    "sm_count": "CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT",
+    "smem_optin_bytes": "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN",
+    "smem_per_sm_bytes": "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR",
+    "l2_bytes": "CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE",
+    "mem_bus_width_bits": "CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH",
+}
+
+
+class _Recorder:
+    """Fills a fingerprint field by field; a failing read becomes an error entry, never an exception."""
+
+    def __init__(self, fp: DeviceFingerprint) -> None:
+        self.fp = fp
+
+    def read(self, name: str, how: str, fn) -> Any:
+        try:
+            value = fn()
+        except Exception as exc:  # noqa: BLE001 - the probe reports, it does not fail
+            self.fp.errors[name] = f"{how}: {type(exc).__name__}: {exc}"
+            return None
+        if value is not None:
+            setattr(self.fp, name, value)
+            self.fp.how_read[name] = how
+        return value
+
+
+def probe(index: int = 0, driver: DriverReader | None = None, nvml: NvmlReader | None = None,
+          read_software: bool = True) -> DeviceFingerprint:
+    """Fingerprint GPU `index` (as the process sees it, after CUDA_VISIBLE_DEVICES) and the software."""
+    fp = DeviceFingerprint(gpu_present=False)
+    rec = _Recorder(fp)
+    if read_software:
+        read_software_fields(rec)
+    if driver is None:
+        try:
+            driver = CudaDriver()
+        except Exception as exc:  # noqa: BLE001 - no cuda-python, no driver, no device
+            fp.errors["gpu"] = f"CUDA driver unavailable: {type(exc).__name__}: {exc}"
+            return fp
+    try:
+        count = driver.device_count()
+    except Exception as exc:  # noqa: BLE001
+        fp.errors["gpu"] = f"cuDeviceGetCount: {exc}"
+        return fp
+    if count <= index:
+        fp.errors["gpu"] = f"cuDeviceGetCount reports {count} device(s); index {index} absent"
+        return fp
+    fp.gpu_present = True
+    fp.device_index = index
+    read_device_fields(rec, driver, index)
+    if nvml is None:
+        try:
+            nvml = Nvml()
+        except Exception as exc:  # noqa: BLE001
+            fp.errors["nvml"] = f"NVML unavailable: {type(exc).__name__}: {exc}"
+    if nvml is not None and fp.uuid:
+        read_nvml_fields(rec, nvml, fp.uuid)
+    if fp.mem_clock_mhz and fp.mem_bus_width_bits:
+        # Double data rate: two transfers per clock over the whole bus.
+        fp.peak_dram_gbs = round(2 * fp.mem_clock_mhz * 1e6 * fp.mem_bus_width_bits / 8 / 1e9, 1)
+        fp.how_read["peak_dram_gbs"] = "2 x mem_clock_mhz x mem_bus_width_bits / 8"
+    return fp
+
+
+def read_device_fields(rec: _Recorder, drv: DriverReader, i: int) -> None:
+    fp = rec.fp
+    rec.read("name", "cuDeviceGetName", lambda: drv.name(i))
+    rec.read("uuid", "cuDeviceGetUuid", lambda: drv.uuid(i))
+    rec.read("pci_bus_id", "cuDeviceGetAttribute(PCI_DOMAIN_ID, PCI_BUS_ID, PCI_DEVICE_ID)", lambda: "%04x:%02x:%02x.0" % (
+        drv.attribute(i, "CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID"),
+        drv.attribute(i, "CU_DEVICE_ATTRIBUTE_PCI_BUS_ID"),
+        drv.attribute(i, "CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID")))
+    major = rec.read("arch_family", "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR)",
+                     lambda: drv.attribute(i, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR"))
+    minor = drv.attribute(i, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR") if major is not None else None
+    if major is not None:
+        fp.cc = f"{major}.{minor}"
+        fp.how_read["cc"] = "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR, _MINOR)"
+    for name, attr in _DRIVER_ATTRS.items():
+        rec.read(name, f"cuDeviceGetAttribute({attr})", lambda a=attr: drv.attribute(i, a))
+    rec.read("mem_bytes", "cuDeviceTotalMem", lambda: drv.total_mem(i))
+    rec.read("mem_clock_mhz", "cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE) / 1000",
+             lambda: drv.attribute(i, "CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE") // 1000 or None)
+    rec.read("sm_clock_max_mhz", "cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_CLOCK_RATE) / 1000",
+             lambda: drv.attribute(i, "CU_DEVICE_ATTRIBUTE_CLOCK_RATE") // 1000 or None)
+    launch = rec.read("cluster_launch", "cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH)",
+                      lambda: bool(drv.attribute(i, "CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH")))
+    if launch:
+        rec.read("max_cluster_size",
+                 "cuOccupancyMaxPotentialClusterSize(empty kernel, 128 threads, non-portable sizes allowed)",
+                 lambda: drv.max_cluster_size(i))
+    elif launch is False:
+        fp.max_cluster_size = 1
+        fp.how_read["max_cluster_size"] = "1: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0"
+    rec.read("cuda_driver_api", "cuDriverGetVersion",
+             lambda: "%d.%d" % divmod(drv.driver_api_version() // 10, 100))
+
+
+def read_nvml_fields(rec: _Recorder, nv: NvmlReader, uuid: str) -> None:
+    rec.read("pci_device_id", "nvmlDeviceGetPciInfo().pciDeviceId >> 16",
+             lambda: f"0x{nv.pci_device_id(uuid):04x}")
+    rec.read("ecc_enabled", "nvmlDeviceGetEccMode (current)", lambda: nv.ecc_enabled(uuid))
+    rec.read("mig_mode", "nvmlDeviceGetMigMode (current)", lambda: nv.mig_enabled(uuid))
+    rec.read("driver_version", "nvmlSystemGetDriverVersion", nv.driver_version)
+    # NVML's maxima are the boost clocks; the driver attributes are deprecated in CUDA 13.
+    rec.read("sm_clock_max_mhz", "nvmlDeviceGetMaxClockInfo(NVML_CLOCK_SM)", lambda: nv.max_clock_mhz(uuid, "sm"))
+    rec.read("mem_clock_mhz", "nvmlDeviceGetMaxClockInfo(NVML_CLOCK_MEM)", lambda: nv.max_clock_mhz(uuid, "mem"))
+
+
+def _version(dist: str) -> str:
+    return metadata.version(dist)
+
+
+def _torch_facts() -> tuple[str, str | None, bool]:
+    import torch
+
+    return torch.__version__, torch.version.cuda, torch.version.cuda is not None
+
+
+def _dsl_payload() -> str:
+    import cutlass
+
+    v = cutlass.CUDA_VERSION
+    return f"{v.major}.{v.minor}" if hasattr(v, "major") else str(v)
+
+
+def _ptxas_version() -> str:
+    candidates = [shutil.which("ptxas")]
+    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
+        if home:
+            candidates.append(str(Path(home) / "bin" / "ptxas"))
+    for exe in filter(None, candidates):
+        if Path(exe).exists():
+            out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
+            m = re.search(r"release [\d.]+, V([\d.]+)", out)
+            return m.group(1) if m else out.strip().splitlines()[-1]
+    raise FileNotFoundError("ptxas not on PATH, CUDA_HOME or /usr/local/cuda")
+
+
+def _git_sha() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+
+    sha = git("rev-parse", "HEAD")
+    return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def read_software_fields(rec: _Recorder) -> None:
+    fp = rec.fp
+    fp.cpu_arch, fp.how_read["cpu_arch"] = platform.machine(), "platform.machine()"
+    fp.python, fp.how_read["python"] = platform.python_version(), "platform.python_version()"
+    facts = rec.read("torch", "torch.__version__", lambda: _torch_facts()[0])
+    if facts is not None:
+        _, cuda, built = _torch_facts()
+        fp.cuda_runtime, fp.how_read["cuda_runtime"] = cuda, "torch.version.cuda"
+        fp.torch_cuda_build, fp.how_read["torch_cuda_build"] = built, "torch.version.cuda is not None"
+    rec.read("triton", "importlib.metadata.version('triton')", lambda: _version("triton"))
+    rec.read("cutlass_dsl", "importlib.metadata.version('nvidia-cutlass-dsl')",
+             lambda: _version("nvidia-cutlass-dsl"))
+    if fp.cutlass_dsl:
+        rec.read("dsl_cuda", "cutlass.CUDA_VERSION (the active native payload)", _dsl_payload)
+    rec.read("ptxas", "ptxas --version", _ptxas_version)
+    rec.read("git_sha", "git rev-parse HEAD (+ -dirty)", _git_sha)

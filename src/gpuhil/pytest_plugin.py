@@ -1,0 +1,124 @@
+"""The gpuhil pytest plugin: markers from the matrix, gates from Requirements, known issues as xfail.
+
+Loaded by the repo's conftest.py. Test bodies never gate themselves: a kernel config's Requirements
+arrive as a `requires` marker and are decided here by `requirements.check`, the function dispatch uses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from . import capabilities, gpu_pinning, matrix as matrix_mod, session as session_mod
+from .requirements import Requirements, check
+from .selection import applies, identify, selected
+
+CTX = pytest.StashKey["session_mod.SessionContext"]()
+KNOWN_ISSUE = pytest.StashKey["matrix_mod.KnownIssue"]()
+EXPIRED = pytest.StashKey["matrix_mod.KnownIssue"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("gpuhil")
+    g.addoption("--emulate-sku", metavar="ID", help="cap this GPU's resource limits at a catalog SKU's (ISA unchanged)")
+    g.addoption("--target-sku", metavar="ID", help="reason CPU-side as this catalog SKU (gates, AOT targets)")
+    g.addoption("--perf", action="store_true", help="run perf-marked cases and record them")
+    g.addoption("--results-dir", metavar="DIR", help="where perf rows and run artefacts go")
+    g.addoption("--tier", choices=("default", "full"), help="default: slow cases deselected; full: everything")
+    g.addoption("--matrix", metavar="PATH", help="hardware_matrix.yaml to use (default: the repo's)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        gpu_pinning.pin_worker()  # before the probe below initialises CUDA in this worker
+    elif getattr(config.option, "numprocesses", None):
+        gpu_pinning.announce()
+    path = config.getoption("--matrix") or os.environ.get("GPUHIL_MATRIX") or Path(config.rootpath) / matrix_mod.MATRIX_FILE
+    try:
+        mx = matrix_mod.load(path)
+        emulate, target = config.getoption("--emulate-sku"), config.getoption("--target-sku")
+        ctx = session_mod.build(mx, emulate=emulate, target=target)
+    except (matrix_mod.MatrixError, session_mod.SessionSetupError, capabilities.EmulationRefused) as exc:
+        raise pytest.UsageError(f"gpuhil: {exc}") from None
+    config.stash[CTX] = ctx
+    if emulate:
+        os.environ[capabilities.EMULATE_ENV] = emulate  # xdist workers and subprocesses emulate too
+    if ctx.caps.runnable:
+        capabilities.set_current(ctx.caps)  # kernel dispatch in this process obeys the same limits
+    for sku in mx.skus.values():
+        config.addinivalue_line("markers", f"{sku.id}: in the {sku.name} runner's selection")
+    for arch in matrix_mod.ARCH_MARKERS:
+        config.addinivalue_line("markers", f"{arch}: in the selection of a SKU of this arch")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return config.stash[CTX].header_lines()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ctx = config.stash[CTX]
+    facts = ctx.caps.facts()
+    keep, dropped = [], []
+    tier = config.getoption("--tier") or ("full" if config.getoption("-m") else "default")
+    for item in items:
+        case = identify(item)
+        for sku_id, sel in ctx.matrix.selections.items():
+            if selected(sel, case):
+                item.add_marker(sku_id)
+                item.add_marker(ctx.matrix.skus[sku_id].arch)
+        _gate(item, ctx)
+        for ki in ctx.matrix.known_issues:
+            if applies(ki, case) and ki.predicate.holds(facts):
+                _mark_known_issue(item, ki)
+        if (case.tier == "full" and tier == "default") or (item.get_closest_marker("perf") and not config.getoption("--perf")):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _gate(item: pytest.Item, ctx) -> None:
+    for mark in item.iter_markers("requires"):
+        req = mark.args[0] if mark.args else Requirements(**mark.kwargs)
+        verdict = check(req, ctx.caps)
+        if not verdict.ok:
+            item.add_marker(pytest.mark.skip(reason=f"requires {req.describe()}: {verdict.explain()}"))
+            return
+
+
+def _mark_known_issue(item: pytest.Item, ki) -> None:
+    if ki.expired():
+        item.stash[EXPIRED] = ki
+        return
+    text = f"known issue {ki.id}: {ki.reason} ({ki.link}; expires {ki.expires})"
+    item.stash[KNOWN_ISSUE] = ki
+    item.add_marker(pytest.mark.skip(reason=text) if ki.mode == "skip" else pytest.mark.xfail(reason=text, strict=True))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    ki = item.stash.get(EXPIRED, None)
+    if ki is not None:
+        mx = item.config.stash[CTX].matrix
+        line = mx.line_of("known_issues", mx.known_issues.index(ki), "expires")
+        pytest.fail(f"known issue '{ki.id}' expired on {ki.expires} ({ki.link}): re-verify it on this device, "
+                    f"then extend or retire it at {mx.path}:{line}", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    ki = item.stash.get(KNOWN_ISSUE, None)
+    if ki is not None and rep.when == "call" and rep.failed and "XPASS(strict)" in str(rep.longrepr):
+        rep.longrepr = (f"[XPASS(strict)] known issue '{ki.id}' did not reproduce here: the bug looks fixed. "
+                        f"Retire the entry from hardware_matrix.yaml ({ki.link}).")
+
+
+@pytest.fixture(scope="session")
+def gpuhil_session(request: pytest.FixtureRequest):
+    """The session's probe, catalog match and capabilities."""
+    return request.config.stash[CTX]

@@ -1,0 +1,131 @@
+"""Requirements of a kernel config, and the ONE predicate that decides whether it may run.
+
+`check(requirements, capabilities)` is called by kernel dispatch (which raises `UnsupportedConfig`
+before any launch) and by the pytest gate (which skips with the same reasons), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .capabilities import Capabilities, torch_at_least
+from .predicates import version_tuple
+
+
+@dataclass(frozen=True)
+class Requirements:
+    needs_gpu: bool = True
+    arch_families: frozenset[int] | None = None  # e.g. {9}; None: any
+    targets: frozenset[str] | None = None  # the device must run one of these ISA targets
+    min_cc: str | None = None
+    cluster_size: int = 1
+    smem_bytes: int = 0
+    mma_kind: str | None = None
+    needs_dsl: bool = False
+    min_dsl_cuda: str | None = None
+    min_torch: str | None = None
+    torch_ops: frozenset[str] = frozenset()  # torch build facts, probed by the provider that needs them
+
+    def describe(self) -> str:
+        parts = []
+        if self.arch_families:
+            parts.append("family " + "/".join(map(str, sorted(self.arch_families))))
+        if self.targets:
+            parts.append("target " + "|".join(sorted(self.targets)))
+        if self.min_cc:
+            parts.append(f"cc>={self.min_cc}")
+        if self.cluster_size > 1:
+            parts.append(f"cluster {self.cluster_size}")
+        if self.smem_bytes:
+            parts.append(f"smem {self.smem_bytes} B")
+        if self.mma_kind:
+            parts.append(f"mma {self.mma_kind}")
+        if self.min_dsl_cuda:
+            parts.append(f"DSL payload CUDA>={self.min_dsl_cuda}")
+        return ", ".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    needed: str
+    probed: str
+
+    def __str__(self) -> str:
+        return f"{self.feature}: needs {self.needed}, probed {self.probed}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+    source: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def explain(self) -> str:
+        if self.ok:
+            return "supported"
+        where = f" [{self.source}]" if self.source else ""
+        return "; ".join(map(str, self.reasons)) + where
+
+
+class UnsupportedConfig(RuntimeError):
+    """A kernel config this device cannot run, refused before launch. Names attribute and probed value."""
+
+    def __init__(self, what: str, verdict: Verdict) -> None:
+        self.verdict = verdict
+        super().__init__(f"{what} is not supported here: {verdict.explain()}")
+
+
+def check(req: Requirements, caps: Capabilities) -> Verdict:
+    r: list[Reason] = []
+    if req.needs_gpu and not caps.runnable:
+        r.append(Reason("GPU", "a CUDA device", "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
+    if req.needs_dsl and not caps.cutlass_dsl:
+        r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
+    if req.min_dsl_cuda and (caps.dsl_cuda is None or version_tuple(caps.dsl_cuda) < version_tuple(req.min_dsl_cuda)):
+        r.append(Reason("DSL payload CUDA (cutlass.CUDA_VERSION)", f">= {req.min_dsl_cuda}", caps.dsl_cuda or "absent"))
+    if caps.gpu_present:
+        if req.arch_families is not None and caps.arch_family not in req.arch_families:
+            fams = "/".join(map(str, sorted(req.arch_families)))
+            r.append(Reason("arch family (cc major)", f"one of {fams}", str(caps.arch_family)))
+        if req.targets is not None and not (req.targets & caps.targets):
+            r.append(Reason("ISA target", " or ".join(sorted(req.targets)),
+                            f"cc {caps.cc} runs {', '.join(sorted(caps.targets)) or 'nothing'}"))
+        if req.min_cc and (caps.cc is None or version_tuple(caps.cc) < version_tuple(req.min_cc)):
+            r.append(Reason("compute capability", f">= {req.min_cc}", str(caps.cc)))
+        if req.mma_kind and req.mma_kind not in caps.mma_kinds:
+            r.append(Reason("MMA kind", req.mma_kind, f"cc {caps.cc} has {', '.join(sorted(caps.mma_kinds)) or 'none'}"))
+        if req.cluster_size > 1 and not caps.cluster_launch:
+            r.append(Reason("cluster launch (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH)", f"1 for cluster size {req.cluster_size}", "0"))
+        elif req.cluster_size > caps.max_cluster_size:
+            r.append(Reason("max cluster size (cuOccupancyMaxPotentialClusterSize)", str(req.cluster_size),
+                            str(caps.max_cluster_size)))
+        if req.smem_bytes and req.smem_bytes > (caps.smem_optin_bytes or 0):
+            r.append(Reason("opt-in smem per block (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", f"{req.smem_bytes} B",
+                            f"{caps.smem_optin_bytes} B"))
+    if req.min_torch and not torch_at_least(caps, req.min_torch):
+        r.append(Reason("torch", f">= {req.min_torch}", caps.torch or "absent"))
+    missing_ops = sorted(req.torch_ops - torch_ops(caps))
+    if missing_ops:
+        r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))
+    return Verdict(tuple(r), caps.source)
+
+
+def ensure(what: str, req: Requirements, caps: Capabilities) -> None:
+    """Dispatch's side of the predicate: raise before launch rather than fault inside the driver."""
+    verdict = check(req, caps)
+    if not verdict.ok:
+        raise UnsupportedConfig(what, verdict)
+
+
+def torch_ops(caps: Capabilities) -> frozenset[str]:
+    """Torch operators this build offers on this device, probed from the build, not assumed."""
+    from . import torch_facts
+
+    return torch_facts.available_ops(caps)

@@ -1,0 +1,57 @@
+"""What the matrix can address in a collected test: suite, test, params, provider, tier.
+
+Per-SKU selections and known issues both match against this one identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from .matrix import KnownIssue, Selection
+
+
+@dataclass(frozen=True)
+class CaseIdentity:
+    suite: str | None  # folder under suites/; None for the harness's own tests
+    test: str  # test function name, without parameters
+    params: dict[str, str]
+    provider: str | None
+    tier: str  # "default" or "full" (slow-marked)
+
+
+def param_text(value: Any) -> str:
+    """How a parameter value is written in the matrix: a provider/config by its name, else str()."""
+    return str(getattr(value, "name", value))
+
+
+def identify(item) -> CaseIdentity:
+    path = Path(str(item.path)).resolve()
+    parts = path.parts
+    suite = parts[parts.index("suites") + 1] if "suites" in parts[:-1] else None
+    params = {k: param_text(v) for k, v in getattr(getattr(item, "callspec", None), "params", {}).items()}
+    tier = "full" if item.get_closest_marker("slow") else "default"
+    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), tier)
+
+
+def selected(sel: Selection, case: CaseIdentity) -> bool:
+    if case.suite is None or case.suite not in sel.suites:
+        return False
+    if case.tier == "full" and sel.tier != "full":
+        return False
+    return case.provider is None or any(fnmatchcase(case.provider, p) for p in sel.providers)
+
+
+def applies(ki: KnownIssue, case: CaseIdentity) -> bool:
+    a = ki.applies_to
+    if not fnmatchcase(case.suite or "", a.suite) or not fnmatchcase(case.test, a.test):
+        return False
+    if a.provider != "*" and (case.provider is None or not fnmatchcase(case.provider, a.provider)):
+        return False
+    for key, want in a.params.items():
+        have = case.params.get(key)
+        if have is None or not fnmatchcase(have, str(want).lower() if isinstance(want, bool) else str(want)):
+            return False
+    return True

@@ -1,0 +1,53 @@
+"""Facts about the installed torch build that Requirements can name (`torch_ops`).
+
+An operator counts as available when this build has it and this device's arch is one the build
+dispatches it on. On a real device that is tried once with a tiny call; for a catalog SKU (CPU-side
+reasoning) the arch list that torch's own checks enforce is used, since nothing can be run.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .capabilities import Capabilities
+
+# torch._scaled_grouped_mm (rowwise FP8): torch checks for sm_90 / sm_100 in its CUDA dispatch.
+_OP_ARCH_FAMILIES = {"_scaled_grouped_mm": frozenset({9, 10}), "_scaled_mm": frozenset({8, 9, 10, 12})}
+
+
+def available_ops(caps: Capabilities) -> frozenset[str]:
+    try:
+        import torch
+    except ImportError:
+        return frozenset()
+    ops = set()
+    for op, families in _OP_ARCH_FAMILIES.items():
+        if not hasattr(torch, op) or caps.arch_family not in families:
+            continue
+        if caps.runnable and not _runs_on_device(op):
+            continue
+        ops.add(op)
+    return frozenset(ops)
+
+
+@functools.cache
+def _runs_on_device(op: str) -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        if op == "_scaled_grouped_mm":
+            a = torch.zeros(32, 32, device="cuda").to(torch.float8_e4m3fn)
+            b = torch.zeros(2, 32, 32, device="cuda").to(torch.float8_e4m3fn).transpose(-2, -1)
+            offs = torch.tensor([16, 32], device="cuda", dtype=torch.int32)
+            torch._scaled_grouped_mm(a, b, torch.ones(32, device="cuda"), torch.ones(2, 32, device="cuda"),
+                                     offs=offs, out_dtype=torch.bfloat16)
+        elif op == "_scaled_mm":
+            a = torch.zeros(32, 32, device="cuda").to(torch.float8_e4m3fn)
+            one = torch.ones((), device="cuda")
+            torch._scaled_mm(a, a.t(), one, one, out_dtype=torch.bfloat16)
+        torch.cuda.synchronize()
+        return True
+    except (RuntimeError, NotImplementedError):
+        return False

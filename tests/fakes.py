@@ -1,0 +1,75 @@
+"""Fake CUDA driver and NVML that answer like a catalog SKU would, for probing without that GPU."""
+
+from __future__ import annotations
+
+from gpuhil.matrix import Sku
+
+
+class FakeDriver:
+    def __init__(self, sku: Sku, *, cluster_probe: int | None = None) -> None:
+        self.sku = sku
+        self.cluster_probe_calls = 0
+        self._cluster = cluster_probe if cluster_probe is not None else sku.max_cluster_size
+        major, minor = sku.cc.split(".")
+        self.attrs = {
+            "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR": int(major),
+            "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR": int(minor),
+            "CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT": sku.sm_count or 144,  # unpublished: any real answer
+            "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN": sku.smem_optin_bytes,
+            "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR": sku.smem_per_sm_bytes or 0,
+            "CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE": sku.l2_bytes or 0,
+            "CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH": 5120,
+            "CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE": 2_619_000,
+            "CU_DEVICE_ATTRIBUTE_CLOCK_RATE": 1_980_000,
+            "CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH": int(sku.cluster_launch),
+            "CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID": 0,
+            "CU_DEVICE_ATTRIBUTE_PCI_BUS_ID": 0x1B,
+            "CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID": 0,
+        }
+
+    def device_count(self) -> int:
+        return 1
+
+    def attribute(self, index: int, name: str) -> int:
+        return self.attrs[name]
+
+    def name(self, index: int) -> str:
+        return self.sku.match.names[0] if self.sku.match.names else self.sku.name
+
+    def uuid(self, index: int) -> str:
+        return "GPU-00000000-0000-0000-0000-" + self.sku.id.encode().hex()[:12].ljust(12, "0")
+
+    def total_mem(self, index: int) -> int:
+        return self.sku.mem_bytes or 1
+
+    def driver_api_version(self) -> int:
+        return 13000
+
+    def max_cluster_size(self, index: int) -> int:
+        self.cluster_probe_calls += 1
+        return self._cluster
+
+
+class FakeNvml:
+    def __init__(self, sku: Sku) -> None:
+        self.sku = sku
+
+    def pci_device_id(self, uuid: str) -> int:
+        return int(self.sku.match.pci_device_ids[0], 16) if self.sku.match.pci_device_ids else 0
+
+    def max_clock_mhz(self, uuid: str, which: str) -> int:
+        return {"sm": 1980, "mem": 2619}[which]
+
+    def ecc_enabled(self, uuid: str) -> bool:
+        return True
+
+    def mig_enabled(self, uuid: str) -> bool:
+        return False
+
+    def driver_version(self) -> str:
+        return "580.159.04"
+
+
+class NoDriver:
+    def device_count(self) -> int:
+        raise RuntimeError("cuInit failed: CUDA_ERROR_NO_DEVICE")

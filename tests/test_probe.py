@@ -1,0 +1,111 @@
+"""Probe with faked driver answers: every catalog SKU reads back as itself, and nothing ever raises."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fakes import FakeDriver, FakeNvml, NoDriver
+from gpuhil import matrix, probe as probe_mod
+from gpuhil.capabilities import Capabilities
+from gpuhil.probe import probe
+
+MX = matrix.load()
+
+
+@pytest.mark.parametrize("sku", MX.skus.values(), ids=lambda s: s.id)
+def test_fake_driver_reads_back_as_its_catalog_row(sku):
+    fp = probe(driver=FakeDriver(sku), nvml=FakeNvml(sku), read_software=False)
+    assert fp.gpu_present and not fp.synthetic
+    for field in ("cc", "sm_count", "smem_optin_bytes", "cluster_launch", "max_cluster_size"):
+        if getattr(sku, field) is not None:
+            assert getattr(fp, field) == getattr(sku, field), field
+    assert MX.match(fp.name, fp.pci_device_id, fp.cc) == sku
+    for field in ("cc", "sm_count", "smem_optin_bytes", "cluster_launch", "max_cluster_size", "pci_device_id"):
+        assert fp.how_read[field], f"{field} does not say how it was read"
+
+
+def test_h20_without_cluster_launch_never_probes_cluster_size():
+    drv = FakeDriver(MX.sku("h20"))
+    fp = probe(driver=drv, nvml=FakeNvml(MX.sku("h20")), read_software=False)
+    assert fp.cluster_launch is False and fp.max_cluster_size == 1
+    assert drv.cluster_probe_calls == 0
+    assert "CLUSTER_LAUNCH is 0" in fp.how_read["max_cluster_size"]
+    assert Capabilities.from_fingerprint(fp).cluster_launch is False
+
+
+def test_gb10_opt_in_smem_comes_from_the_driver_attribute():
+    fp = probe(driver=FakeDriver(MX.sku("gb10")), nvml=FakeNvml(MX.sku("gb10")), read_software=False)
+    assert fp.smem_optin_bytes == 101376
+    assert "MAX_SHARED_MEMORY_PER_BLOCK_OPTIN" in fp.how_read["smem_optin_bytes"]
+
+
+def test_probed_cluster_size_wins_over_the_catalog():
+    fp = probe(driver=FakeDriver(MX.sku("h100"), cluster_probe=8), nvml=FakeNvml(MX.sku("h100")), read_software=False)
+    assert fp.max_cluster_size == 8
+
+
+@pytest.mark.parametrize("payload", ["12.9", "13.1"])
+def test_dsl_payload_version_is_reported(monkeypatch, payload):
+    monkeypatch.setattr(probe_mod, "_version", lambda dist: "4.8.1" if dist == "nvidia-cutlass-dsl" else "3.6.0")
+    monkeypatch.setattr(probe_mod, "_dsl_payload", lambda: payload)
+    fp = probe(driver=FakeDriver(MX.sku("gb10")), nvml=FakeNvml(MX.sku("gb10")))
+    assert fp.dsl_cuda == payload and fp.cutlass_dsl == "4.8.1"
+    assert "cutlass.CUDA_VERSION" in fp.how_read["dsl_cuda"]
+    assert Capabilities.from_fingerprint(fp).facts()["dsl_cuda"] == payload
+
+
+def test_no_driver_means_no_gpu_and_no_exception():
+    fp = probe(driver=NoDriver())
+    assert fp.gpu_present is False
+    assert "CUDA_ERROR_NO_DEVICE" in fp.errors["gpu"]
+    assert fp.python and fp.cpu_arch  # software fields are still read
+
+
+def test_broken_nvml_reading_is_an_error_entry_not_a_crash():
+    class BrokenNvml(FakeNvml):
+        def ecc_enabled(self, uuid):
+            raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+    sku = MX.sku("h100")
+    fp = probe(driver=FakeDriver(sku), nvml=BrokenNvml(sku), read_software=False)
+    assert fp.ecc_enabled is None and "NOT_SUPPORTED" in fp.errors["ecc_enabled"]
+    assert fp.peak_dram_gbs == pytest.approx(2 * 2619e6 * 5120 / 8 / 1e9, rel=1e-3)
+
+
+def test_fingerprint_id_is_stable_and_tracks_perf_fields():
+    sku = MX.sku("h100")
+    a = probe(driver=FakeDriver(sku), nvml=FakeNvml(sku), read_software=False)
+    b = probe(driver=FakeDriver(sku), nvml=FakeNvml(sku), read_software=False)
+    assert a.fingerprint_id == b.fingerprint_id
+    b.driver_version = "999.0"
+    assert a.fingerprint_id != b.fingerprint_id
+    b.driver_version, b.uuid = a.driver_version, "GPU-other"  # another board of the same kind: same series
+    assert a.fingerprint_id == b.fingerprint_id
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_probe_json_on_this_machine_exits_zero():
+    r = _cli("probe", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert "gpu_present" in d and d["fingerprint_id"] and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("sku_id, smem, launch", [("gb10", 101376, True), ("h20", None, False)])
+def test_cli_probe_sku_prints_the_catalog_fingerprint(sku_id, smem, launch):
+    r = _cli("probe", "--sku", sku_id, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["synthetic"] is True and d["cluster_launch"] is launch
+    if smem:
+        assert d["smem_optin_bytes"] == smem
+
+
+def test_cli_probe_unknown_sku_names_the_catalog():
+    r = _cli("probe", "--sku", "h999")
+    assert r.returncode == 2 and "unknown SKU 'h999'" in r.stderr and "h100" in r.stderr
