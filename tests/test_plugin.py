@@ -40,7 +40,7 @@ def session(pytester):
         pytester.makeconftest('pytest_plugins = ("gpuhil.pytest_plugin",)')
         for suite in {s for sel in doc["selections"].values() for s in sel["suites"]} | {"argmax"}:
             (pytester.path / "suites" / suite).mkdir(parents=True, exist_ok=True)
-        (pytester.path / "suites/argmax/test_argmax.py").write_text(TEST_FILE)
+        (pytester.path / "suites/argmax/test_plugin_session_demo.py").write_text(TEST_FILE)
         return pytester
     return make
 

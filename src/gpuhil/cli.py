@@ -8,7 +8,7 @@ import sys
 
 from . import matrix as matrix_mod
 from .capabilities import Capabilities, synthetic_fingerprint
-from .probe import probe
+from .probe import probe, software_fingerprint
 
 
 def _load_matrix(path: str | None, **kw) -> matrix_mod.Matrix:
@@ -29,7 +29,7 @@ def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
 
 def cmd_probe(args) -> int:
     if args.sku:
-        fp = synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), probe(read_software=True, driver=_NoDriver()))
+        fp = synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), software_fingerprint())
     else:
         fp = probe(args.device)
     if args.json:
@@ -45,13 +45,6 @@ def cmd_probe(args) -> int:
     return 0
 
 
-class _NoDriver:
-    """For `probe --sku`: read this machine's software, but no device: the catalog describes it."""
-
-    def device_count(self) -> int:
-        return 0
-
-
 def cmd_matrix_check(args) -> int:
     mx = _load_matrix(args.path, strict_expiry=True)
     print(f"{mx.path}: ok: {len(mx.skus)} SKUs, {len(mx.selections)} selections, {len(mx.known_issues)} known issues")
@@ -62,7 +55,7 @@ def cmd_gates(args) -> int:
     from .gates import decision_table
 
     mx = _load_matrix(args.matrix)
-    software = probe(driver=_NoDriver())
+    software = software_fingerprint()
     if args.all:
         skus = list(mx.skus.values())
     elif args.sku:

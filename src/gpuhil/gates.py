@@ -16,7 +16,8 @@ from .requirements import Requirements, check
 
 # Spec modules, each with gate_rows(caps) -> Iterable[GateRow].
 SPEC_MODULES = (
-    "gpuhil.kernels.cluster_reduce_spec",
+    "gpuhil.kernels.cluster_reduce.spec",
+    "gpuhil.kernels.argmax.spec",
 )
 
 

@@ -36,9 +36,9 @@ def announce(environ: MutableMapping[str, str] = os.environ) -> list[str]:
     return gpus
 
 
-def pin_worker(environ: MutableMapping[str, str] = os.environ) -> str | None:
-    """Worker side: restrict CUDA_VISIBLE_DEVICES to this worker's GPU. Returns it, or None."""
-    worker, gpus = environ.get("PYTEST_XDIST_WORKER"), environ.get(GPUS_ENV)
+def pin_worker(environ: MutableMapping[str, str], worker: str | None) -> str | None:
+    """Worker side (worker id 'gwN'): restrict CUDA_VISIBLE_DEVICES to this worker's GPU."""
+    gpus = environ.get(GPUS_ENV)
     if not worker or not gpus:
         return None
     listed = gpus.split(",")

@@ -8,6 +8,7 @@ Every field records how it was read (`how_read`), and a field that could not be 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -277,6 +278,20 @@ def probe(index: int = 0, driver: DriverReader | None = None, nvml: NvmlReader |
     return fp
 
 
+class _NoDevice:
+    def device_count(self) -> int:
+        return 0
+
+
+@functools.cache
+def software_fingerprint() -> DeviceFingerprint:
+    """This machine's software fields only, without touching a device (catalog reasoning pairs them
+    with a SKU's row)."""
+    fp = probe(driver=_NoDevice())
+    fp.errors.pop("gpu", None)
+    return fp
+
+
 def read_device_fields(rec: _Recorder, drv: DriverReader, i: int) -> None:
     fp = rec.fp
     rec.read("name", "cuDeviceGetName", lambda: drv.name(i))
@@ -353,6 +368,9 @@ def _ptxas_version() -> str:
 
 
 def _git_sha() -> str:
+    if os.environ.get("GPUHIL_GIT_SHA"):  # a runner that copies the tree without .git passes it along
+        return os.environ["GPUHIL_GIT_SHA"]
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, timeout=20, check=True).stdout.strip()
 

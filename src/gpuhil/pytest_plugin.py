@@ -31,8 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        gpu_pinning.pin_worker()  # before the probe below initialises CUDA in this worker
+    worker = getattr(config, "workerinput", {}).get("workerid")  # set by xdist on its workers only
+    if worker:
+        gpu_pinning.pin_worker(os.environ, worker)  # before the probe below initialises CUDA here
     elif getattr(config.option, "numprocesses", None):
         gpu_pinning.announce()
     path = config.getoption("--matrix") or os.environ.get("GPUHIL_MATRIX") or Path(config.rootpath) / matrix_mod.MATRIX_FILE

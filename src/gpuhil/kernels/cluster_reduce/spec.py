@@ -5,9 +5,9 @@ It proves the AOT helper and the cluster gates end to end before the real kernel
 
 from __future__ import annotations
 
-from ..capabilities import Capabilities
-from ..gates import GateRow
-from ..requirements import Requirements
+from ...capabilities import Capabilities
+from ...gates import GateRow
+from ...requirements import Requirements
 
 CLUSTER_SIZES = (1, 2, 4, 8, 16)
 THREADS = 128

@@ -1,0 +1,319 @@
+"""Row-wise argmax over logits [M, N] in CuTe DSL, torch.argmax/torch.max semantics.
+
+Per row: out_val[row] = max (as fp32), out_idx[row] = int64 index of the first
+maximum.  NaN counts as the maximum and the first NaN wins; an all -inf row
+gives (-inf, 0).
+
+Work split: one cluster of ``cluster_n`` CTAs per row (grid.x = cluster_n * M,
+rows in grid.x so M is not capped at 65535).  The row's full 16-byte vectors
+are split into ``cluster_n`` contiguous chunks; each thread walks its chunk
+with ``UNROLL`` independent vector loads in flight, keeps a running (value,
+index) pair, then warp-shuffle and smem reduce to one pair per CTA.  CTAs of
+rank > 0 push their pair into rank 0's shared memory with ``st.async``
+(mapa + mbarrier complete_tx); rank 0 waits on its mbarrier, reduces and
+writes.  The < vec element tail after the last full vector is read with
+scalar loads by the last rank.
+
+One row per cluster also for small N: the host picks a small config
+(threads=32..128, cluster_n=1) there; packing several rows per CTA would
+only pay off for N << 1000 with huge M, which is not the sampling workload.
+
+Vector-alignment rule (host side, see ``pick_vec_ok``): a config with vec > 1
+needs data_ptr % 16 == 0 and row stride % vec == 0; otherwise use vec=1.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cuda.bindings.driver as cuda
+
+import cutlass
+import cutlass.cute as cute
+from cutlass import Float32, Int32, Int64
+from cutlass.memory import SmemAllocator
+from cutlass._mlir.dialects import llvm
+from cutlass.cutlass_dsl import T
+
+from .spec import ELEM_BYTES, ArgmaxConfig, pick_vec_ok
+
+UNROLL = 4  # vector loads in flight per thread per iteration
+_SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
+_DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16, "fp32": cutlass.Float32}
+
+
+# ---------------------------------------------------------------------------
+# device helpers (traced inline)
+
+
+def _is_nan(x):
+    return x != x
+
+
+def _scan_update(best, bidx, v, i):
+    # Thread-local scan sees indices in increasing order, so strict '>' keeps
+    # the first maximum; a NaN replaces anything but an earlier NaN.
+    take = (v > best) | (_is_nan(v) & ~_is_nan(best))
+    return (
+        Float32(cutlass.select_(take, v, best)),
+        Int32(cutlass.select_(take, i, bidx)),
+    )
+
+
+def _combine(va, ia, vb, ib):
+    # Max under the total order (isnan, value, -index): associative and
+    # commutative, so any reduction tree gives torch's answer.
+    a_nan = _is_nan(va)
+    b_nan = _is_nan(vb)
+    earlier = ib < ia
+    take = (~a_nan & ((vb > va) | b_nan | ((vb == va) & earlier))) | (a_nan & b_nan & earlier)
+    return (
+        Float32(cutlass.select_(take, vb, va)),
+        Int32(cutlass.select_(take, ib, ia)),
+    )
+
+
+def _warp_argmax(v, i):
+    for sh in (16, 8, 4, 2, 1):
+        ov = cute.arch.shuffle_sync_bfly(v, offset=sh)
+        oi = cute.arch.shuffle_sync_bfly(i, offset=sh)
+        v, i = _combine(v, i, ov, oi)
+    return v, i
+
+
+def _f32_bits(x):
+    return Int32(llvm.bitcast(T.i32(), x.ir_value()))
+
+
+def _bits_f32(x):
+    return Float32(llvm.bitcast(T.f32(), x.ir_value()))
+
+
+# ---------------------------------------------------------------------------
+
+
+def build(config: ArgmaxConfig, dtype: str):
+    """Return the @cute.jit host function for (config, dtype).
+
+    Host signature: ``(x_ptr, val_ptr, idx_ptr, m, n, ld, stream)`` with raw
+    pointers (ints at call time), m/n Int32, ld Int64 row stride in elements
+    (64-bit so row * ld cannot overflow for > 2^31-element inputs).
+    """
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    config.check_vec(dtype)
+    threads, vec, cn = config.threads, config.vec, config.cluster_n
+    num_warps = threads // 32
+    step = threads * UNROLL
+
+    @cute.kernel
+    def argmax_kernel(X: cute.Tensor, out_val: cute.Tensor, out_idx: cute.Tensor):
+        tidx, _, _ = cute.arch.thread_idx()
+        bidx, _, _ = cute.arch.block_idx()
+        warp = cute.arch.warp_idx()
+        lane = cute.arch.lane_idx()
+        row = bidx // cn
+        rank = bidx % cn  # == %cluster_ctarank since cluster is (cn,1,1) along x
+
+        smem = SmemAllocator()
+        warp_v = smem.allocate_tensor(Float32, cute.make_layout(num_warps), byte_alignment=16)
+        warp_i = smem.allocate_tensor(Int32, cute.make_layout(num_warps), byte_alignment=16)
+        if cutlass.const_expr(cn > 1):
+            # one 8-byte slot (value bits, index) per rank; Int64 keeps slots 8B-aligned for st.async
+            parts = smem.allocate_tensor(Int64, cute.make_layout(cn), byte_alignment=16)
+            parts32 = cute.make_tensor(cute.recast_ptr(parts.iterator, dtype=Int32), cute.make_layout(2 * cn))
+            mbar = smem.allocate_tensor(Int64, cute.make_layout(1), byte_alignment=8)
+            if tidx == 0:
+                if rank == 0:
+                    cute.arch.mbarrier_init(mbar.iterator, 1)
+                    cute.arch.mbarrier_init_fence()
+                    # our own arrival + the bytes the cn-1 peers will st.async in
+                    cute.arch.mbarrier_arrive_and_expect_tx(mbar.iterator, (cn - 1) * 8)
+            # Peers may only signal rank 0's mbarrier after its init is visible:
+            # arrive now, wait right before the remote store (overlaps the loads).
+            cute.arch.cluster_arrive_relaxed()
+
+        n = cute.size(X, mode=[1])
+        xrow = X[row, None]
+        xv = cute.zipped_divide(xrow, (vec,))  # ((vec), (ceil(n/vec)))
+        nvec = n // vec
+        per = (nvec + (cn - 1)) // cn
+        v0 = rank * per
+        v1 = cutlass.min(v0 + per, nvec)
+        nloc = cutlass.max(v1 - v0, 0)
+        nfull = nloc // step
+
+        best = Float32(-float("inf"))
+        bi = Int32(_SENTINEL)
+        for it in cutlass.range(nfull):
+            base = v0 + it * step + tidx
+            chunks = [xv[(None, base + u * threads)].load().to(Float32) for u in range(UNROLL)]
+            for u in cutlass.range_constexpr(UNROLL):
+                col = (base + u * threads) * vec
+                for k in cutlass.range_constexpr(vec):
+                    best, bi = _scan_update(best, bi, chunks[u][k], col + k)
+        for j in cutlass.range(v0 + nfull * step + tidx, v1, threads):
+            chunk = xv[(None, j)].load().to(Float32)
+            for k in cutlass.range_constexpr(vec):
+                best, bi = _scan_update(best, bi, chunk[k], j * vec + k)
+        if cutlass.const_expr(vec > 1):
+            t = nvec * vec + tidx
+            if rank == cn - 1 and t < n:
+                best, bi = _scan_update(best, bi, xrow[t].to(Float32), t)
+
+        best, bi = _warp_argmax(best, bi)
+        if lane == 0:
+            warp_v[warp] = best
+            warp_i[warp] = bi
+        cute.arch.sync_threads()
+
+        if warp == 0:
+            v = Float32(-float("inf"))
+            i = Int32(_SENTINEL)
+            if lane < num_warps:
+                v = warp_v[lane]
+                i = warp_i[lane]
+            v, i = _warp_argmax(v, i)
+            if cutlass.const_expr(cn > 1):
+                cute.arch.cluster_wait()
+                if rank != 0:
+                    if lane == 0:
+                        cute.arch.store_async_dsmem(
+                            cute.recast_ptr(parts.iterator + rank, dtype=Int32),
+                            (_f32_bits(v), i),
+                            mbar.iterator,
+                            0,
+                        )
+                else:
+                    # data of the st.async stores is visible once the phase completes
+                    cute.arch.mbarrier_wait(mbar.iterator, 0)
+                    pv = v
+                    pi = i
+                    if lane > 0 and lane < cn:
+                        pv = _bits_f32(parts32[2 * lane])
+                        pi = parts32[2 * lane + 1]
+                    elif lane >= cn:
+                        pv = Float32(-float("inf"))
+                        pi = Int32(_SENTINEL)
+                    v, i = _warp_argmax(pv, pi)
+            if lane == 0 and rank == 0:
+                # all -inf row: nothing beat the -inf start, torch says index 0
+                if i == _SENTINEL:
+                    i = Int32(0)
+                out_val[row] = v
+                out_idx[row] = Int64(i)
+        if cutlass.const_expr(cn > 1):
+            if warp != 0:
+                cute.arch.cluster_wait()  # every thread that arrived also waits
+
+    @cute.jit
+    def argmax_host(
+        x_ptr: cute.Pointer,
+        val_ptr: cute.Pointer,
+        idx_ptr: cute.Pointer,
+        m: Int32,
+        n: Int32,
+        ld: Int64,
+        stream: cuda.CUstream,
+    ):
+        # The host guarantees ld % vec == 0 (see pick_vec_ok); telling the
+        # compiler lets every row start keep the 16-byte pointer alignment.
+        ld_a = cute.assume(ld, divby=vec)
+        X = cute.make_tensor(x_ptr, cute.make_layout((m, n), stride=(ld_a, 1)))
+        V = cute.make_tensor(val_ptr, cute.make_layout(m))
+        I = cute.make_tensor(idx_ptr, cute.make_layout(m))
+        if cutlass.const_expr(cn > 1):
+            argmax_kernel(X, V, I).launch(
+                grid=[m * cn, 1, 1], block=[threads, 1, 1], cluster=[cn, 1, 1], stream=stream
+            )
+        else:
+            argmax_kernel(X, V, I).launch(grid=[m, 1, 1], block=[threads, 1, 1], stream=stream)
+
+    return argmax_host
+
+
+def _pointers(config: ArgmaxConfig, dtype: str, x: int, val: int, idx: int):
+    """Typed global pointers: a bare Python int would be narrowed to Int32 by the launcher."""
+    from cutlass.cute.runtime import make_ptr
+
+    gmem = cute.AddressSpace.gmem
+    return (make_ptr(_DTYPES[dtype], x, gmem, assumed_align=config.vec * ELEM_BYTES[dtype]),
+            make_ptr(Float32, val, gmem, assumed_align=4),
+            make_ptr(Int64, idx, gmem, assumed_align=8))
+
+
+def aot_args(config: ArgmaxConfig, dtype: str):
+    """Compile-time stand-ins for ``build(config, dtype)``'s host function (no GPU)."""
+    return (
+        *_pointers(config, dtype, 0, 0, 0),
+        Int32(1),
+        Int32(1),
+        Int64(config.vec),
+        cuda.CUstream(0),
+    )
+
+
+class CompiledArgmax:
+    """A compiled argmax plus the (config, dtype) it was built for (launch checks need vec)."""
+
+    __slots__ = ("fn", "config", "dtype", "target")
+
+    def __init__(self, fn, config: ArgmaxConfig, dtype: str, target: str | None):
+        self.fn, self.config, self.dtype, self.target = fn, config, dtype, target
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
+@functools.lru_cache(maxsize=None)
+def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) -> CompiledArgmax:
+    """Compiled callable for (config, dtype), valid for every M, N and row stride.
+
+    target=None compiles for the current GPU (normal JIT); otherwise AOT for
+    that target via gpuhil.aot (launchable only on a GPU of that target).
+    """
+    fn = build(config, dtype)
+    if target is None:
+        compiled = cute.compile(fn, *aot_args(config, dtype))
+    else:
+        from gpuhil.aot import compile_for_target
+
+        compiled = compile_for_target(fn, *aot_args(config, dtype), target=target).compiled
+    return CompiledArgmax(compiled, config, dtype, target)
+
+
+_TORCH_DTYPES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
+
+
+def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> None:
+    """Launch on torch CUDA tensors; graph-capturable (no sync, no allocation).
+
+    logits [M, N] (unit column stride, any row stride); out_val float32 [M];
+    out_idx int64 [M].  Raw data pointers go straight to the compiled host
+    function, so no DLPack wrapping happens per call.
+    """
+    m, n = logits.shape
+    ld = logits.stride(0) if m > 1 else 0  # row 0 only: any vec-multiple works
+    cfg = compiled.config
+    if n == 0 or m == 0:
+        raise ValueError("argmax of an empty row is undefined")
+    if n > 1 and logits.stride(1) != 1:
+        raise ValueError("logits must have unit column stride")
+    if _TORCH_DTYPES.get(str(logits.dtype)) != compiled.dtype:
+        raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.dtype}")
+    if str(out_val.dtype) != "torch.float32" or str(out_idx.dtype) != "torch.int64":
+        raise ValueError("out_val must be float32 and out_idx int64")
+    if out_val.numel() < m or out_idx.numel() < m or out_val.stride(0) != 1 or out_idx.stride(0) != 1:
+        raise ValueError("out_val/out_idx must be contiguous with at least M elements")
+    ptr = logits.data_ptr()
+    if not pick_vec_ok(ptr, ld, logits.element_size(), cfg.vec):
+        raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * logits.element_size()}B-aligned base and row stride % vec == 0; use a vec=1 config")
+    if n >= 2**31 or m * cfg.cluster_n >= 2**31:
+        raise ValueError("N and M * cluster_n must fit in int32")
+    if stream is None:
+        import torch
+
+        stream = torch.cuda.current_stream(logits.device).cuda_stream
+    if isinstance(stream, int):
+        stream = cuda.CUstream(stream)
+    compiled.fn(*_pointers(cfg, compiled.dtype, ptr, out_val.data_ptr(), out_idx.data_ptr()), m, n, ld, stream)

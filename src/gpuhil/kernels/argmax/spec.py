@@ -1,0 +1,97 @@
+"""Argmax kernel configs, their Requirements and the config selector (pure Python, no DSL import).
+
+Selection is a pure function of (M, N, dtype, Capabilities): the same inputs give the same config
+on a GPU, under emulation and in `gpuhil gates` on a CPU, so a decision can be explained anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...capabilities import Capabilities
+from ...gates import GateRow
+from ...requirements import Requirements
+
+ELEM_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+DTYPES = tuple(ELEM_BYTES)
+# Vocabulary sizes of the models gpuhil serves (Llama 3, Qwen, Gemma, ...) and round powers of two.
+VOCAB_SIZES = (4096, 32000, 32768, 128256, 151936, 152064, 201088, 262144)
+FORCEABLE_CLUSTERS = (1, 2, 4, 8, 16)
+MIN_ELEMS_PER_CTA = 8192  # below this a CTA spends more time on the cluster handoff than on loads
+
+
+@dataclass(frozen=True)
+class ArgmaxConfig:
+    threads: int
+    vec: int  # elements per vector load (16 bytes / element size for full-width loads)
+    cluster_n: int  # CTAs of one cluster sharing a row
+
+    def __post_init__(self):
+        if self.threads % 32 or not 32 <= self.threads <= 1024:
+            raise ValueError(f"threads must be a multiple of 32 in 32..1024, got {self.threads}")
+        if self.vec not in (1, 2, 4, 8):
+            raise ValueError(f"vec must be 1, 2, 4 or 8, got {self.vec}")
+        if self.cluster_n < 1 or self.cluster_n & (self.cluster_n - 1):
+            raise ValueError(f"cluster_n must be a power of two >= 1, got {self.cluster_n}")
+
+    @property
+    def name(self) -> str:
+        return f"t{self.threads}v{self.vec}c{self.cluster_n}"
+
+    def smem_bytes(self) -> int:
+        """Shared memory per CTA: warp partials (+ cluster partials and an mbarrier)."""
+        b = 8 * (self.threads // 32)
+        if self.cluster_n > 1:
+            b = -(-b // 8) * 8 + 8 * self.cluster_n + 8
+        return b
+
+    def check_vec(self, dtype: str) -> None:
+        if self.vec * ELEM_BYTES[dtype] > 16:
+            raise ValueError(f"vec={self.vec} exceeds a 16-byte load for {dtype}")
+
+
+def pick_vec_ok(data_ptr: int, row_stride: int, elem_bytes: int, vec: int) -> bool:
+    """Whether a vec-wide config may be used: every row start must be vec*elem_bytes aligned."""
+    return vec == 1 or (data_ptr % (vec * elem_bytes) == 0 and row_stride % vec == 0)
+
+
+def requirements(config: ArgmaxConfig) -> Requirements:
+    if config.cluster_n == 1:
+        return Requirements(min_cc="8.0", smem_bytes=config.smem_bytes(), needs_dsl=True)
+    # Clusters, DSMEM (mapa, st.async) and mbarrier tx-counts are sm_90+.
+    return Requirements(min_cc="9.0", cluster_size=config.cluster_n, smem_bytes=config.smem_bytes(), needs_dsl=True)
+
+
+def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True,
+                  cluster_n: int | None = None) -> ArgmaxConfig:
+    """The config for one launch. `cluster_n` forces the split (the caller checks it is supported).
+
+    Split a row over a cluster only as far as needed to give every SM about two CTAs, never below
+    MIN_ELEMS_PER_CTA elements per CTA, and never past the probed cluster limits.
+    """
+    vec = 16 // ELEM_BYTES[dtype] if vec_ok else 1
+    if cluster_n is None:
+        limit = caps.max_cluster_size if caps.cluster_launch else 1
+        want = 2 * (caps.sm_count or 1)
+        cluster_n = 1
+        while cluster_n * 2 <= limit and m * cluster_n < want and n // (cluster_n * 2) >= MIN_ELEMS_PER_CTA:
+            cluster_n *= 2
+    per_cta = n // cluster_n
+    threads = 64 if per_cta <= 2048 else 128 if per_cta <= 16384 or m * cluster_n >= 4 * (caps.sm_count or 1) else 256
+    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n)
+
+
+def gate_rows(caps: Capabilities):
+    """The configs a device gets for the suite's vocab sizes, and every forceable cluster size."""
+    for dtype in DTYPES:
+        for n in VOCAB_SIZES:
+            for m in (1, 64):
+                cfg = select_config(m, n, dtype, caps)
+                yield GateRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
+                              {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
+                               "vec": cfg.vec, "smem_bytes": cfg.smem_bytes(), "forced": False})
+    for c in FORCEABLE_CLUSTERS:
+        cfg = select_config(1, 151936, "bf16", caps, cluster_n=c)
+        yield GateRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
+                      {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": c, "threads": cfg.threads, "vec": cfg.vec,
+                       "smem_bytes": cfg.smem_bytes(), "forced": True})

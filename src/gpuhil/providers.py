@@ -1,0 +1,72 @@
+"""Provider registry: the implementations a suite sweeps (torch, gpuhil's own kernels, third parties).
+
+Third parties register through the entry-point group `gpuhil.providers`; each entry point names a
+callable returning one `Provider` or a list. A provider that cannot be imported here is still listed,
+with the import error, so its cases skip with that reason instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from .requirements import Requirements
+
+ENTRY_POINT_GROUP = "gpuhil.providers"
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    op: str  # "argmax", "fp8_grouped_gemm", ...
+    target: str  # "module:function" implementing the op; imported on first use
+    requirements: Requirements = field(default_factory=Requirements)
+    origin: str = "gpuhil"  # "gpuhil", or the distribution that registered it
+    backend: str = ""  # e.g. "cutlass-cpp", "cute-dsl", "torch": what known issues key on
+
+    def load(self) -> Callable:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def unavailable(self) -> str | None:
+        """Why this provider cannot be imported here, or None."""
+        module = self.target.partition(":")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return f"provider {self.name} ({self.origin}) is not importable: {exc}"
+        return None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+BUILTIN: tuple[Provider, ...] = (
+    Provider("torch", "argmax", "gpuhil.references.argmax:torch_argmax", Requirements(), backend="torch"),
+    Provider("gpuhil-cute", "argmax", "gpuhil.kernels.argmax:argmax",
+             Requirements(min_cc="8.0", needs_dsl=True), backend="cute-dsl"),
+)
+
+
+def third_party() -> list[Provider]:
+    found: list[Provider] = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            made = ep.load()()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+            found.append(_broken(ep, exc))
+            continue
+        found.extend(made if isinstance(made, (list, tuple)) else [made])
+    return found
+
+
+def _broken(ep, exc: Exception) -> Provider:
+    # Keeps the provider visible with a target that fails to import, so its cases skip with the reason.
+    return Provider(ep.name, "*", f"gpuhil_unloadable_provider_{ep.name.replace('-', '_')}:missing",
+                    origin=f"entry point {ep.value} ({type(exc).__name__}: {exc})")
+
+
+def for_op(op: str) -> list[Provider]:
+    return [p for p in (*BUILTIN, *third_party()) if p.op in (op, "*")]

@@ -1,0 +1,1 @@
+"""Reference implementations the suites compare against (torch, in higher precision where it matters)."""

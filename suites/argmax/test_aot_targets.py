@@ -1,0 +1,57 @@
+"""Every argmax config a SKU would be handed compiles for that SKU's own target (no GPU needed),
+and the compiled kernel stays within the SKU's cluster and shared-memory limits (8 on SM12x).
+
+Grid: each catalog SKU of cc >= 9.0 (sm_90a, sm_100a, sm_103a, sm_120a, sm_121a) x the configs its
+catalog row gets from `gpuhil gates`: exactly what its runner would dispatch.
+"""
+
+import pytest
+
+from gpuhil import matrix
+from gpuhil.capabilities import Capabilities
+from gpuhil.kernels.argmax.spec import ArgmaxConfig, gate_rows
+from gpuhil.probe import software_fingerprint
+from gpuhil.requirements import Requirements, check
+
+MX = matrix.load()
+AOT_SKUS = [s for s in MX.skus.values() if s.arch_family >= 9]
+_compiled: dict = {}
+
+
+def aot_target(sku) -> str:
+    return "sm_" + sku.cc.replace(".", "") + "a"
+
+
+def handed_configs(sku):
+    caps = Capabilities.from_sku(sku, software_fingerprint())
+    runner = Capabilities(**{**caps.__dict__, "runnable": True})  # decide as that SKU's own runner
+    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"]), r.details["dtype"])
+                   for r in gate_rows(runner) if check(r.requirements, runner).ok},
+                  key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
+
+
+@pytest.mark.aot
+@pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
+@pytest.mark.parametrize("sku", [pytest.param(s, id=f"{s.id}-{aot_target(s)}") for s in AOT_SKUS])
+def test_every_handed_config_compiles_within_the_skus_limits(sku, tmp_path, request):
+    target_sku = request.config.getoption("--target-sku")
+    if target_sku and target_sku != sku.id:
+        pytest.skip(f"--target-sku {target_sku}")
+    from gpuhil import aot
+    from gpuhil.kernels.argmax import cute
+
+    configs = handed_configs(sku)
+    assert configs, f"{sku.id} is handed no argmax config"
+    for cfg, dtype in configs:
+        key = (cfg, dtype, aot_target(sku))
+        if key not in _compiled:
+            _compiled[key] = aot.compile_for_target(cute.build(cfg, dtype), *cute.aot_args(cfg, dtype),
+                                                    target=aot_target(sku), keep_dir=tmp_path)
+        res = _compiled[key]
+        assert res.cluster_shape == (cfg.cluster_n, 1, 1), (cfg, res.cluster_shape)
+        assert res.cluster_shape[0] <= (sku.max_cluster_size if sku.cluster_launch else 1), (sku.id, cfg)
+        assert res.smem_bytes <= sku.smem_optin_bytes, (sku.id, cfg, res.smem_bytes)
+        assert res.smem_bytes == cfg.smem_bytes(), "the spec's smem estimate is what gates use: it must be exact"
+        if cfg.cluster_n > 1:
+            ptx = res.ptx_path.read_text()
+            assert "mapa" in ptx and "mbarrier" in ptx, "the cluster handoff must go through DSMEM"

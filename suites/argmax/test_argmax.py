@@ -1,0 +1,151 @@
+"""Argmax over vocabulary logits, every provider, exact against a float64 CPU reference.
+
+Why this grid: N are the vocab sizes of served models (Llama 2 32000, Llama 3 128256, Qwen 151936 /
+152064, Gemma 262144, ...) plus powers of two, because a cluster split that is right for one N can
+leave a tail wrong for another; M runs from single-token decode (1, 2, 7: odd sizes catch row
+indexing) to batched sampling (64, 256, 1024). The default tier keeps every N and the decode/batch
+extremes in bf16 and one N in each other dtype; `--tier full` runs the whole product.
+Contract: exact value and index, first index on ties, NaN is the maximum (first NaN wins).
+"""
+
+import itertools
+
+import pytest
+import torch
+
+from gpuhil import providers
+from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, VOCAB_SIZES, ArgmaxConfig, requirements
+from gpuhil.references.argmax import reference_argmax
+from gpuhil.requirements import Requirements
+
+BATCHES = (1, 2, 7, 64, 256, 1024)
+TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+POISON_VALUE, POISON_INDEX = -12345.0, -1
+
+
+def implementations():
+    """(provider, forced cluster_n) pairs; each carries its own Requirements as a marker."""
+    for p in providers.for_op("argmax"):
+        skip = [pytest.mark.skip(reason=p.unavailable())] if p.unavailable() else []
+        yield pytest.param(p, None, id=p.name, marks=[pytest.mark.requires(p.requirements), *skip])
+        if p.name == "gpuhil-cute":
+            for c in FORCEABLE_CLUSTERS:
+                req = requirements(ArgmaxConfig(threads=128, vec=1, cluster_n=c))
+                yield pytest.param(p, c, id=f"{p.name}-cluster{c}", marks=[pytest.mark.requires(req), *skip])
+
+
+IMPLS = list(implementations())
+
+
+def in_default_tier(m, n, dtype, cluster_n):
+    if cluster_n is not None:
+        return dtype == "bf16" and n in (32768, 151936, 262144) and m in (1, 64)
+    if dtype == "bf16":
+        return m in (1, 7, 256)
+    return n == 151936 and m in (1, 64)
+
+
+def grid():
+    for (m, n, dtype), impl in itertools.product(itertools.product(BATCHES, VOCAB_SIZES, DTYPES), IMPLS):
+        provider, cluster_n = impl.values
+        marks = list(impl.marks) + ([] if in_default_tier(m, n, dtype, cluster_n) else [pytest.mark.slow])
+        yield pytest.param(m, n, dtype, provider, cluster_n, id=f"M{m}-N{n}-{dtype}-{impl.id}", marks=marks)
+
+
+def run(provider, logits, cluster_n):
+    """Poisoned outputs first: an unwritten row fails on index -1."""
+    m = logits.shape[0]
+    vals = torch.full((m,), POISON_VALUE, dtype=torch.float32, device=logits.device)
+    idx = torch.full((m,), POISON_INDEX, dtype=torch.int64, device=logits.device)
+    kwargs = {} if cluster_n is None else {"cluster_n": cluster_n}
+    provider.load()(logits, out=(vals, idx), **kwargs)
+    torch.cuda.synchronize()
+    return vals.cpu(), idx.cpu()
+
+
+def assert_exact(logits, vals, idx):
+    ref_vals, ref_idx = reference_argmax(logits)
+    assert (idx != POISON_INDEX).all(), f"rows left unwritten: {(idx == POISON_INDEX).nonzero().flatten()[:8].tolist()}"
+    bad = (idx != ref_idx).nonzero().flatten()
+    assert bad.numel() == 0, f"{bad.numel()} rows differ, first {bad[:4].tolist()}: got {idx[bad[:4]].tolist()}, want {ref_idx[bad[:4]].tolist()}"
+    torch.testing.assert_close(vals, ref_vals, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("m, n, dtype, provider, cluster_n", list(grid()))
+def test_random_logits(m, n, dtype, provider, cluster_n, rng):
+    logits = (torch.randn(m, n, generator=rng) * 4).to(TORCH_DTYPES[dtype]).cuda()
+    assert_exact(logits, *run(provider, logits, cluster_n))
+
+
+def special_rows(n: int, dtype: torch.dtype, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    """Rows built to break a reduction: each names the rule it checks."""
+    base = torch.randn(8, n, generator=rng)
+    rows = {}
+    rows["ties: many equal maxima, first wins"] = torch.randint(-2, 3, (8, n), generator=rng).float()
+    rows["all equal: index 0"] = torch.full((8, n), 3.0)
+    t = base.clone(); t[:, 0] = 100.0
+    rows["max at index 0"] = t
+    t = base.clone(); t[:, -1] = 100.0
+    rows["max at index N-1 (the tail)"] = t
+    t = base.clone(); t[:, n // 3] = float("nan"); t[:, 2 * n // 3] = float("nan"); t[:, -1] = float("inf")
+    rows["NaN is the maximum, first NaN wins, even over +inf"] = t
+    t = base.clone(); t[:, n // 2] = float("inf"); t[:, n // 2 + 1] = float("inf")
+    rows["+inf twice: first"] = t
+    rows["all -inf: index 0"] = torch.full((8, n), float("-inf"))
+    t = torch.full((8, n), float("-inf")); t[:, -1] = -1e30 if dtype == torch.float32 else -60000.0
+    rows["-inf everywhere but the last element"] = t
+    t = base.clone(); t[torch.arange(8), torch.randint(0, n, (8,), generator=rng)] = 50.0
+    rows["one spike per row at a random place"] = t
+    return {k: v.to(dtype) for k, v in rows.items()}
+
+
+SPECIAL_NS = (32000, 151936, 262144 + 3)  # 262147: not a multiple of any vector width or cluster size
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SPECIAL_NS)
+@pytest.mark.parametrize("provider, cluster_n", IMPLS)
+def test_special_values(n, dtype, provider, cluster_n, rng):
+    for name, rows in special_rows(n, TORCH_DTYPES[dtype], rng).items():
+        logits = rows.cuda()
+        try:
+            assert_exact(logits, *run(provider, logits, cluster_n))
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["row stride > N (aligned)", "row stride > N (odd)", "view at offset 1"])
+@pytest.mark.parametrize("provider, cluster_n", IMPLS)
+def test_strided_rows(layout, provider, cluster_n, rng):
+    n = 151936
+    storage = torch.randn(64, n + 24, generator=rng).to(torch.bfloat16).cuda()
+    logits = {"row stride > N (aligned)": storage[:, :n],
+              "row stride > N (odd)": storage[:, :n + 5][:, 3:n + 3],
+              "view at offset 1": storage[:, 1:n + 1]}[layout]
+    assert logits.stride(0) != n
+    assert_exact(logits, *run(provider, logits, cluster_n))
+
+
+@pytest.mark.gpu
+@pytest.mark.requires(Requirements(min_cc="8.0", needs_dsl=True))
+def test_launch_is_cuda_graph_capturable(rng):
+    """Capture once, replay on new data: the replay sees the new logits and writes fresh results."""
+    from gpuhil.kernels import argmax
+
+    logits = torch.randn(64, 151936, generator=rng).to(torch.bfloat16).cuda()
+    vals = torch.empty(64, device="cuda")
+    idx = torch.empty(64, dtype=torch.int64, device="cuda")
+    argmax.argmax(logits, out=(vals, idx))  # compile and check outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        argmax.argmax(logits, out=(vals, idx))
+    for _ in range(3):
+        logits.copy_(torch.randn(64, 151936, generator=rng).to(torch.bfloat16))
+        vals.fill_(POISON_VALUE)
+        idx.fill_(POISON_INDEX)
+        graph.replay()
+        torch.cuda.synchronize()
+        assert_exact(logits, vals.cpu(), idx.cpu())
