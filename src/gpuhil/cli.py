@@ -84,6 +84,12 @@ def cmd_run(args) -> int:
     return run_main_job(args)
 
 
+def cmd_bench(args) -> int:
+    from .bench import argmax
+
+    return argmax.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gpuhil", description=__doc__)
     p.add_argument("--matrix", help="hardware_matrix.yaml (default: $GPUHIL_MATRIX or the repo's)")
@@ -107,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all", action="store_true", help="decide for every catalog SKU")
     sg.add_argument("--json", action="store_true")
     sg.set_defaults(fn=cmd_gates)
+
+    sb = sub.add_parser("bench", help="benchmarks against the peer and the measured ceiling (GPU)")
+    bsub = sb.add_subparsers(dest="bench", required=True)
+    ba = bsub.add_parser("argmax", help="gpuhil-cute vs torch.argmax, %% of measured copy bandwidth")
+    ba.add_argument("--m", default="1,2,7,64,256,1024", help="batch sizes, comma separated")
+    ba.add_argument("--n", default="", help="vocab sizes (default: the suite's)")
+    ba.add_argument("--dtype", default="bf16", help="bf16,fp16,fp32")
+    ba.add_argument("--json", help="also write the rows here")
+    ba.add_argument("--sweep", action="store_true", help="time every supported config too (selector tuning)")
+    ba.set_defaults(fn=cmd_bench)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="default: results/<timestamp>-<sku>")

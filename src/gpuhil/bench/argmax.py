@@ -1,0 +1,122 @@
+"""`gpuhil bench argmax`: our argmax vs torch.argmax, per (M, N, dtype), against measured copy bandwidth.
+
+Both sides are timed the same way: CUDA-graph replays over rotating input sets whose total exceeds
+twice the L2, so every call reads cold logits and no launch gap is counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..kernels.argmax.spec import ELEM_BYTES, VOCAB_SIZES
+
+GOAL_PCT_OF_COPY = 85.0  # for M >= 64 at N=151936 bf16 (issue goal)
+
+
+@dataclass(frozen=True)
+class ArgmaxRow:
+    m: int
+    n: int
+    dtype: str
+    config: str
+    ours_us: float
+    torch_us: float
+    speedup: float
+    gbps: float
+    pct_of_copy: float
+    throttled: bool
+
+
+def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=False, on_row=None):
+    """Rows for every (dtype, N, M). `sweep`: time every supported config, not only the selected one."""
+    import torch
+
+    from ..capabilities import current
+    from ..kernels import argmax
+    from ..kernels.argmax import cute
+    from ..perf.ceilings import copy_gbps
+    from ..perf.timer import Timer
+    from ..probe import probe
+
+    caps, fp = current(), probe(torch.cuda.current_device())
+    timer = Timer(l2_bytes=caps.l2_bytes or 64 << 20, uuid=fp.uuid)
+    copy = copy_gbps(timer)
+    rows = []
+    tdtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    for dtype in dtypes:
+        for n in ns:
+            for m in ms:
+                nbytes = m * n * ELEM_BYTES[dtype]
+                sets = max(2, min(512, math.ceil(2 * (caps.l2_bytes or 0) / nbytes)))
+                xs = [torch.randn(m, n, device="cuda", dtype=torch.float32).to(tdtype[dtype]) for _ in range(sets)]
+                vals = torch.empty(m, device="cuda")
+                idx, idx_t = (torch.empty(m, dtype=torch.int64, device="cuda") for _ in range(2))
+                peer = timer.graph([lambda x=x: torch.argmax(x, dim=1, out=idx_t) for x in xs])
+                configs = [None] + (sweep_configs(m, n, dtype, caps) if sweep else [])
+                for cfg in configs:
+                    compiled = argmax.prepare(xs[0], config=cfg)
+                    cute.launch(compiled, xs[0], vals, idx)
+                    assert torch.equal(idx, torch.argmax(xs[0], dim=1)), f"wrong result at M={m} N={n} {dtype} {cfg}"
+                    ours = timer.graph([lambda x=x: cute.launch(compiled, x, vals, idx) for x in xs])
+                    gbps = nbytes / (ours.median_us * 1e-6) / 1e9
+                    row = ArgmaxRow(m, n, dtype, compiled.config.name + ("" if cfg else " (selected)"), ours.median_us,
+                                    peer.median_us, peer.median_us / ours.median_us, gbps, 100 * gbps / copy,
+                                    ours.throttled or peer.throttled)
+                    rows.append(row)
+                    if on_row:
+                        on_row(row)
+                del xs
+    return rows, copy, fp
+
+
+def sweep_configs(m: int, n: int, dtype: str, caps):
+    """Every config the device supports for this shape: for tuning the selector."""
+    from ..kernels.argmax.spec import ArgmaxConfig, requirements
+    from ..requirements import check
+
+    out = []
+    for threads in (128, 256, 512):
+        for cluster_n in (1, 2, 4, 8, 16):
+            cfg = ArgmaxConfig(threads, 16 // ELEM_BYTES[dtype], cluster_n)
+            if n // cluster_n >= threads * cfg.vec and check(requirements(cfg), caps).ok:
+                out.append(cfg)
+    return out
+
+
+def goals(rows: list[ArgmaxRow]) -> list[str]:
+    out = []
+    for r in (r for r in rows if r.config.endswith("(selected)")):
+        if r.dtype == "bf16" and r.n == 151936 and r.m >= 64:
+            ok = r.pct_of_copy >= GOAL_PCT_OF_COPY
+            out.append(f"{'MET ' if ok else 'MISS'} M={r.m} N=151936 bf16: {r.pct_of_copy:.1f} % of copy (goal >= {GOAL_PCT_OF_COPY:.0f} %)")
+        if r.m <= 256 and r.speedup < 1.0:
+            out.append(f"MISS M={r.m} N={r.n} {r.dtype}: {r.speedup:.2f}x torch.argmax (goal > 1.0x)")
+    if not any(l.startswith("MISS") and "torch" in l for l in out):
+        out.append("MET  faster than torch.argmax at every M <= 256 measured")
+    return out
+
+
+def table(rows: list[ArgmaxRow], copy: float) -> str:
+    head = (f"| M | N | dtype | config | gpuhil-cute us | torch.argmax us | speedup | GB/s | % of copy ({copy:.0f} GB/s) |\n"
+            "|---:|---:|---|---|---:|---:|---:|---:|---:|")
+    body = [f"| {r.m} | {r.n} | {r.dtype} | {r.config} | {r.ours_us:.2f} | {r.torch_us:.2f} | {r.speedup:.2f}x | "
+            f"{r.gbps:.0f} | {r.pct_of_copy:.1f}{' (throttled)' if r.throttled else ''} |" for r in rows]
+    return "\n".join([head, *body])
+
+
+def main(args) -> int:
+    import json
+
+    ms = tuple(int(x) for x in args.m.split(","))
+    ns = tuple(int(x) for x in args.n.split(",")) if args.n else VOCAB_SIZES
+    rows, copy, fp = bench(ms, ns, tuple(args.dtype.split(",")), sweep=args.sweep,
+                           on_row=lambda r: print(f"  measured {r}", flush=True))
+    print(f"device: {fp.name} (fingerprint {fp.fingerprint_id}), measured copy {copy:.0f} GB/s")
+    print(table(rows, copy))
+    for line in goals(rows):
+        print(line)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"copy_gbps": copy, "fingerprint": fp.to_dict(), "rows": [asdict(r) for r in rows]}, f, indent=2, default=str)
+    return 0

@@ -1,0 +1,1 @@
+"""Performance measurement: the timer every benchmark uses, device ceilings, clock/throttle watch."""

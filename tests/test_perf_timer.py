@@ -1,0 +1,45 @@
+"""Timer statistics and the argmax benchmark's report, on the CPU (the GPU side runs in `gpuhil bench`)."""
+
+import statistics
+
+import pytest
+
+from gpuhil.bench.argmax import ArgmaxRow, goals, table
+from gpuhil.perf.timer import _median_stdrel, _quantile
+
+
+def test_quantiles_interpolate():
+    xs = [1.0, 2.0, 3.0, 4.0]
+    assert _quantile(xs, 0.0) == 1.0 and _quantile(xs, 1.0) == 4.0
+    assert _quantile(xs, 0.5) == pytest.approx(2.5)
+
+
+def test_median_standard_error_shrinks_with_samples():
+    few = [10.0, 10.2, 9.8, 10.1, 9.9]
+    many = few * 40
+    assert _median_stdrel(many) < _median_stdrel(few)
+    assert _median_stdrel([5.0] * 10) == 0.0
+    # A 1 % IQR at 200 samples is well inside the 0.5 % settling rule.
+    noisy = [100 + (i % 7 - 3) * 0.4 for i in range(200)]
+    assert _median_stdrel(noisy) < 0.005 and statistics.median(noisy) == pytest.approx(100, abs=0.5)
+
+
+def row(m, n, pct, speedup, selected=True):
+    return ArgmaxRow(m, n, "bf16", "t256v8c8" + (" (selected)" if selected else ""), 10.0, 10.0 * speedup,
+                     speedup, pct * 30, pct, False)
+
+
+def test_goals_name_each_miss_with_its_number():
+    lines = goals([row(64, 151936, 62.9, 2.3), row(256, 151936, 86.4, 1.8), row(1, 4096, 0.2, 0.9)])
+    assert "MISS M=64 N=151936 bf16: 62.9 % of copy (goal >= 85 %)" in lines
+    assert "MET  M=256 N=151936 bf16: 86.4 % of copy (goal >= 85 %)" in lines
+    assert any(line.startswith("MISS M=1 N=4096") and "0.90x" in line for line in lines)
+
+
+def test_sweep_rows_do_not_count_towards_goals():
+    assert goals([row(64, 151936, 10.0, 0.5, selected=False)]) == ["MET  faster than torch.argmax at every M <= 256 measured"]
+
+
+def test_table_has_peer_and_ceiling_columns():
+    text = table([row(64, 151936, 62.9, 2.3)], 3002.0)
+    assert "torch.argmax us" in text and "% of copy (3002 GB/s)" in text and "| 64 | 151936 |" in text
