@@ -84,6 +84,12 @@ def cmd_run(args) -> int:
     return run_main_job(args)
 
 
+def _perf(what: str, args) -> int:
+    from .perf import cli as perf_cli
+
+    return getattr(perf_cli, what)(args)
+
+
 def cmd_bench(args) -> int:
     from .bench import argmax
 
@@ -123,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--json", help="also write the rows here")
     ba.add_argument("--sweep", action="store_true", help="time every supported config too (selector tuning)")
     ba.set_defaults(fn=cmd_bench)
+
+    sp_ = sub.add_parser("perf", help="perf store: baselines and noise-aware comparison")
+    psub = sp_.add_subparsers(dest="perf_command", required=True)
+    pb = psub.add_parser("baseline", help="baseline tools")
+    pbsub = pb.add_subparsers(dest="baseline_command", required=True)
+    pu = pbsub.add_parser("update", help="promote a run's rows into baselines/<sku>/")
+    pu.add_argument("--from", dest="from_", required=True, metavar="RESULTS", help="perf-*.parquet or results dir")
+    pu.add_argument("--baseline", help="baselines root (default: the repo's baselines/)")
+    pu.set_defaults(fn=lambda a: _perf("update", a))
+    pc = psub.add_parser("compare", help="SAME/FAST/SLOW/AMBG/INVALID per series against the baseline")
+    pc.add_argument("results", metavar="RESULTS")
+    pc.add_argument("--baseline", help="baselines root (default: the repo's baselines/)")
+    pc.add_argument("--gate", action="store_true", help="exit 1 when any series is SLOW")
+    pc.add_argument("--json", action="store_true")
+    pc.set_defaults(fn=lambda a: _perf("compare", a))
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="default: results/<timestamp>-<sku>")

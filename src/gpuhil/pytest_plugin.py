@@ -18,6 +18,8 @@ from .selection import applies, identify, selected
 CTX = pytest.StashKey["session_mod.SessionContext"]()
 KNOWN_ISSUE = pytest.StashKey["matrix_mod.KnownIssue"]()
 EXPIRED = pytest.StashKey["matrix_mod.KnownIssue"]()
+PERF = pytest.StashKey["PerfRecorder"]()
+MERGED = pytest.StashKey["Path"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[capabilities.EMULATE_ENV] = emulate  # xdist workers and subprocesses emulate too
     if ctx.caps.runnable:
         capabilities.set_current(ctx.caps)  # kernel dispatch in this process obeys the same limits
+    if config.getoption("--perf"):
+        from .perf.recorder import PerfRecorder, new_run_id
+
+        run_id = new_run_id()
+        results = Path(config.getoption("--results-dir") or Path(config.rootpath) / "results" / f"perf-{run_id}")
+        config.stash[PERF] = PerfRecorder(results, ctx, worker or "main", run_id)
     for sku in mx.skus.values():
         config.addinivalue_line("markers", f"{sku.id}: in the {sku.name} runner's selection")
     for arch in matrix_mod.ARCH_MARKERS:
@@ -117,6 +125,22 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     if ki is not None and rep.when == "call" and rep.failed and "XPASS(strict)" in str(rep.longrepr):
         rep.longrepr = (f"[XPASS(strict)] known issue '{ki.id}' did not reproduce here: the bug looks fixed. "
                         f"Retire the entry from hardware_matrix.yaml ({ki.link}).")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    rec = session.config.stash.get(PERF, None)
+    if rec is not None and not hasattr(session.config, "workerinput"):  # the controller merges workers' rows
+        from .perf.store import merge
+
+        merged = merge(rec.results_dir, rec.run_id)
+        if merged:
+            session.config.stash[MERGED] = merged
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    merged = config.stash.get(MERGED, None)
+    if merged is not None:
+        terminalreporter.write_line(f"gpuhil: perf rows merged into {merged} (compare: gpuhil perf compare {merged})")
 
 
 @pytest.fixture(scope="session")

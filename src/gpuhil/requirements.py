@@ -27,7 +27,7 @@ class Requirements:
     torch_ops: frozenset[str] = frozenset()  # torch build facts, probed by the provider that needs them
 
     def describe(self) -> str:
-        parts = []
+        parts = ["GPU"] if self.needs_gpu else []
         if self.arch_families:
             parts.append("family " + "/".join(map(str, sorted(self.arch_families))))
         if self.targets:

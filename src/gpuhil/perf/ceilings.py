@@ -18,3 +18,26 @@ def copy_gbps(timer: Timer) -> float:
     dst = torch.empty_like(src)
     t = timer.events(lambda: dst.copy_(src))
     return 2 * COPY_BYTES / (t.median_us * 1e-6) / 1e9
+
+
+GEMM_N = 8192  # square, large enough to run the tensor cores at their sustained rate
+
+
+@functools.cache
+def gemm_tflops(timer: Timer, kind: str) -> float:
+    """Dense GEMM TFLOP/s through torch on random data: 'bf16' (matmul) or 'fp8' (_scaled_mm, e4m3)."""
+    import torch
+
+    n = GEMM_N
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    if kind == "bf16":
+        out = torch.empty(n, n, device="cuda", dtype=torch.bfloat16)
+        t = timer.events(lambda: torch.matmul(a, b, out=out))
+    elif kind == "fp8":
+        a8, b8 = a.to(torch.float8_e4m3fn), b.to(torch.float8_e4m3fn).t()  # _scaled_mm wants B column-major
+        one = torch.ones((), device="cuda")
+        t = timer.events(lambda: torch._scaled_mm(a8, b8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16))
+    else:
+        raise ValueError(f"gemm_tflops: kind must be 'bf16' or 'fp8', got {kind!r}")
+    return 2 * n**3 / (t.median_us * 1e-6) / 1e12

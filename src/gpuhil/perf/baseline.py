@@ -1,0 +1,139 @@
+"""Per-SKU baselines and noise-aware verdicts.
+
+A series is (suite, case_id, provider) on one SKU. Its baseline is a bounded history of run medians,
+each tagged with the fingerprint it was measured under; only entries of the current fingerprint are
+compared (a new driver, torch, DSL or payload starts a new epoch and is reported as EPOCH, never as a
+regression). The rule (docs/PERF_SCHEMA.md):
+
+    center    = median of the history's medians
+    noise     = max(1.4826 * MAD(history) / center, current run's IQR / 1.349 / median)
+    threshold = max(floor, k * noise)                        (defaults: floor 5 %, k 4)
+    ratio     = current median / center
+    INVALID   current case throttled, clock-dropped or errored: never SLOW
+    AMBG      the history is bimodal and this run sits on its upper mode: not a new regression
+    SLOW      ratio > 1 + threshold;  FAST  ratio < 1 - threshold;  SAME  otherwise
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+FLOOR = 0.05
+K = 4.0
+HISTORY = 20  # runs kept per series and epoch
+VERDICTS = ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "EPOCH", "NEW")
+
+
+@dataclass(frozen=True)
+class Entry:
+    run_id: str
+    timestamp: str
+    fingerprint_id: str
+    git_sha: str
+    median_us: float
+    p25_us: float
+    p75_us: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    series: str
+    verdict: str
+    baseline_us: float | None
+    current_us: float | None
+    ratio: float | None
+    threshold: float | None
+    note: str
+
+
+def series_key(suite: str, case_id: str, provider: str) -> str:
+    return f"{suite}|{case_id}|{provider}"
+
+
+def _mad_rel(xs: list[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
+    c = statistics.median(xs)
+    return 1.4826 * statistics.median(abs(x - c) for x in xs) / c
+
+
+def _bimodal(xs: list[float], threshold: float) -> tuple[float, float] | None:
+    """Two clusters, each at least two runs, split by a gap wider than the threshold: their centers."""
+    s = sorted(xs)
+    for i in range(2, len(s) - 1):
+        lo, hi = s[:i], s[i:]
+        if len(hi) >= 2 and (hi[0] - lo[-1]) / statistics.median(s) > threshold:
+            return statistics.median(lo), statistics.median(hi)
+    return None
+
+
+def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR, k: float = K) -> Verdict:
+    key = series_key(current["suite"], current["case_id"], current["provider"])
+    cur = current.get("median_us")
+    if current.get("status") != "ok" or current.get("throttled"):
+        reason = current.get("throttle_reasons") or current.get("status")
+        return Verdict(key, "INVALID", None, cur, None, None, f"not comparable: {reason}")
+    if not history:
+        return Verdict(key, "NEW", None, cur, None, None, "no baseline for this series")
+    same_epoch = [e for e in history if e.fingerprint_id == current["fingerprint_id"]]
+    if not same_epoch:
+        return Verdict(key, "EPOCH", history[-1].median_us, cur, None, None,
+                       f"fingerprint {history[-1].fingerprint_id} -> {current['fingerprint_id']}: new baseline epoch")
+    medians = [e.median_us for e in same_epoch]
+    center = statistics.median(medians)
+    own = (current["p75_us"] - current["p25_us"]) / 1.349 / cur
+    threshold = max(floor, k * max(_mad_rel(medians), own))
+    ratio = cur / center
+    modes = _bimodal(medians, threshold)
+    if modes and ratio > 1 + threshold and abs(cur / modes[1] - 1) <= threshold:
+        return Verdict(key, "AMBG", center, cur, ratio, threshold,
+                       f"history is bimodal ({modes[0]:.2f} / {modes[1]:.2f} us) and this run sits on the upper mode")
+    verdict = "SLOW" if ratio > 1 + threshold else "FAST" if ratio < 1 - threshold else "SAME"
+    return Verdict(key, verdict, center, cur, ratio, threshold, f"{len(medians)} run(s) in this epoch")
+
+
+class Baseline:
+    """baselines/<sku>/<suite>.json: series -> bounded history of entries."""
+
+    def __init__(self, root: Path, sku: str) -> None:
+        self.dir = Path(root) / sku
+        self.series: dict[str, list[Entry]] = {}
+        for f in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
+            doc = json.loads(f.read_text())
+            for key, entries in doc["series"].items():
+                self.series[key] = [Entry(**e) for e in entries]
+
+    def history(self, row: dict[str, Any]) -> list[Entry]:
+        return self.series.get(series_key(row["suite"], row["case_id"], row["provider"]), [])
+
+    def add_run(self, rows: list[dict[str, Any]]) -> int:
+        """Promote a run's valid rows; a new fingerprint keeps only its own epoch going forward."""
+        added = 0
+        for r in rows:
+            if r.get("status") != "ok" or r.get("throttled"):
+                continue
+            key = series_key(r["suite"], r["case_id"], r["provider"])
+            hist = self.series.setdefault(key, [])
+            if hist and hist[-1].fingerprint_id != r["fingerprint_id"]:
+                hist[:] = [e for e in hist if e.fingerprint_id == r["fingerprint_id"]]
+            hist.append(Entry(r["run_id"], r["timestamp"], r["fingerprint_id"], r["git_sha"] or "",
+                              float(r["median_us"]), float(r["p25_us"]), float(r["p75_us"])))
+            del hist[:-HISTORY]
+            added += 1
+        return added
+
+    def save(self) -> list[Path]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        by_suite: dict[str, dict[str, list[dict]]] = {}
+        for key, entries in sorted(self.series.items()):
+            by_suite.setdefault(key.split("|", 1)[0], {})[key] = [asdict(e) for e in entries]
+        paths = []
+        for suite, series in by_suite.items():
+            p = self.dir / f"{suite}.json"
+            p.write_text(json.dumps({"schema": 1, "rule": "see docs/PERF_SCHEMA.md", "series": series}, indent=1) + "\n")
+            paths.append(p)
+        return paths
