@@ -65,6 +65,13 @@ def test_a_series_without_baseline_is_new():
     assert judge([], row(10.0)).verdict == "NEW"
 
 
+def test_a_young_series_assumes_run_to_run_noise():
+    young = history([15.10])  # one baseline run: its spread across runs is unknown yet
+    assert judge(young, row(16.28)).verdict == "SAME"  # +7.8 %, seen between two A/A runs on an H100
+    assert judge(young, row(18.2)).verdict == "SLOW"  # +20 %
+    assert judge(young, row(16.28)).threshold == pytest.approx(0.10)
+
+
 def test_a_noisy_current_run_widens_its_own_threshold():
     v = judge(history(STEADY), row(11.5, spread=0.2))  # IQR of 20 %: 15 % is inside what it can tell
     assert v.verdict == "SAME"

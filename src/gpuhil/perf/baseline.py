@@ -6,7 +6,8 @@ compared (a new driver, torch, DSL or payload starts a new epoch and is reported
 regression). The rule (docs/PERF_SCHEMA.md):
 
     center    = median of the history's medians
-    noise     = max(1.4826 * MAD(history) / center, current run's IQR / 1.349 / median)
+    noise     = max(1.4826 * MAD(history) / center, current run's IQR / 1.349 / median,
+                    2.5 % while the epoch has fewer than 3 runs)
     threshold = max(floor, k * noise)                        (defaults: floor 5 %, k 4)
     ratio     = current median / center
     INVALID   current case throttled, clock-dropped or errored: never SLOW
@@ -24,6 +25,8 @@ from typing import Any
 
 FLOOR = 0.05
 K = 4.0
+YOUNG = 3  # runs in an epoch below which the series' own spread is not yet known
+YOUNG_NOISE = 0.025  # assumed run-to-run noise until then (threshold 10 %): an A/A pair on an H100 differed by 7.8 %
 HISTORY = 20  # runs kept per series and epoch
 VERDICTS = ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "EPOCH", "NEW")
 
@@ -86,7 +89,8 @@ def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR
     medians = [e.median_us for e in same_epoch]
     center = statistics.median(medians)
     own = (current["p75_us"] - current["p25_us"]) / 1.349 / cur
-    threshold = max(floor, k * max(_mad_rel(medians), own))
+    prior = YOUNG_NOISE if len(medians) < YOUNG else 0.0
+    threshold = max(floor, k * max(_mad_rel(medians), own, prior))
     ratio = cur / center
     modes = _bimodal(medians, threshold)
     if modes and ratio > 1 + threshold and abs(cur / modes[1] - 1) <= threshold:

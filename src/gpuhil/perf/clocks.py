@@ -48,3 +48,14 @@ class ClockWatch:
             return ClockSample(None, ())
         reasons = tuple(name for attr, name in _THROTTLING.items() if mask & getattr(self.nv, attr, 0))
         return ClockSample(clock, reasons)
+
+    def settle(self, timeout_s: float = 5.0) -> ClockSample:
+        """Wait (bounded) for throttling left over from earlier heavy work to clear before timing."""
+        import time
+
+        t_end = time.perf_counter() + timeout_s
+        s = self.sample()
+        while s.reasons and time.perf_counter() < t_end:
+            time.sleep(0.1)
+            s = self.sample()
+        return s

@@ -36,6 +36,7 @@ class PerfRecorder:
             self.results_dir.mkdir(parents=True, exist_ok=True)
             (self.results_dir / f"ceilings-{self.worker}.json").write_text(json.dumps(
                 {**self._ceilings, "fingerprint_id": self.ctx.fingerprint.fingerprint_id, "run_id": self.run_id}, indent=1))
+            self.timer.clocks.settle()  # the GEMM ceilings can leave the power cap engaged for a moment
         return self._ceilings
 
     def _base(self) -> dict[str, Any]:
