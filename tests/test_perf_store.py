@@ -80,7 +80,7 @@ def test_update_compare_and_gate_exit_codes(tmp_path):
     assert gpuhil("perf", "compare", str(planted), "--baseline", str(baselines)).returncode == 0  # no --gate
 
     text = gpuhil("perf", "compare", str(planted), "--baseline", str(baselines)).stdout
-    assert "| argmax|b|gpuhil-cute-canary | SLOW | 7.00 | 8.40 | 1.200 | 10.0% |" in text
+    assert "| argmax / b / gpuhil-cute-canary | SLOW | 7.00 | 8.40 | 1.200 | 10.0% |" in text
 
 
 def test_compare_without_perf_rows_is_a_clear_error(tmp_path):

@@ -54,7 +54,7 @@ def compare(args) -> int:
         print("|---|---|---:|---:|---:|---:|---|")
         for v in sorted(verdicts, key=lambda v: v.series):
             f = lambda x, fmt: "" if x is None else format(x, fmt)  # noqa: E731
-            print(f"| {v.series} | {v.verdict} | {f(v.baseline_us, '.2f')} | {f(v.current_us, '.2f')} | "
+            print(f"| {v.series.replace('|', ' / ')} | {v.verdict} | {f(v.baseline_us, '.2f')} | {f(v.current_us, '.2f')} | "
                   f"{f(v.ratio, '.3f')} | {f(v.threshold, '.1%')} | {v.note} |")
         print("summary: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
     return 1 if args.gate and counts["SLOW"] else 0
