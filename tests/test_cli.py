@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from fakes import make_checkout
 from gpuhil import matrix
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +46,7 @@ def test_gates_unknown_sku_is_exit_2():
 
 
 def _checkout(tmp_path: Path, body: str) -> Path:
-    (tmp_path / "hardware_matrix.yaml").write_text((REPO / "hardware_matrix.yaml").read_text())
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ("gpuhil.pytest_plugin",)\n')
-    for suite in ("device", "gates", "argmax"):
-        (tmp_path / "suites" / suite).mkdir(parents=True)
+    make_checkout(tmp_path)
     (tmp_path / "suites" / "gates" / "test_mini.py").write_text(textwrap.dedent(body))
     return tmp_path
 

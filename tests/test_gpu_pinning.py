@@ -1,9 +1,8 @@
 """xdist GPU pinning: each worker gets its own GPU before CUDA initialises."""
 
-from pathlib import Path
-
 import pytest
 
+from fakes import make_checkout
 from gpuhil import gpu_pinning
 
 
@@ -37,11 +36,7 @@ def test_worker_outside_xdist_is_left_alone():
 
 def test_plugin_pins_workers_in_a_real_xdist_session(pytester, monkeypatch):
     pytest.importorskip("xdist")
-    pytester.makeconftest('pytest_plugins = ("gpuhil.pytest_plugin",)')
-    repo = Path(__file__).resolve().parents[1]
-    (pytester.path / "hardware_matrix.yaml").write_text((repo / "hardware_matrix.yaml").read_text())
-    for suite in ("device", "gates", "argmax"):
-        (pytester.path / "suites" / suite).mkdir(parents=True, exist_ok=True)
+    make_checkout(pytester.path)
     pytester.makepyfile(test_pin="""
         import os
         def test_pinned(worker_id):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import make_checkout
 from gpuhil import matrix
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,11 +62,8 @@ def test_every_catalog_number_has_a_source():
 def test_broken_matrix_reports_file_line_message(tmp_path, name, old, new, needle, message):
     assert old in TEXT, f"fixture drifted from hardware_matrix.yaml: {old!r}"
     broken = TEXT.replace(old, new, 1)
+    make_checkout(tmp_path, broken)
     path = tmp_path / "hardware_matrix.yaml"
-    path.write_text(broken)
-    (tmp_path / "suites" / "device").mkdir(parents=True)
-    for suite in ("gates", "argmax"):
-        (tmp_path / "suites" / suite).mkdir()
     with pytest.raises(matrix.MatrixError) as err:
         matrix.load(path, strict_expiry=True)
     text = str(err.value)

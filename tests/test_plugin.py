@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fakes import make_checkout
+
 REPO_MATRIX = Path(__file__).resolve().parents[1] / "hardware_matrix.yaml"
 
 TEST_FILE = textwrap.dedent("""
@@ -36,10 +38,7 @@ def session(pytester):
         doc["known_issues"] = list(known_issues)
         if selections is not None:
             doc["selections"] = selections
-        pytester.makefile(".yaml", hardware_matrix=yaml.safe_dump(doc, sort_keys=False))
-        pytester.makeconftest('pytest_plugins = ("gpuhil.pytest_plugin",)')
-        for suite in {s for sel in doc["selections"].values() for s in sel["suites"]} | {"argmax"}:
-            (pytester.path / "suites" / suite).mkdir(parents=True, exist_ok=True)
+        make_checkout(pytester.path, yaml.safe_dump(doc, sort_keys=False))
         (pytester.path / "suites/argmax/test_plugin_session_demo.py").write_text(TEST_FILE)
         return pytester
     return make

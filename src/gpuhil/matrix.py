@@ -85,6 +85,7 @@ class AppliesTo(_Strict):
     test: str = "*"
     params: dict[str, str | int | float | bool] = {}
     provider: str = "*"
+    backend: str = "*"  # what a provider is built on (cutlass-cpp, cute-dsl, torch, ...)
 
 
 class KnownIssue(_Strict):

@@ -47,6 +47,10 @@ BUILTIN: tuple[Provider, ...] = (
     Provider("torch", "argmax", "gpuhil.references.argmax:torch_argmax", Requirements(), backend="torch"),
     Provider("gpuhil-cute", "argmax", "gpuhil.kernels.argmax:argmax",
              Requirements(min_cc="8.0", needs_dsl=True), backend="cute-dsl"),
+    Provider("torch", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm.torch_peer:torch_grouped_gemm",
+             Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), backend="torch"),
+    Provider("gpuhil-cute-warp", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm",
+             Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", needs_dsl=True), backend="cute-dsl"),
 )
 
 

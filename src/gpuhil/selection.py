@@ -19,6 +19,7 @@ class CaseIdentity:
     test: str  # test function name, without parameters
     params: dict[str, str]
     provider: str | None
+    backend: str | None  # the provider's backend, when the provider param is a Provider
     tier: str  # "default" or "full" (slow-marked)
 
 
@@ -31,9 +32,11 @@ def identify(item) -> CaseIdentity:
     path = Path(str(item.path)).resolve()
     parts = path.parts
     suite = parts[parts.index("suites") + 1] if "suites" in parts[:-1] else None
-    params = {k: param_text(v) for k, v in getattr(getattr(item, "callspec", None), "params", {}).items()}
+    raw = getattr(getattr(item, "callspec", None), "params", {})
+    params = {k: param_text(v) for k, v in raw.items()}
     tier = "full" if item.get_closest_marker("slow") else "default"
-    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), tier)
+    backend = getattr(raw.get("provider"), "backend", None)
+    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), backend, tier)
 
 
 def selected(sel: Selection, case: CaseIdentity) -> bool:
@@ -49,6 +52,8 @@ def applies(ki: KnownIssue, case: CaseIdentity) -> bool:
     if not fnmatchcase(case.suite or "", a.suite) or not fnmatchcase(case.test, a.test):
         return False
     if a.provider != "*" and (case.provider is None or not fnmatchcase(case.provider, a.provider)):
+        return False
+    if a.backend != "*" and (case.backend is None or not fnmatchcase(case.backend, a.backend)):
         return False
     for key, want in a.params.items():
         have = case.params.get(key)

@@ -1,0 +1,57 @@
+"""FP8 scale recipes for grouped GEMM, and the quantization helpers that produce them.
+
+- "tensor": one scale for all of A, one per expert for B (what per-tensor FP8 checkpoints ship).
+- "rowwise": one per token of A, one per output channel of each expert's B (FP8-Dynamic checkpoints).
+A scale maps FP8 back to real values: x ~= fp8(x / scale) * scale, with scale = amax / 448 (e4m3 max).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+E4M3_MAX = 448.0
+RECIPES = ("tensor", "rowwise")
+
+
+@dataclass
+class QuantizedOperands:
+    recipe: str
+    a: object  # [T, K] float8_e4m3fn
+    b: object  # [G, N, K] float8_e4m3fn
+    scale_a: object  # tensor: [1]; rowwise: [T]   (fp32)
+    scale_b: object  # tensor: [G]; rowwise: [G, N] (fp32)
+    offs: object  # [G] int32 cumulative end offsets
+
+
+def _scale(amax):
+    import torch
+
+    return torch.clamp(amax.float(), min=1e-12) / E4M3_MAX
+
+
+def quantize(a_bf16, b_bf16, offs, recipe: str) -> QuantizedOperands:
+    """a: [T, K], b: [G, N, K] in bf16/fp32 -> FP8 operands with scales of the given recipe."""
+    import torch
+
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+    fp8 = torch.float8_e4m3fn
+    if recipe == "tensor":
+        sa = _scale(a_bf16.abs().amax()).reshape(1)
+        sb = _scale(b_bf16.abs().amax(dim=(1, 2)))
+        a8 = (a_bf16.float() / sa).to(fp8)
+        b8 = (b_bf16.float() / sb[:, None, None]).to(fp8)
+    else:
+        sa = _scale(a_bf16.abs().amax(dim=1))
+        sb = _scale(b_bf16.abs().amax(dim=2))
+        a8 = (a_bf16.float() / sa[:, None]).to(fp8)
+        b8 = (b_bf16.float() / sb[:, :, None]).to(fp8)
+    return QuantizedOperands(recipe, a8.contiguous(), b8.contiguous(), sa.contiguous(), sb.contiguous(), offs)
+
+
+def rowwise_scales(q: QuantizedOperands):
+    """The same scales written out rowwise (for providers that only take rowwise): exact, no requantization."""
+    if q.recipe == "rowwise":
+        return q.scale_a, q.scale_b
+    t, (g, n) = q.a.shape[0], q.b.shape[:2]
+    return q.scale_a.expand(t).contiguous(), q.scale_b[:, None].expand(g, n).contiguous()

@@ -1,0 +1,88 @@
+"""gpuhil-cute-warp: FP8 grouped GEMM on warp-level MMA (mma.sync e4m3, sm_89+), pure-Python spec.
+
+The stage count is chosen at run time from the probed (or emulated) opt-in shared memory, never
+from an arch table: seed 001 is CUTLASS picking stages for the SM12x family's largest part and
+failing on the GB10 by 1 KiB. Every config states its Requirements, and `gpuhil gates` lists the
+stages and bytes each SKU would get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...capabilities import Capabilities
+from ...gates import GateRow
+from ...requirements import Requirements
+
+TILES_MN = ((64, 64), (128, 64), (128, 128))
+TILES_K = (64, 128)
+MIN_STAGES, MAX_STAGES = 2, 6  # past 6 the cp.async ring hides no more latency at these tile sizes
+TARGETS = ("sm_90a", "sm_120a", "sm_121a")
+
+
+@dataclass(frozen=True)
+class Tile:
+    m: int
+    n: int
+    k: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.m}x{self.n}x{self.k}"
+
+
+@dataclass(frozen=True)
+class WarpGemmConfig:
+    tile: Tile
+    stages: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.tile.name}s{self.stages}"
+
+
+TILES = tuple(Tile(m, n, k) for (m, n) in TILES_MN for k in TILES_K)
+
+
+def smem_bytes(tile: Tile, stages: int) -> int:
+    """Shared memory of one CTA: the A and B FP8 stage ring (the epilogue reuses it)."""
+    return stages * (tile.m + tile.n) * tile.k
+
+
+def stages_for(tile: Tile, smem_optin_bytes: int) -> int | None:
+    """Most stages that fit the device's opt-in limit (capped), or None when not even two fit."""
+    fit = min(MAX_STAGES, smem_optin_bytes // smem_bytes(tile, 1))
+    return fit if fit >= MIN_STAGES else None
+
+
+def config_for(tile: Tile, caps: Capabilities) -> WarpGemmConfig | None:
+    stages = stages_for(tile, caps.smem_optin_bytes or 0)
+    return WarpGemmConfig(tile, stages) if stages else None
+
+
+def requirements(config: WarpGemmConfig) -> Requirements:
+    return Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", smem_bytes=smem_bytes(config.tile, config.stages),
+                        needs_dsl=True)
+
+
+def tile_requirements(tile: Tile, caps: Capabilities) -> Requirements:
+    """What a tile needs on this device: its runtime-chosen stages, or two stages when none fit
+    (so the refusal names the bytes two stages would take)."""
+    cfg = config_for(tile, caps) or WarpGemmConfig(tile, MIN_STAGES)
+    return requirements(cfg)
+
+
+def choose_tile(n: int, tokens_per_group: float) -> Tile:
+    """Per problem: small M-tiles for decode (few tokens per expert), the widest tile otherwise."""
+    if tokens_per_group <= 64 or n < 128:
+        return Tile(64, 64, 128)
+    return Tile(128, 128, 64) if n >= 1024 else Tile(128, 64, 128)
+
+
+def gate_rows(caps: Capabilities):
+    for tile in TILES:
+        cfg = config_for(tile, caps)
+        req = tile_requirements(tile, caps)
+        yield GateRow("fp8_grouped_gemm", f"gpuhil-cute-warp {tile.name}", req,
+                      {"tile": tile.name, "stages": cfg.stages if cfg else None,
+                       "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})

@@ -1,0 +1,49 @@
+"""FP8 grouped GEMM numerics, every provider, against the dequantize-and-multiply reference.
+
+Why this grid: the three MoE layers users serve (Qwen3-30B-A3B, Mixtral-8x7B, DeepSeek-V3), both
+GEMMs of each, at decode and prefill batch sizes, with token counts split uniformly and skewed the
+way routers skew them (empty and single-token experts included); plus shapes that break tiling
+(K not a multiple of 128, N of 8 and 16, odd token counts). Both scale recipes. The default tier
+keeps every adversarial problem and the decode/prefill problems that fit a 30-second budget;
+`--tier full` adds the rest.
+Tolerance: see fixtures/grouped_gemm.py (relative Frobenius error per expert <= 2^-7).
+"""
+
+import pytest
+import torch
+
+from fixtures.grouped_gemm import assert_close_per_group, make_operands
+from gpuhil import providers
+from gpuhil.kernels.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.problems import adversarial_problems, layer_problems
+from gpuhil.references.fp8_grouped_gemm import reference
+
+DEFAULT_TIER_LAYERS = ("qwen3-30b-a3b", "mixtral-8x7b-gate_up-decode", "mixtral-8x7b-down-decode",
+                       "deepseek-v3-gate_up-decode", "deepseek-v3-down-decode")
+
+
+def problems():
+    for p in adversarial_problems():
+        yield pytest.param(p, id=p.name)
+    for p in layer_problems():
+        marks = [] if p.name.startswith(DEFAULT_TIER_LAYERS) else [pytest.mark.slow]
+        yield pytest.param(p, id=p.name, marks=marks)
+
+
+def provider_params():
+    for p in providers.for_op("fp8_grouped_gemm"):
+        reason = p.unavailable()
+        marks = [pytest.mark.requires(p.requirements)] + ([pytest.mark.skip(reason=reason)] if reason else [])
+        yield pytest.param(p, id=p.name, marks=marks)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("problem", list(problems()))
+@pytest.mark.parametrize("provider", list(provider_params()))
+def test_grouped_gemm_matches_reference(provider, problem, recipe, rng):
+    q = make_operands(problem, recipe, rng)
+    out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
+    provider.load()(q, out=out)
+    torch.cuda.synchronize()
+    assert_close_per_group(out, reference(q), problem)

@@ -1,0 +1,81 @@
+"""Seed 003: CUTLASS has no SM120/SM121 tensor/token-scaled FP8 grouped GEMM, so a CUTLASS-C++-based
+provider has no kernel on consumer Blackwell. The matrix keeps that as a strict known issue keyed on
+(arch_family 12, backend cutlass-cpp): the day upstream ships it, the XPASS says to retire the entry.
+
+Proven here on the CPU: a fake third-party provider is registered through the `gpuhil.providers`
+entry point, and a session reasoning as a GB10 or an RTX 5090 (--target-sku) turns its case into a
+strict xfail carrying the upstream link, while an H100 session runs it normally and gpuhil's own
+providers are untouched.
+"""
+
+import textwrap
+
+import pytest
+
+from fakes import make_checkout
+
+FAKE_PROVIDER = textwrap.dedent('''
+    from gpuhil.providers import Provider
+    from gpuhil.requirements import Requirements
+
+
+    def grouped_gemm(arch_family):
+        # Like a CUTLASS build: the SM12x collective does not exist, so there is no kernel to call.
+        if arch_family == 12:
+            raise NotImplementedError("Could not build a collective for given parameters (Sm120)")
+        return "ran"
+
+
+    def providers():
+        return Provider("fake-cutlass-moe", "fp8_grouped_gemm", "fake_cutlass_moe:grouped_gemm",
+                        Requirements(needs_gpu=False), origin="fake-cutlass-moe 0.1", backend="cutlass-cpp")
+''')
+
+SUITE = textwrap.dedent('''
+    import pytest
+    from gpuhil import providers
+
+    @pytest.mark.parametrize("provider", [pytest.param(p, id=p.name) for p in providers.for_op("fp8_grouped_gemm")
+                                          if p.origin != "gpuhil"])
+    def test_third_party_provider(provider, capabilities):
+        assert provider.load()(capabilities.arch_family) == "ran"
+''')
+
+
+@pytest.fixture
+def session_with_fake_provider(pytester):
+    make_checkout(pytester.path)
+    (pytester.path / "conftest.py").write_text('pytest_plugins = ("gpuhil.pytest_plugin", "fixtures.device")\n')
+    site = pytester.mkdir("site")
+    (site / "fake_cutlass_moe.py").write_text(FAKE_PROVIDER)
+    dist = site / "fake_cutlass_moe-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-cutlass-moe\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[gpuhil.providers]\nfake-cutlass-moe = fake_cutlass_moe:providers\n")
+    pytester.syspathinsert(site)
+    (pytester.path / "suites" / "fp8_grouped_gemm" / "test_fake_third_party_case.py").write_text(SUITE)
+    return pytester
+
+
+@pytest.mark.parametrize("sku", ["gb10", "rtx5090"])
+def test_consumer_blackwell_makes_the_cutlass_provider_a_strict_xfail(session_with_fake_provider, sku):
+    out = session_with_fake_provider.runpytest("-rx", "--target-sku", sku, "-p", "no:cacheprovider")
+    out.assert_outcomes(xfailed=1)
+    out.stdout.fnmatch_lines(["*XFAIL*fake-cutlass-moe*known issue cutlass-sm12x-tensor-scaled-fp8-grouped-gemm*"
+                              "https://github.com/NVIDIA/cutlass/issues/3263*"])
+
+
+def test_hopper_runs_the_cutlass_provider(session_with_fake_provider):
+    out = session_with_fake_provider.runpytest("--target-sku", "h100", "-p", "no:cacheprovider")
+    out.assert_outcomes(passed=1)
+
+
+def test_gpuhils_own_provider_is_not_covered_by_the_upstream_gap():
+    from gpuhil import matrix, providers
+    from gpuhil.selection import CaseIdentity, applies
+
+    ki = next(k for k in matrix.load().known_issues if k.id == "cutlass-sm12x-tensor-scaled-fp8-grouped-gemm")
+    for p in providers.for_op("fp8_grouped_gemm"):
+        case = CaseIdentity("fp8_grouped_gemm", "test_grouped_gemm_matches_reference", {"provider": p.name},
+                            p.name, p.backend, "default")
+        assert not applies(ki, case), p.name
