@@ -91,9 +91,9 @@ def _perf(what: str, args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import argmax
+    from .bench import argmax, grouped_gemm
 
-    return argmax.main(args)
+    return {"argmax": argmax, "grouped-gemm": grouped_gemm}[args.bench].main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--json", help="also write the rows here")
     ba.add_argument("--sweep", action="store_true", help="time every supported config too (selector tuning)")
     ba.set_defaults(fn=cmd_bench)
+    bg = bsub.add_parser("grouped-gemm", help="FP8 grouped GEMM providers vs torch and the dense FP8 ceiling")
+    bg.add_argument("--problems", default="", help="substrings of problem names (default: every uniform MoE shape)")
+    bg.add_argument("--json", help="also write the rows here")
+    bg.set_defaults(fn=cmd_bench)
 
     sp_ = sub.add_parser("perf", help="perf store: baselines and noise-aware comparison")
     psub = sp_.add_subparsers(dest="perf_command", required=True)

@@ -82,7 +82,7 @@ LAYERS = (
     MoeLayer("mixtral-8x7b", experts=8, hidden=4096, inter=14336, top_k=2),
     MoeLayer("deepseek-v3", experts=256, hidden=7168, inter=2048, top_k=8),
 )
-PHASES = {"decode": 32, "prefill": 4096}  # tokens in the batch before routing
+PHASES = {"decode": 64, "prefill": 4096}  # tokens in the batch before routing (x top-k = routed)
 
 
 def layer_problems(seed: int = 0) -> list[GroupedGemmProblem]:

@@ -55,3 +55,15 @@ def rowwise_scales(q: QuantizedOperands):
         return q.scale_a, q.scale_b
     t, (g, n) = q.a.shape[0], q.b.shape[:2]
     return q.scale_a.expand(t).contiguous(), q.scale_b[:, None].expand(g, n).contiguous()
+
+
+def random_operands(problem, recipe: str, rng) -> QuantizedOperands:
+    """Fresh random bf16 activations and weights for `problem`, quantized with `recipe`, on the GPU.
+    `rng` (a CPU torch.Generator) seeds both, so a failing case can be replayed."""
+    import torch
+
+    a = torch.randn(problem.total_tokens, problem.k, generator=rng).to(torch.bfloat16).cuda()
+    b = torch.empty(problem.groups, problem.n, problem.k, dtype=torch.bfloat16, device="cuda")
+    b.normal_(generator=torch.Generator(device="cuda").manual_seed(int(torch.randint(0, 2**31, (1,), generator=rng))))
+    offs = torch.tensor(problem.offsets(), dtype=torch.int32, device="cuda")
+    return quantize(a, b, offs, recipe)

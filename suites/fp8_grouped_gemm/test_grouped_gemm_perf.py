@@ -1,0 +1,29 @@
+"""FP8 grouped GEMM perf set (only with --perf): one row per (MoE shape, provider) in the perf store.
+
+Shapes: the gate_up GEMM of each served MoE layer at decode and prefill, uniform routing, rowwise
+scales; correctness is checked on the same operands before timing.
+"""
+
+import pytest
+import torch
+
+from fixtures.grouped_gemm import assert_close_per_group, make_operands
+from gpuhil import providers
+from gpuhil.problems import layer_problems
+from gpuhil.references.fp8_grouped_gemm import reference
+
+SHAPES = [p for p in layer_problems() if "gate_up" in p.name and p.name.endswith("uniform")]
+
+
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.parametrize("problem", SHAPES, ids=str)
+@pytest.mark.parametrize("provider", [pytest.param(p, id=p.name, marks=pytest.mark.requires(p.requirements))
+                                      for p in providers.for_op("fp8_grouped_gemm")])
+def test_grouped_gemm_perf(problem, provider, perf, rng):
+    q = make_operands(problem, "rowwise", rng)
+    out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
+    fn = provider.load()
+    fn(q, out=out)
+    assert_close_per_group(out, reference(q), problem)
+    perf.record([lambda: fn(q, out=out)], provider=provider.name, flops=problem.flops, flops_kind="fp8")
