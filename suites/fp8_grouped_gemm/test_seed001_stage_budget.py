@@ -49,7 +49,7 @@ def test_gb10_gets_fewer_stages_than_h100_for_the_same_tile():
 def test_a_tile_that_cannot_fit_two_stages_is_refused_with_byte_counts():
     small = dataclasses.replace(Capabilities.from_sku(MX.sku("gb10"), software_fingerprint()),
                                 smem_optin_bytes=48 * 1024, runnable=True)
-    big = max(TILES, key=lambda t: smem_bytes(t, 1))
+    big = max(TILES, key=lambda t: smem_bytes(t, MIN_STAGES))
     assert stages_for(big, small.smem_optin_bytes) is None
     verdict = check(requirements(WarpGemmConfig(big, MIN_STAGES)), small)
     assert not verdict.ok and f"needs {smem_bytes(big, MIN_STAGES)} B, probed {48 * 1024} B" in verdict.explain()

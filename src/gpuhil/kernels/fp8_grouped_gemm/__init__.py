@@ -35,5 +35,7 @@ def grouped_gemm(q, *, out=None, tile: Tile | None = None):
 
     t, n = q.a.shape[0], q.b.shape[1]
     out = out if out is not None else torch.empty(t, n, dtype=torch.bfloat16, device=q.a.device)
-    cute_warp.run(cfg, q, out)
+    kernel = cute_warp.KernelConfig(cfg.tile.m, cfg.tile.n, cfg.tile.k, cfg.stages)
+    compiled = cute_warp.compile_gemm(kernel, q.recipe)
+    cute_warp.launch(compiled, kernel, q.a, q.b, q.offs, q.scale_a, q.scale_b, out)
     return out

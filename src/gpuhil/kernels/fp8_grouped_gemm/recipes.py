@@ -38,14 +38,22 @@ def quantize(a_bf16, b_bf16, offs, recipe: str) -> QuantizedOperands:
     fp8 = torch.float8_e4m3fn
     if recipe == "tensor":
         sa = _scale(a_bf16.abs().amax()).reshape(1)
-        sb = _scale(b_bf16.abs().amax(dim=(1, 2)))
         a8 = (a_bf16.float() / sa).to(fp8)
-        b8 = (b_bf16.float() / sb[:, None, None]).to(fp8)
     else:
         sa = _scale(a_bf16.abs().amax(dim=1))
-        sb = _scale(b_bf16.abs().amax(dim=2))
         a8 = (a_bf16.float() / sa[:, None]).to(fp8)
-        b8 = (b_bf16.float() / sb[:, :, None]).to(fp8)
+    # Expert by expert: a DeepSeek-V3 layer's weights in fp32 at once would not fit the GPU.
+    b8 = torch.empty(b_bf16.shape, dtype=fp8, device=b_bf16.device)
+    sb = torch.empty(b_bf16.shape[:1] if recipe == "tensor" else b_bf16.shape[:2], dtype=torch.float32,
+                     device=b_bf16.device)
+    for e in range(b_bf16.shape[0]):
+        w = b_bf16[e].float()
+        if recipe == "tensor":
+            sb[e] = _scale(w.abs().amax())
+            b8[e] = (w / sb[e]).to(fp8)
+        else:
+            sb[e] = _scale(w.abs().amax(dim=1))
+            b8[e] = (w / sb[e][:, None]).to(fp8)
     return QuantizedOperands(recipe, a8.contiguous(), b8.contiguous(), sa.contiguous(), sb.contiguous(), offs)
 
 

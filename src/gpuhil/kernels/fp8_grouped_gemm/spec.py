@@ -44,14 +44,22 @@ class WarpGemmConfig:
 TILES = tuple(Tile(m, n, k) for (m, n) in TILES_MN for k in TILES_K)
 
 
+def stage_bytes(tile: Tile) -> int:
+    """One stage of the ring: an A tile and a B tile of FP8 (one byte an element)."""
+    return (tile.m + tile.n) * tile.k
+
+
 def smem_bytes(tile: Tile, stages: int) -> int:
-    """Shared memory of one CTA: the A and B FP8 stage ring (the epilogue reuses it)."""
-    return stages * (tile.m + tile.n) * tile.k
+    """Shared memory of one CTA: the A and B FP8 stage ring. The bf16 epilogue tile reuses the ring,
+    which always holds it from two stages on: 2 * (m + n) * k >= 2 * m * n for k >= 64, m, n <= 128."""
+    ring = stages * stage_bytes(tile)
+    assert stages < MIN_STAGES or tile.m * tile.n * 2 <= ring, f"epilogue tile does not fit the ring of {tile.name}"
+    return ring
 
 
 def stages_for(tile: Tile, smem_optin_bytes: int) -> int | None:
     """Most stages that fit the device's opt-in limit (capped), or None when not even two fit."""
-    fit = min(MAX_STAGES, smem_optin_bytes // smem_bytes(tile, 1))
+    fit = min(MAX_STAGES, smem_optin_bytes // stage_bytes(tile))
     return fit if fit >= MIN_STAGES else None
 
 
