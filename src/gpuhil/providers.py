@@ -25,10 +25,18 @@ class Provider:
     requirements: Requirements = field(default_factory=Requirements)
     origin: str = "gpuhil"  # "gpuhil", or the distribution that registered it
     backend: str = ""  # e.g. "cutlass-cpp", "cute-dsl", "torch": what known issues key on
+    shape_check: str | None = None  # "module:function" (problem) -> why this shape is unsupported, or None
 
     def load(self) -> Callable:
         module, _, attr = self.target.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def unsupported(self, problem) -> str | None:
+        """Why this provider does not take this problem shape (its own documented limits), or None."""
+        if self.shape_check is None:
+            return None
+        module, _, attr = self.shape_check.partition(":")
+        return getattr(importlib.import_module(module), attr)(problem)
 
     def unavailable(self) -> str | None:
         """Why this provider cannot be imported here, or None."""
@@ -48,9 +56,11 @@ BUILTIN: tuple[Provider, ...] = (
     Provider("gpuhil-cute", "argmax", "gpuhil.kernels.argmax:argmax",
              Requirements(min_cc="8.0", needs_dsl=True), backend="cute-dsl"),
     Provider("torch", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm.torch_peer:torch_grouped_gemm",
-             Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), backend="torch"),
+             Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), backend="torch",
+             shape_check="gpuhil.kernels.fp8_grouped_gemm.torch_peer:unsupported_reason"),
     Provider("gpuhil-cute-warp", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm",
-             Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", needs_dsl=True), backend="cute-dsl"),
+             Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", needs_dsl=True), backend="cute-dsl",
+             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec:unsupported_reason"),
 )
 
 

@@ -22,25 +22,23 @@ DEFAULT_TIER_LAYERS = ("qwen3-30b-a3b", "mixtral-8x7b-gate_up-decode", "mixtral-
                        "deepseek-v3-gate_up-decode", "deepseek-v3-down-decode")
 
 
-def problems():
-    for p in adversarial_problems():
-        yield pytest.param(p, id=p.name)
-    for p in layer_problems():
-        marks = [] if p.name.startswith(DEFAULT_TIER_LAYERS) else [pytest.mark.slow]
-        yield pytest.param(p, id=p.name, marks=marks)
-
-
-def provider_params():
-    for p in providers.for_op("fp8_grouped_gemm"):
-        reason = p.unavailable()
-        marks = [pytest.mark.requires(p.requirements)] + ([pytest.mark.skip(reason=reason)] if reason else [])
-        yield pytest.param(p, id=p.name, marks=marks)
+def cases():
+    """(provider, problem) pairs; each carries the provider's Requirements and its own shape limits."""
+    problems = [(p, []) for p in adversarial_problems()]
+    problems += [(p, [] if p.name.startswith(DEFAULT_TIER_LAYERS) else [pytest.mark.slow]) for p in layer_problems()]
+    for prov in providers.for_op("fp8_grouped_gemm"):
+        absent = prov.unavailable()
+        for problem, tier in problems:
+            marks = [pytest.mark.requires(prov.requirements), *tier]
+            reason = absent or prov.unsupported(problem)
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            yield pytest.param(prov, problem, id=f"{prov.name}-{problem.name}", marks=marks)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("problem", list(problems()))
-@pytest.mark.parametrize("provider", list(provider_params()))
+@pytest.mark.parametrize("provider, problem", list(cases()))
 def test_grouped_gemm_matches_reference(provider, problem, recipe, rng):
     q = make_operands(problem, recipe, rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")

@@ -80,6 +80,12 @@ def tile_requirements(tile: Tile, caps: Capabilities) -> Requirements:
     return requirements(cfg)
 
 
+def unsupported_reason(problem) -> str | None:
+    """16-byte FP8 rows for cp.async need K % 16; 16-byte bf16 output chunks need N % 8."""
+    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", problem.k, 16), ("N", problem.n, 8)) if v % m]
+    return "gpuhil-cute-warp: " + ", ".join(bad) if bad else None
+
+
 def choose_tile(n: int, tokens_per_group: float) -> Tile:
     """Per problem: small M-tiles for decode (few tokens per expert), the widest tile otherwise."""
     if tokens_per_group <= 64 or n < 128:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from .recipes import rowwise_scales
 
 
+def unsupported_reason(problem) -> str | None:
+    """torch._scaled_grouped_mm checks that B's dimensions are multiples of 16 (as of torch 2.11)."""
+    bad = [f"{d}={v}" for d, v in (("N", problem.n), ("K", problem.k)) if v % 16]
+    return f"torch._scaled_grouped_mm needs N and K divisible by 16; problem has {', '.join(bad)}" if bad else None
+
+
 def torch_grouped_gemm(q, *, out=None, tile=None):
     import torch
 
