@@ -29,13 +29,14 @@ def write_run(tmp_path, run_id, medians, **kw):
 
 
 def test_rows_survive_a_worker_that_dies_and_merge_into_one_file(tmp_path):
+    store.write_row(tmp_path, "gw0", 1, make_row("old", "z", "torch", 9.0))  # an earlier run in the same dir
     store.write_row(tmp_path, "gw0", 1, make_row("r", "a", "torch", 10.0))
     store.write_row(tmp_path, "gw1", 1, make_row("r", "b", "torch", 11.0))
     # gw1 dies before its next case: what it finished is on disk already
     merged = store.merge(tmp_path, "r")
     df = pd.read_parquet(merged)
     assert sorted(df["case_id"]) == ["a", "b"] and list(df.columns) == list(store.SCHEMA)
-    assert store.read(tmp_path).shape[0] == 2
+    assert store.read(merged).shape[0] == 2
 
 
 def test_rows_outside_the_schema_are_refused(tmp_path):

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from .matrix import Matrix, Sku
-from .predicates import version_tuple
+from .predicates import version_at_least
 from .probe import DeviceFingerprint
 
 EMULATE_ENV = "GPUHIL_EMULATE_SKU"
@@ -133,6 +133,10 @@ class Capabilities:
             emulation_notes=tuple(notes),
         )
 
+    def as_runner(self) -> "Capabilities":
+        """A catalog SKU decided as its own runner would: attached, so hardware decides, not 'no GPU here'."""
+        return dataclasses.replace(self, runnable=True) if self.gpu_present else self
+
     def describe(self) -> str:
         if not self.gpu_present:
             return f"{self.source}: no GPU"
@@ -191,4 +195,4 @@ def current(matrix: Matrix | None = None) -> Capabilities:
 
 
 def torch_at_least(caps: Capabilities, wanted: str) -> bool:
-    return caps.torch is not None and version_tuple(caps.torch) >= version_tuple(wanted)
+    return caps.torch is not None and version_at_least(caps.torch, wanted)

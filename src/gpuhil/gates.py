@@ -6,7 +6,6 @@ explains on a CPU machine what each SKU would run, with the same `check` dispatc
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +32,8 @@ class GateRow:
 def decision_table(caps: Capabilities, *, as_runner: bool = True) -> list[dict[str, Any]]:
     """Rows for every registered config. `as_runner`: decide as that device's own runner would
     (a catalog SKU is treated as attached), so the table shows hardware decisions, not 'no GPU here'."""
-    if as_runner and caps.gpu_present and not caps.runnable:
-        caps = dataclasses.replace(caps, runnable=True)
+    if as_runner:
+        caps = caps.as_runner()
     rows = []
     for name in SPEC_MODULES:
         for row in importlib.import_module(name).gate_rows(caps):

@@ -202,7 +202,7 @@ def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
          today: dt.date | None = None, suites_dir: Path | None = None) -> Matrix:
     """Parse and validate. `strict_expiry` makes an expired known issue an error (matrix check)."""
     p = Path(path) if path else default_path()
-    shown = str(path) if path else MATRIX_FILE
+    shown = str(path) if path else str(p)
     try:
         text = p.read_text()
     except OSError as exc:
@@ -267,6 +267,11 @@ def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.da
             Predicate.parse(ki.when, ("known_issues", i, "when"))
         except PredicateError as exc:
             problems.append(Problem(_line_for(lines, exc.path), f"known issue '{ki.id}': {exc}"))
+        suite = ki.applies_to.suite
+        if known_suites is not None and not any(c in suite for c in "*?[") and suite not in known_suites:
+            problems.append(Problem(lines[("known_issues", i, "applies_to")],
+                                    f"known issue '{ki.id}': applies_to.suite '{suite}' is not a suite "
+                                    f"(have: {', '.join(sorted(known_suites))}): it would never apply"))
         if strict_expiry and ki.expired(today):
             problems.append(Problem(lines[("known_issues", i, "expires")],
                                     f"known issue '{ki.id}' expired on {ki.expires}: re-verify it, then extend or retire it"))

@@ -54,6 +54,11 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def version_at_least(have: str, want: str) -> bool:
+    """'13' >= '13.0' is true: missing components count as zero."""
+    return _cmp_versions(operator.ge, version_tuple(have), version_tuple(want))
+
+
 def _cmp_versions(op, have: tuple[int, ...], want: tuple[int, ...]) -> bool:
     n = max(len(have), len(want))
     return op(have + (0,) * (n - len(have)), want + (0,) * (n - len(want)))

@@ -302,10 +302,9 @@ def read_device_fields(rec: _Recorder, drv: DriverReader, i: int) -> None:
         drv.attribute(i, "CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID")))
     major = rec.read("arch_family", "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR)",
                      lambda: drv.attribute(i, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR"))
-    minor = drv.attribute(i, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR") if major is not None else None
     if major is not None:
-        fp.cc = f"{major}.{minor}"
-        fp.how_read["cc"] = "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR, _MINOR)"
+        rec.read("cc", "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR, _MINOR)",
+                 lambda: f"{major}.{drv.attribute(i, 'CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR')}")
     for name, attr in _DRIVER_ATTRS.items():
         rec.read(name, f"cuDeviceGetAttribute({attr})", lambda a=attr: drv.attribute(i, a))
     rec.read("mem_bytes", "cuDeviceTotalMem", lambda: drv.total_mem(i))

@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from .kernels.fp8_grouped_gemm.spec import TARGETS as WARP_GEMM_TARGETS
 from .requirements import Requirements
 
 ENTRY_POINT_GROUP = "gpuhil.providers"
+# The portable kernel is offered only on the targets it is compiled and checked for in CI.
+WARP_GEMM_REQUIREMENTS = Requirements(targets=frozenset(WARP_GEMM_TARGETS), mma_kind="mma_sync_fp8", needs_dsl=True)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Provider:
     origin: str = "gpuhil"  # "gpuhil", or the distribution that registered it
     backend: str = ""  # e.g. "cutlass-cpp", "cute-dsl", "torch": what known issues key on
     shape_check: str | None = None  # "module:function" (problem) -> why this shape is unsupported, or None
+    problem_requirements: str | None = None  # "module:function" (problem) -> what dispatch will need for it
 
     def load(self) -> Callable:
         module, _, attr = self.target.partition(":")
@@ -38,13 +42,21 @@ class Provider:
         module, _, attr = self.shape_check.partition(":")
         return getattr(importlib.import_module(module), attr)(problem)
 
+    def requirements_for(self, problem) -> list[Requirements]:
+        """Everything a case of this problem needs: the provider's own Requirements and, where the
+        provider says so, those of the config its dispatch will choose for the problem."""
+        if self.problem_requirements is None:
+            return [self.requirements]
+        module, _, attr = self.problem_requirements.partition(":")
+        return [self.requirements, getattr(importlib.import_module(module), attr)(problem)]
+
     def unavailable(self) -> str | None:
         """Why this provider cannot be imported here, or None."""
         module = self.target.partition(":")[0]
         try:
             importlib.import_module(module)
-        except ImportError as exc:
-            return f"provider {self.name} ({self.origin}) is not importable: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a missing native library is as absent as a missing module
+            return f"provider {self.name} ({self.origin}) is not importable: {type(exc).__name__}: {exc}"
         return None
 
     def __str__(self) -> str:
@@ -59,8 +71,9 @@ BUILTIN: tuple[Provider, ...] = (
              Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), backend="torch",
              shape_check="gpuhil.kernels.fp8_grouped_gemm.torch_peer:unsupported_reason"),
     Provider("gpuhil-cute-warp", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm",
-             Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", needs_dsl=True), backend="cute-dsl",
-             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec:unsupported_reason"),
+             WARP_GEMM_REQUIREMENTS, backend="cute-dsl",
+             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec:unsupported_reason",
+             problem_requirements="gpuhil.kernels.fp8_grouped_gemm.spec:problem_requirements"),
 )
 
 

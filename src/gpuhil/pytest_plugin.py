@@ -7,6 +7,7 @@ arrive as a `requires` marker and are decided here by `requirements.check`, the 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ctx = config.stash[CTX]
     facts = ctx.caps.facts()
     keep, dropped = [], []
-    tier = config.getoption("--tier") or ("full" if config.getoption("-m") else "default")
+    tier = config.getoption("--tier") or _tier_from_markexpr(config.getoption("-m"), ctx.matrix)
     for item in items:
         case = identify(item)
         for sku_id, sel in ctx.matrix.selections.items():
@@ -88,6 +89,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _tier_from_markexpr(expr: str, mx) -> str:
+    """`-m <sku or arch>` asks for that runner's list, whose own tier then applies; anything else
+    (`-m gpu`, `-m "not perf"`) keeps the default tier."""
+    names = set(mx.skus) | set(matrix_mod.ARCH_MARKERS)
+    return "full" if expr and names & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) else "default"
 
 
 def _gate(item: pytest.Item, ctx) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .capabilities import Capabilities, torch_at_least
-from .predicates import version_tuple
+from .predicates import version_at_least
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         r.append(Reason("GPU", "a CUDA device", "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
     if req.needs_dsl and not caps.cutlass_dsl:
         r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
-    if req.min_dsl_cuda and (caps.dsl_cuda is None or version_tuple(caps.dsl_cuda) < version_tuple(req.min_dsl_cuda)):
+    if req.min_dsl_cuda and (caps.dsl_cuda is None or not version_at_least(caps.dsl_cuda, req.min_dsl_cuda)):
         r.append(Reason("DSL payload CUDA (cutlass.CUDA_VERSION)", f">= {req.min_dsl_cuda}", caps.dsl_cuda or "absent"))
     if caps.gpu_present:
         if req.arch_families is not None and caps.arch_family not in req.arch_families:
@@ -97,7 +97,7 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         if req.targets is not None and not (req.targets & caps.targets):
             r.append(Reason("ISA target", " or ".join(sorted(req.targets)),
                             f"cc {caps.cc} runs {', '.join(sorted(caps.targets)) or 'nothing'}"))
-        if req.min_cc and (caps.cc is None or version_tuple(caps.cc) < version_tuple(req.min_cc)):
+        if req.min_cc and (caps.cc is None or not version_at_least(caps.cc, req.min_cc)):
             r.append(Reason("compute capability", f">= {req.min_cc}", str(caps.cc)))
         if req.mma_kind and req.mma_kind not in caps.mma_kinds:
             r.append(Reason("MMA kind", req.mma_kind, f"cc {caps.cc} has {', '.join(sorted(caps.mma_kinds)) or 'none'}"))
@@ -111,7 +111,7 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
                             f"{caps.smem_optin_bytes} B"))
     if req.min_torch and not torch_at_least(caps, req.min_torch):
         r.append(Reason("torch", f">= {req.min_torch}", caps.torch or "absent"))
-    missing_ops = sorted(req.torch_ops - torch_ops(caps))
+    missing_ops = sorted(req.torch_ops - torch_ops(caps)) if req.torch_ops else []
     if missing_ops:
         r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))
     return Verdict(tuple(r), caps.source)

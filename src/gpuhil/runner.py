@@ -36,6 +36,8 @@ def pytest_command(sku_id: str | None, results: Path, args) -> list[str]:
         cmd += ["--emulate-sku", args.emulate_sku]
     if args.perf:
         cmd.append("--perf")
+    if getattr(args, "matrix", None):
+        cmd += ["--matrix", str(args.matrix)]
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     n = len(gpus.split(",")) if gpus else _gpu_count()
     if n > 1:
@@ -71,7 +73,11 @@ def summarize(junit: Path) -> dict[str, int]:
 
 def run_main_job(args) -> int:
     root = repo_root()
-    mx = matrix_mod.load(matrix_mod.default_path())
+    try:
+        mx = matrix_mod.load(args.matrix or matrix_mod.default_path())
+    except matrix_mod.MatrixError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     fp = probe()
     sku = mx.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
     sku_id = sku.id if sku and sku.id in mx.selections else None

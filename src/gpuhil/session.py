@@ -5,6 +5,7 @@ Shared by the pytest plugin and `gpuhil run`, so both say the same thing about t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .capabilities import Capabilities, synthetic_fingerprint
@@ -72,8 +73,8 @@ def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = No
     fp = fingerprint if fingerprint is not None else probe()
     sku = matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
     if tgt_sku is not None:
-        caps = Capabilities.from_fingerprint(synthetic_fingerprint(tgt_sku, fp))
-        caps = Capabilities(**{**caps.__dict__, "source": f"catalog {tgt_sku.id}"})
+        caps = dataclasses.replace(Capabilities.from_fingerprint(synthetic_fingerprint(tgt_sku, fp)),
+                                   source=f"catalog {tgt_sku.id}")
     else:
         caps = Capabilities.from_fingerprint(fp)
         if emu_sku is not None:

@@ -7,6 +7,7 @@ from gpuhil.kernels.cluster_reduce import spec
 from gpuhil.requirements import Requirements
 
 ON_GPU = pytest.mark.requires(Requirements())
+pytestmark = pytest.mark.gpu
 
 
 @ON_GPU

@@ -7,8 +7,7 @@ scales; correctness is checked on the same operands before timing.
 import pytest
 import torch
 
-from fixtures.grouped_gemm import assert_close_per_group, make_operands
-from gpuhil import providers
+from fixtures.grouped_gemm import assert_close_per_group, make_operands, provider_cases
 from gpuhil.problems import layer_problems
 from gpuhil.references.fp8_grouped_gemm import reference
 
@@ -17,10 +16,8 @@ SHAPES = [p for p in layer_problems() if "gate_up" in p.name and p.name.endswith
 
 @pytest.mark.perf
 @pytest.mark.gpu
-@pytest.mark.parametrize("problem", SHAPES, ids=str)
-@pytest.mark.parametrize("provider", [pytest.param(p, id=p.name, marks=pytest.mark.requires(p.requirements))
-                                      for p in providers.for_op("fp8_grouped_gemm")])
-def test_grouped_gemm_perf(problem, provider, perf, rng):
+@pytest.mark.parametrize("provider, problem", list(provider_cases((p, []) for p in SHAPES)))
+def test_grouped_gemm_perf(provider, problem, perf, rng):
     q = make_operands(problem, "rowwise", rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
     fn = provider.load()

@@ -12,8 +12,7 @@ Tolerance: see fixtures/grouped_gemm.py (relative Frobenius error per expert <= 
 import pytest
 import torch
 
-from fixtures.grouped_gemm import assert_close_per_group, make_operands
-from gpuhil import providers
+from fixtures.grouped_gemm import assert_close_per_group, make_operands, provider_cases
 from gpuhil.kernels.fp8_grouped_gemm.recipes import RECIPES
 from gpuhil.problems import adversarial_problems, layer_problems
 from gpuhil.references.fp8_grouped_gemm import reference
@@ -23,22 +22,14 @@ DEFAULT_TIER_LAYERS = ("qwen3-30b-a3b", "mixtral-8x7b-gate_up-decode", "mixtral-
 
 
 def cases():
-    """(provider, problem) pairs; each carries the provider's Requirements and its own shape limits."""
     problems = [(p, []) for p in adversarial_problems()]
     problems += [(p, [] if p.name.startswith(DEFAULT_TIER_LAYERS) else [pytest.mark.slow]) for p in layer_problems()]
-    for prov in providers.for_op("fp8_grouped_gemm"):
-        absent = prov.unavailable()
-        for problem, tier in problems:
-            marks = [pytest.mark.requires(prov.requirements), *tier]
-            reason = absent or prov.unsupported(problem)
-            if reason:
-                marks.append(pytest.mark.skip(reason=reason))
-            yield pytest.param(prov, problem, id=f"{prov.name}-{problem.name}", marks=marks)
+    return list(provider_cases(problems))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("provider, problem", list(cases()))
+@pytest.mark.parametrize("provider, problem", cases())
 def test_grouped_gemm_matches_reference(provider, problem, recipe, rng):
     q = make_operands(problem, recipe, rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")

@@ -45,7 +45,7 @@ def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], floa
         out = torch.empty(problem.total_tokens, problem.n, dtype=torch.bfloat16, device="cuda")
         torch_us = None
         for p in providers.for_op("fp8_grouped_gemm"):
-            if p.unavailable() or not check(p.requirements, caps).ok:
+            if p.unavailable() or p.unsupported(problem) or not all(check(r, caps).ok for r in p.requirements_for(problem)):
                 continue
             fn = p.load()
             fn(q, out=out)

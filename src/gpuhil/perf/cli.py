@@ -17,11 +17,13 @@ def _rows(results: str) -> tuple[list[dict], str]:
     except (FileNotFoundError, OSError) as exc:
         print(f"gpuhil perf: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    skus = sorted(set(df["sku"].dropna()))
-    if len(skus) != 1:
-        print(f"gpuhil perf: {results}: expected rows of one SKU, found {skus or 'none'}", file=sys.stderr)
+    # An emulated run is another machine as far as timings go: it gets its own baseline folder.
+    emulated = df["emulated_sku"].fillna("")
+    keys = sorted(set(df["sku"].fillna("unknown") + emulated.map(lambda e: f"-as-{e}" if e else "")))
+    if len(keys) != 1:
+        print(f"gpuhil perf: {results}: expected rows of one SKU, found {keys or 'none'}", file=sys.stderr)
         raise SystemExit(2)
-    return df.astype(object).where(df.notna(), None).to_dict("records"), skus[0]
+    return df.astype(object).where(df.notna(), None).to_dict("records"), keys[0]
 
 
 def _baseline_root(arg: str | None) -> Path:

@@ -37,7 +37,7 @@ def _frame(rows: list[dict[str, Any]]):
 
 def write_row(results_dir: Path, worker: str, seq: int, row: dict[str, Any]) -> Path:
     """Write one finished case now (atomic rename), before the next one starts."""
-    d = Path(results_dir) / "rows" / worker
+    d = Path(results_dir) / "rows" / str(row["run_id"]) / worker
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{seq:06d}.parquet"
     tmp = path.with_suffix(".tmp")
@@ -50,7 +50,7 @@ def merge(results_dir: Path, run_id: str) -> Path | None:
     """One parquet per run from every worker's rows; returns its path (None when nothing was timed)."""
     import pandas as pd
 
-    parts = sorted((Path(results_dir) / "rows").glob("*/*.parquet"))
+    parts = sorted((Path(results_dir) / "rows" / run_id).glob("*/*.parquet"))  # this run's rows only
     if not parts:
         return None
     df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).astype(SCHEMA)
@@ -66,10 +66,13 @@ def read(path: Path):
     path = Path(path)
     if path.is_dir():
         merged = sorted(path.glob("perf-*.parquet"))
+        if len(merged) > 1:
+            raise FileNotFoundError(f"{path}: {len(merged)} runs ({', '.join(p.name for p in merged)}); name one file")
         if merged:
-            return pd.concat([pd.read_parquet(p) for p in merged], ignore_index=True)
-        parts = sorted(path.glob("rows/*/*.parquet"))
-        if not parts:
-            raise FileNotFoundError(f"{path}: no perf-*.parquet and no rows/*/*.parquet (was the run made with --perf?)")
-        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+            return pd.read_parquet(merged[0])
+        runs = sorted(d for d in path.glob("rows/*") if d.is_dir())
+        if len(runs) != 1:
+            raise FileNotFoundError(f"{path}: no perf-*.parquet and {'no' if not runs else len(runs)} unmerged runs "
+                                    "under rows/ (was the run made with --perf?)")
+        return pd.concat([pd.read_parquet(p) for p in sorted(runs[0].glob("*/*.parquet"))], ignore_index=True)
     return pd.read_parquet(path)

@@ -11,19 +11,9 @@ from __future__ import annotations
 
 from ...capabilities import Capabilities, current
 from ...requirements import UnsupportedConfig, ensure
-from .spec import ELEM_BYTES, ArgmaxConfig, pick_vec_ok, requirements, select_config
+from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, requirements, row_stride, select_config
 
 __all__ = ["ArgmaxConfig", "UnsupportedConfig", "argmax", "prepare", "select_config"]
-
-_DTYPE_NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
-
-
-def dtype_name(t) -> str:
-    try:
-        return _DTYPE_NAMES[str(t)]
-    except KeyError:
-        raise TypeError(f"argmax: logits dtype {t} is not supported (bf16, fp16, fp32)") from None
-
 
 def prepare(logits, *, cluster_n: int | None = None, config: ArgmaxConfig | None = None,
             caps: Capabilities | None = None):
@@ -37,8 +27,7 @@ def prepare(logits, *, cluster_n: int | None = None, config: ArgmaxConfig | None
     caps = caps or current()
     dtype = dtype_name(logits.dtype)
     m, n = logits.shape
-    ld = logits.stride(0) if m > 1 else n
-    vec_ok = pick_vec_ok(logits.data_ptr(), ld, ELEM_BYTES[dtype], 16 // ELEM_BYTES[dtype])
+    vec_ok = pick_vec_ok(logits.data_ptr(), row_stride(logits), ELEM_BYTES[dtype], 16 // ELEM_BYTES[dtype])
     cfg = config or select_config(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n)
     ensure(f"argmax config {cfg.name} ({dtype})", requirements(cfg), caps)
     from . import cute

@@ -35,7 +35,7 @@ from cutlass.memory import SmemAllocator
 from cutlass._mlir.dialects import llvm
 from cutlass.cutlass_dsl import T
 
-from .spec import ELEM_BYTES, ArgmaxConfig, pick_vec_ok
+from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
 
 UNROLL = 4  # vector loads in flight per thread per iteration
 _SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
@@ -282,7 +282,6 @@ def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) 
     return CompiledArgmax(compiled, config, dtype, target)
 
 
-_TORCH_DTYPES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
 
 
 def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> None:
@@ -293,13 +292,13 @@ def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> N
     function, so no DLPack wrapping happens per call.
     """
     m, n = logits.shape
-    ld = logits.stride(0) if m > 1 else 0  # row 0 only: any vec-multiple works
+    ld = row_stride(logits)
     cfg = compiled.config
     if n == 0 or m == 0:
         raise ValueError("argmax of an empty row is undefined")
     if n > 1 and logits.stride(1) != 1:
         raise ValueError("logits must have unit column stride")
-    if _TORCH_DTYPES.get(str(logits.dtype)) != compiled.dtype:
+    if dtype_name(logits.dtype) != compiled.dtype:
         raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.dtype}")
     if str(out_val.dtype) != "torch.float32" or str(out_idx.dtype) != "torch.int64":
         raise ValueError("out_val must be float32 and out_idx int64")

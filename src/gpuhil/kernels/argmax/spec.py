@@ -13,6 +13,7 @@ from ...gates import GateRow
 from ...requirements import Requirements
 
 ELEM_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+_TORCH_NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
 DTYPES = tuple(ELEM_BYTES)
 # Vocabulary sizes of the models gpuhil serves (Llama 3, Qwen, Gemma, ...) and round powers of two.
 VOCAB_SIZES = (4096, 32000, 32768, 128256, 151936, 152064, 201088, 262144)
@@ -48,6 +49,18 @@ class ArgmaxConfig:
     def check_vec(self, dtype: str) -> None:
         if self.vec * ELEM_BYTES[dtype] > 16:
             raise ValueError(f"vec={self.vec} exceeds a 16-byte load for {dtype}")
+
+
+def dtype_name(torch_dtype) -> str:
+    try:
+        return _TORCH_NAMES[str(torch_dtype)]
+    except KeyError:
+        raise TypeError(f"argmax: logits dtype {torch_dtype} is not supported (bf16, fp16, fp32)") from None
+
+
+def row_stride(logits) -> int:
+    """The row stride the kernel is given: 0 for a single row, whose stride is never used."""
+    return logits.stride(0) if logits.shape[0] > 1 else 0
 
 
 def pick_vec_ok(data_ptr: int, row_stride: int, elem_bytes: int, vec: int) -> bool:

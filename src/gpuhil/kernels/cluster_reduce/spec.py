@@ -14,8 +14,10 @@ THREADS = 128
 
 
 def requirements(cluster_n: int) -> Requirements:
-    # Clusters and DSMEM exist from sm_90 on; the kernel is generic PTX otherwise.
-    return Requirements(min_cc="9.0", cluster_size=cluster_n, smem_bytes=THREADS * 4, needs_dsl=True)
+    # Built with cluster instructions (barrier.cluster, mapa) at every size, so sm_90+ even for 1.
+    # Shared memory: one fp32 partial per warp and one slot per cluster rank.
+    return Requirements(min_cc="9.0", cluster_size=cluster_n, smem_bytes=4 * (THREADS // 32 + cluster_n),
+                        needs_dsl=True)
 
 
 def gate_rows(caps: Capabilities):

@@ -19,7 +19,7 @@ def prepare(q, *, tile: Tile | None = None, caps=None) -> WarpGemmConfig:
     """Choose and check the config for this problem on this device (no launch)."""
     caps = caps or current()
     g, n, _ = q.b.shape
-    tile = tile or choose_tile(n, q.a.shape[0] / max(g, 1))
+    tile = tile or choose_tile(n, q.a.shape[0] / max(g, 1))  # the same rule as spec.problem_requirements
     cfg = config_for(tile, caps)
     if cfg is None:
         raise UnsupportedConfig(f"fp8 grouped GEMM tile {tile.name}", check(tile_requirements(tile, caps), caps))

@@ -69,8 +69,9 @@ def config_for(tile: Tile, caps: Capabilities) -> WarpGemmConfig | None:
 
 
 def requirements(config: WarpGemmConfig) -> Requirements:
-    return Requirements(min_cc="8.9", mma_kind="mma_sync_fp8", smem_bytes=smem_bytes(config.tile, config.stages),
-                        needs_dsl=True)
+    # Offered on the targets CI compiles it for (AOT), where its PTX is known to assemble.
+    return Requirements(targets=frozenset(TARGETS), mma_kind="mma_sync_fp8",
+                        smem_bytes=smem_bytes(config.tile, config.stages), needs_dsl=True)
 
 
 def tile_requirements(tile: Tile, caps: Capabilities) -> Requirements:
@@ -91,6 +92,12 @@ def choose_tile(n: int, tokens_per_group: float) -> Tile:
     if tokens_per_group <= 64 or n < 128:
         return Tile(64, 64, 128)
     return Tile(128, 128, 64) if n >= 1024 else Tile(128, 64, 128)
+
+
+def problem_requirements(problem) -> Requirements:
+    """What dispatch needs for this problem: its tile at the two stages any device must fit."""
+    tile = choose_tile(problem.n, problem.total_tokens / max(problem.groups, 1))
+    return requirements(WarpGemmConfig(tile, MIN_STAGES))
 
 
 def gate_rows(caps: Capabilities):
