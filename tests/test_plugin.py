@@ -142,3 +142,21 @@ def test_perf_cases_only_run_with_perf(session):
     assert "test_timed" not in p.runpytest("--collect-only", "-q").stdout.str()
     out = p.runpytest("--perf", "--results-dir", str(p.path / "res"), "-q")
     out.assert_outcomes(passed=4, failed=1)  # the perf case joins; the demo bug fails without its known issue
+
+
+def test_suites_parametrize_over_the_sessions_matrix(session):
+    p = session()
+    doc = yaml.safe_load((p.path / "hardware_matrix.yaml").read_text())
+    doc["skus"] = [s for s in doc["skus"] if s["id"] in ("h100", "gb10")]
+    doc["selections"] = {k: v for k, v in doc["selections"].items() if k in ("h100", "gb10")}
+    (p.path / "small.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (p.path / "suites/gates/test_catalog_grid_demo.py").write_text(textwrap.dedent("""
+        import pytest
+        from gpuhil import matrix
+
+        @pytest.mark.parametrize("sku", list(matrix.active().skus))
+        def test_sku(sku):
+            pass
+    """))
+    out = p.runpytest("--matrix", str(p.path / "small.yaml"), "--collect-only", "-q", "suites/gates")
+    out.stdout.fnmatch_lines(["*test_sku[[]h100[]]", "*test_sku[[]gb10[]]", "2 tests collected*"])

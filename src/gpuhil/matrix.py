@@ -163,6 +163,20 @@ class Matrix:
         return None
 
 
+_active: Matrix | None = None
+
+
+def set_active(mx: Matrix | None) -> None:
+    """The catalog this process reasons with (the pytest plugin sets the session's, --matrix included)."""
+    global _active
+    _active = mx
+
+
+def active() -> Matrix:
+    """The session's catalog when a session set one, else the default file's."""
+    return _active if _active is not None else load()
+
+
 def default_path() -> Path:
     """$GPUHIL_MATRIX, else the nearest hardware_matrix.yaml from the working directory upwards."""
     env = os.environ.get("GPUHIL_MATRIX")

@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except (matrix_mod.MatrixError, session_mod.SessionSetupError, capabilities.EmulationRefused) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
+    matrix_mod.set_active(mx)  # suites parametrize over the session's catalog, --matrix included
     if emulate:
         os.environ[capabilities.EMULATE_ENV] = emulate  # xdist workers and subprocesses emulate too
     if ctx.caps.runnable:
@@ -61,6 +62,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{sku.id}: in the {sku.name} runner's selection")
     for arch in matrix_mod.ARCH_MARKERS:
         config.addinivalue_line("markers", f"{arch}: in the selection of a SKU of this arch")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A session's catalog and limits do not outlive it (in-process sessions, e.g. pytester, follow).
+    matrix_mod.set_active(None)
+    capabilities.set_current(None)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -13,7 +13,7 @@ from gpuhil.kernels.argmax.spec import ArgmaxConfig, gate_rows
 from gpuhil.probe import software_fingerprint
 from gpuhil.requirements import Requirements, check
 
-MX = matrix.load()
+MX = matrix.active()  # the session's catalog (--matrix)
 AOT_SKUS = [s for s in MX.skus.values() if s.arch_family >= 9]
 _compiled: dict = {}
 

@@ -21,7 +21,7 @@ from gpuhil.references.argmax import reference_argmax
 from gpuhil.requirements import Requirements, UnsupportedConfig, check
 
 N_QWEN3 = 151936
-MX = matrix.load()
+MX = matrix.active()  # the session's catalog (--matrix)
 
 
 def catalog(sku_id: str) -> Capabilities:

@@ -14,7 +14,7 @@ from gpuhil.kernels.fp8_grouped_gemm.spec import TARGETS, TILES, config_for, sme
 from gpuhil.probe import software_fingerprint
 from gpuhil.requirements import Requirements
 
-MX = matrix.load()
+MX = matrix.active()  # the session's catalog (--matrix)
 SKU_TARGETS = {"h100": "sm_90a", "rtx5090": "sm_120a", "gb10": "sm_121a"}
 assert set(SKU_TARGETS.values()) == set(TARGETS)
 

@@ -24,7 +24,7 @@ from gpuhil.probe import software_fingerprint
 from gpuhil.references.fp8_grouped_gemm import reference
 from gpuhil.requirements import check
 
-MX = matrix.load()
+MX = matrix.active()  # the session's catalog (--matrix)
 GB10_OPTIN = 101376
 
 

@@ -11,7 +11,7 @@ from gpuhil.capabilities import Capabilities
 from gpuhil.gates import decision_table
 from gpuhil.probe import software_fingerprint
 
-MX = matrix.load()
+MX = matrix.active()  # the session's catalog (--matrix)
 SKUS = [pytest.param(s, id=s.id) for s in MX.skus.values()]
 
 
