@@ -43,3 +43,13 @@ def test_sweep_rows_do_not_count_towards_goals():
 def test_table_has_peer_and_ceiling_columns():
     text = table([row(64, 151936, 62.9, 2.3)], 3002.0)
     assert "torch.argmax us" in text and "% of copy (3002 GB/s)" in text and "| 64 | 151936 |" in text
+
+
+def test_cold_input_sets_exceed_twice_the_l2():
+    from gpuhil.perf.timer import cold_input_sets
+
+    l2 = 50 * 2**20
+    assert cold_input_sets(l2, 151936 * 2) * 151936 * 2 >= 2 * l2  # M=1 Qwen3 logits: many sets
+    assert cold_input_sets(l2, 1 << 30) == 2  # already far past the L2: two sets still alternate
+    assert cold_input_sets(l2, 1) == 512  # capped
+    assert cold_input_sets(None, 1 << 20) == 128  # unknown L2: assume a large one

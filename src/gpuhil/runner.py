@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from . import matrix as matrix_mod
+from .gpu_pinning import visible_gpus
 from .probe import probe
 
 
@@ -38,18 +39,11 @@ def pytest_command(sku_id: str | None, results: Path, args) -> list[str]:
         cmd.append("--perf")
     if getattr(args, "matrix", None):
         cmd += ["--matrix", str(args.matrix)]
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
-    n = len(gpus.split(",")) if gpus else _gpu_count()
+    n = len(visible_gpus(os.environ))
     if n > 1:
         cmd += ["-n", str(n)]  # one xdist worker per GPU; the plugin pins each
     extra = [a for a in (args.pytest_args or []) if a != "--"]
     return cmd + extra
-
-
-def _gpu_count() -> int:
-    from .gpu_pinning import visible_gpus
-
-    return len(visible_gpus(dict(os.environ)))
 
 
 def summarize(junit: Path) -> dict[str, int]:

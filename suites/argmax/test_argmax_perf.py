@@ -6,13 +6,12 @@ Why these shapes: single-token decode (M=1, latency-bound), a decode batch (64) 
 with an optional planted slowdown, so the gate can be shown to catch a real regression.
 """
 
-import math
-
 import pytest
 import torch
 
 from fixtures.canary import CANARY
 from gpuhil import providers
+from gpuhil.perf.timer import cold_input_sets
 from gpuhil.requirements import Requirements
 
 SHAPES = [(1, 32000), (1, 151936), (64, 151936), (256, 151936), (1, 262144), (64, 262144)]
@@ -29,8 +28,7 @@ def test_argmax_perf(m, n, provider, perf, capabilities):
     fn = provider.load()
     nbytes = m * n * 2
     # Enough input sets that together they exceed twice the L2: every timed call reads cold logits.
-    sets = [torch.randn(m, n, device="cuda").to(torch.bfloat16)
-            for _ in range(max(2, min(512, math.ceil(2 * (capabilities.l2_bytes or 0) / nbytes))))]
+    sets = [torch.randn(m, n, device="cuda").to(torch.bfloat16) for _ in range(cold_input_sets(capabilities.l2_bytes, nbytes))]
     vals = torch.empty(m, device="cuda")
     idx = torch.full((m,), -1, dtype=torch.int64, device="cuda")
     fn(sets[0], out=(vals, idx))

@@ -6,7 +6,6 @@ twice the L2, so every call reads cold logits and no launch gap is counted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from ..kernels.argmax.spec import ELEM_BYTES, VOCAB_SIZES
@@ -36,11 +35,11 @@ def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=F
     from ..kernels import argmax
     from ..kernels.argmax import cute
     from ..perf.ceilings import copy_gbps
-    from ..perf.timer import Timer
+    from ..perf.timer import Timer, cold_input_sets
     from ..probe import probe
 
     caps, fp = current(), probe(torch.cuda.current_device())
-    timer = Timer(l2_bytes=caps.l2_bytes or 64 << 20, uuid=fp.uuid)
+    timer = Timer(l2_bytes=caps.l2_bytes, uuid=fp.uuid)
     copy = copy_gbps(timer)
     rows = []
     tdtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -48,7 +47,7 @@ def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=F
         for n in ns:
             for m in ms:
                 nbytes = m * n * ELEM_BYTES[dtype]
-                sets = max(2, min(512, math.ceil(2 * (caps.l2_bytes or 0) / nbytes)))
+                sets = cold_input_sets(caps.l2_bytes, nbytes)
                 xs = [torch.randn(m, n, device="cuda", dtype=torch.float32).to(tdtype[dtype]) for _ in range(sets)]
                 vals = torch.empty(m, device="cuda")
                 idx, idx_t = (torch.empty(m, dtype=torch.int64, device="cuda") for _ in range(2))

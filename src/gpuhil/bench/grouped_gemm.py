@@ -36,7 +36,7 @@ def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], floa
     from ..requirements import check
 
     caps, fp = current(), probe(torch.cuda.current_device())
-    timer = Timer(l2_bytes=caps.l2_bytes or 64 << 20, uuid=fp.uuid)
+    timer = Timer(l2_bytes=caps.l2_bytes, uuid=fp.uuid)
     ceiling = gemm_tflops(timer, "fp8")
     problems = [p for p in layer_problems() if p.name.endswith("uniform") and (not names or any(n in p.name for n in names))]
     rows = []

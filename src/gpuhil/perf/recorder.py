@@ -22,7 +22,7 @@ class PerfRecorder:
     @property
     def timer(self) -> Timer:
         if self._timer is None:
-            self._timer = Timer(l2_bytes=self.ctx.caps.l2_bytes or 64 << 20, uuid=self.ctx.fingerprint.uuid)
+            self._timer = Timer(l2_bytes=self.ctx.caps.l2_bytes, uuid=self.ctx.fingerprint.uuid)
         return self._timer
 
     def measure_ceilings(self) -> dict[str, float]:

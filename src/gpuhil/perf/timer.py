@@ -34,6 +34,15 @@ class Timing:
     throttle_reasons: tuple[str, ...]
 
 
+UNKNOWN_L2_BYTES = 64 << 20  # larger than any L2 shipped so far: flushing too much is only slower
+
+
+def cold_input_sets(l2_bytes: int | None, nbytes: int, cap: int = 512) -> int:
+    """How many distinct input sets of `nbytes` a graph-mode case rotates through so that together
+    they exceed twice the L2, making every call read cold data (at least 2, at most `cap`)."""
+    return max(2, min(cap, math.ceil(2 * (l2_bytes or UNKNOWN_L2_BYTES) / nbytes)))
+
+
 def _quantile(sorted_xs: list[float], q: float) -> float:
     pos = q * (len(sorted_xs) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
@@ -48,13 +57,13 @@ def _median_stdrel(xs: list[float]) -> float:
 
 
 class Timer:
-    def __init__(self, *, l2_bytes: int, uuid: str | None = None, warmup_s: float = 0.1, rel_tol: float = 0.005,
+    def __init__(self, *, l2_bytes: int | None, uuid: str | None = None, warmup_s: float = 0.1, rel_tol: float = 0.005,
                  min_samples: int = 15, max_samples: int = 300, max_seconds: float = 2.0) -> None:
         import torch
 
         self.torch = torch
         # Twice the L2, so nothing the timed work touched before survives the flush.
-        self.flush_buf = torch.empty(max(2 * l2_bytes, 1 << 20), dtype=torch.uint8, device="cuda")
+        self.flush_buf = torch.empty(2 * (l2_bytes or UNKNOWN_L2_BYTES), dtype=torch.uint8, device="cuda")
         self.clocks = ClockWatch(uuid)
         self.warmup_s, self.rel_tol = warmup_s, rel_tol
         self.min_samples, self.max_samples, self.max_seconds = min_samples, max_samples, max_seconds
