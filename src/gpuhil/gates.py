@@ -18,6 +18,7 @@ SPEC_MODULES = (
     "gpuhil.kernels.cluster_reduce.spec",
     "gpuhil.kernels.argmax.spec",
     "gpuhil.kernels.fp8_grouped_gemm.spec",
+    "gpuhil.kernels.fp8_grouped_gemm.spec_wgmma",
 )
 
 

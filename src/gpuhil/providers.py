@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from .kernels.fp8_grouped_gemm.spec import TARGETS as WARP_GEMM_TARGETS
+from .kernels.fp8_grouped_gemm.spec_wgmma import TARGETS as WGMMA_GEMM_TARGETS
 from .requirements import Requirements
 
 ENTRY_POINT_GROUP = "gpuhil.providers"
 # The portable kernel is offered only on the targets it is compiled and checked for in CI.
 WARP_GEMM_REQUIREMENTS = Requirements(targets=frozenset(WARP_GEMM_TARGETS), mma_kind="mma_sync_fp8", needs_dsl=True)
+WGMMA_GEMM_REQUIREMENTS = Requirements(targets=frozenset(WGMMA_GEMM_TARGETS), mma_kind="wgmma", needs_dsl=True)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ BUILTIN: tuple[Provider, ...] = (
              WARP_GEMM_REQUIREMENTS, backend="cute-dsl",
              shape_check="gpuhil.kernels.fp8_grouped_gemm.spec:unsupported_reason",
              problem_requirements="gpuhil.kernels.fp8_grouped_gemm.spec:problem_requirements"),
+    Provider("gpuhil-cute-wgmma", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm_wgmma",
+             WGMMA_GEMM_REQUIREMENTS, backend="cute-dsl",
+             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec_wgmma:unsupported_reason",
+             problem_requirements="gpuhil.kernels.fp8_grouped_gemm.spec_wgmma:problem_requirements"),
 )
 
 

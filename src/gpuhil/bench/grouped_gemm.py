@@ -27,7 +27,7 @@ def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], floa
 
     from .. import providers
     from ..capabilities import current
-    from ..kernels.fp8_grouped_gemm import prepare
+    from ..kernels.fp8_grouped_gemm import prepare, prepare_wgmma
     from ..kernels.fp8_grouped_gemm.recipes import random_operands
     from ..perf.ceilings import gemm_tflops
     from ..perf.timer import Timer
@@ -51,7 +51,8 @@ def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], floa
             fn(q, out=out)
             t = timer.graph([lambda fn=fn: fn(q, out=out)], calls_per_replay=3)
             torch_us = t.median_us if p.name == "torch" else torch_us
-            config = prepare(q).name if p.name == "gpuhil-cute-warp" else "-"
+            config = {"gpuhil-cute-warp": prepare, "gpuhil-cute-wgmma": prepare_wgmma}.get(p.name)
+            config = config(q).name if config else "-"
             tflops = problem.flops / (t.median_us * 1e-6) / 1e12
             row = GemmRow(problem.name, p.name, config, t.median_us, tflops,
                           torch_us / t.median_us if torch_us else None, 100 * tflops / ceiling, t.throttled)

@@ -44,6 +44,7 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
+from . import operands
 from .spec import Tile, smem_bytes
 
 __all__ = [
@@ -483,60 +484,26 @@ def compile_gemm(config: KernelConfig, scale_mode: str, target: str | None = Non
     return CompiledGemm(compiled, config, scale_mode, target)
 
 
-def _check(cond: bool, msg: str):
-    if not cond:
-        raise ValueError(msg)
-
-
-def launch(compiled: CompiledGemm, config, a, b, offs, scale_a, scale_b, out, stream=None) -> None:
-    """Launch on torch CUDA tensors; no host sync, no allocation (graph-capturable)."""
+def launch(compiled: CompiledGemm, q, out, stream=None) -> None:
+    """Launch on torch operands (recipes.QuantizedOperands); no host sync, no allocation (graph-capturable)."""
     import torch
 
-    if config is None:
-        config = compiled.config
-    _check(config == compiled.config, f"config {config} does not match the compiled {compiled.config}")
-    mode = compiled.scale_mode
-    f8 = torch.float8_e4m3fn
-    _check(a.dtype == f8, f"a must be float8_e4m3fn, got {a.dtype}")
-    _check(b.dtype == f8, f"b must be float8_e4m3fn, got {b.dtype}")
-    _check(a.dim() == 2, f"a must be 2-D [T, K], got shape {tuple(a.shape)}")
-    _check(b.dim() == 3, f"b must be 3-D [G, N, K], got shape {tuple(b.shape)}")
-    T, K = a.shape
-    G, N, Kb = b.shape
-    _check(Kb == K, f"b's K ({Kb}) must equal a's K ({K})")
-    _check(K > 0 and K % 16 == 0, f"K must be a positive multiple of 16, got {K}")
-    _check(N > 0 and N % 8 == 0, f"N must be a positive multiple of 8, got {N}")
-    _check(G > 0, "b must hold at least one group")
-    _check(a.is_contiguous(), "a must be contiguous (row-major [T, K])")
-    _check(b.is_contiguous(), "b must be contiguous ([G, N, K], K contiguous)")
-    _check(offs.dtype == torch.int32, f"offs must be int32, got {offs.dtype}")
-    _check(offs.dim() == 1 and offs.shape[0] == G, f"offs must have shape [{G}], got {tuple(offs.shape)}")
-    _check(offs.is_contiguous(), "offs must be contiguous")
-    _check(out.dtype == torch.bfloat16, f"out must be bfloat16, got {out.dtype}")
-    _check(tuple(out.shape) == (T, N), f"out must have shape [{T}, {N}], got {tuple(out.shape)}")
-    _check(out.is_contiguous(), "out must be contiguous")
-    for name, t in (("scale_a", scale_a), ("scale_b", scale_b)):
-        _check(t.dtype == torch.float32, f"{name} must be float32, got {t.dtype}")
-        _check(t.is_contiguous(), f"{name} must be contiguous")
-    if mode == "tensor":
-        _check(scale_a.numel() == 1, f"tensor mode: scale_a must have 1 element, got {scale_a.numel()}")
-        _check(scale_b.numel() == G, f"tensor mode: scale_b must have G={G} elements, got {scale_b.numel()}")
-    else:
-        _check(scale_a.numel() == T and scale_a.dim() == 1, f"rowwise: scale_a must be [T={T}], got {tuple(scale_a.shape)}")
-        _check(tuple(scale_b.shape) == (G, N), f"rowwise: scale_b must be [G={G}, N={N}], got {tuple(scale_b.shape)}")
-    dev = a.device
-    for name, t in (("a", a), ("b", b), ("offs", offs), ("scale_a", scale_a), ("scale_b", scale_b), ("out", out)):
-        _check(t.is_cuda and t.device == dev, f"{name} must be a CUDA tensor on {dev}")
-    for name, t in (("a", a), ("b", b), ("out", out)):
-        _check(t.data_ptr() % 16 == 0, f"{name} must be 16-byte aligned")
+    _check(compiled.scale_mode == q.recipe, f"kernel compiled for {compiled.scale_mode} scales, operands are {q.recipe}")
+    T, N, K, G = operands.check(q, out)
+    config = compiled.config
     grid_m = -(-T // config.tile_m) + G
     _check(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
-    _check(T < 2**31 and G < 2**31, "T and G must fit in int32")
     if T == 0:
         return
     if stream is None:
-        stream = torch.cuda.current_stream(dev).cuda_stream
+        stream = torch.cuda.current_stream(q.a.device).cuda_stream
     if isinstance(stream, int):
         stream = cuda.CUstream(stream)
-    ptrs = _pointers(a.data_ptr(), b.data_ptr(), out.data_ptr(), offs.data_ptr(), scale_a.data_ptr(), scale_b.data_ptr())
+    ptrs = _pointers(q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(),
+                     q.scale_a.data_ptr(), q.scale_b.data_ptr())
     compiled.fn(*ptrs, T, N, K, G, stream)
+
+
+def _check(cond: bool, msg: str):
+    if not cond:
+        raise ValueError(msg)

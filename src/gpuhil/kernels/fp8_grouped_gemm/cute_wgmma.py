@@ -1,0 +1,346 @@
+"""FP8 (e4m3) grouped GEMM for Hopper (sm_90a): TMA loads, warpgroup MMA, persistent over groups.
+
+Semantics are those of ``cute_warp`` (and ``torch._scaled_grouped_mm``, 2d A x 3d B):
+A [T, K] e4m3, B [G, N, K] e4m3 (K contiguous), offs int32 [G] cumulative END rows on the GPU,
+out [T, N] bf16; scales "tensor" (scale_a [1], scale_b [G]) or "rowwise" (scale_a [T], scale_b [G, N]).
+
+Work: a cluster tile is (cluster_m x tile_m) rows of one group by tile_n columns. The tiles of every
+group are numbered group by group, M fastest (the CTAs running together share an expert's B tile);
+each cluster takes tiles cluster_id, cluster_id + clusters, ... until all are done, so skewed and
+empty experts leave no SM idle and the launch needs no device->host sync (graph-capturable).
+At kernel start one warp scans offs into per-group tile starts in smem; a tile finds its group by
+binary search there.
+
+Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; B tiles are
+multicast to the cluster_m CTAs that share them), 1 or 2 consumer warpgroups run wgmma (64 rows
+each) with fp32 accumulators. Rows of A past the group belong to the next group or lie past T (TMA
+fills zeros there); they only feed accumulator rows that are never stored. The K tail is zero-filled
+by TMA too. Epilogue: scale in fp32, bf16, predicated stores straight from the accumulators (a group
+boundary can fall inside any tile, so a TMA store box could overwrite a neighbour's rows).
+"""
+
+# No `from __future__ import annotations`: @cute.struct reads its field annotations as objects.
+import functools
+
+import cuda.bindings.driver as cuda
+
+import cutlass
+import cutlass.cute as cute
+import cutlass.pipeline as pipeline
+import cutlass.utils.hopper_helpers as sm90_utils
+from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
+from cutlass.cute.nvgpu import cpasync, warpgroup
+from cutlass.memory import SmemAllocator
+from cutlass.tensor_utils import LayoutEnum
+
+from .spec_wgmma import MAX_GROUPS, WgmmaConfig, smem_bytes
+
+__all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
+
+SCALE_MODES = ("tensor", "rowwise")
+_PRODUCER_REGS, _CONSUMER_REGS = 40, 232  # the loader needs few registers, the accumulators many
+
+
+def build(config: WgmmaConfig, scale_mode: str):
+    """The @cute.jit host function: (a, b, out, offs, sa, sb pointers, T, N, K, G, clusters, stream)."""
+    if scale_mode not in SCALE_MODES:
+        raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
+    rowwise = scale_mode == "rowwise"
+    tm, tn, tk, cm, stages = config.tile.m, config.tile.n, config.tile.k, config.cluster_m, config.stages
+    consumer_wgs = tm // 64
+    threads = 128 * (1 + consumer_wgs)
+    tiler = (tm, tn, tk)
+
+    @cute.struct
+    class Storage:
+        barriers: cute.struct.MemRange[Int64, 2 * stages]
+        tile_starts: cute.struct.MemRange[Int32, MAX_GROUPS + 1]
+        sA: cute.struct.Align[cute.struct.MemRange[Float8E4M3FN, tm * tk * stages], 1024]
+        sB: cute.struct.Align[cute.struct.MemRange[Float8E4M3FN, tn * tk * stages], 1024]
+
+    @cute.jit
+    def group_bounds(offs: cute.Tensor, g: Int32, T: Int32):
+        end = cutlass.min(cutlass.max(offs[g], Int32(0)), T)
+        beg = Int32(0)
+        if g > 0:
+            beg = cutlass.min(cutlass.max(offs[g - 1], Int32(0)), T)
+        return beg, cutlass.max(end, beg)
+
+    @cute.jit
+    def write_tile_starts(offs: cute.Tensor, starts: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32):
+        """One warp: starts[g] = tiles of groups < g (exclusive scan); starts[G] = all tiles."""
+        lane = cute.arch.lane_idx()
+        total = Int32(0)
+        for base in cutlass.range(0, G, 32):
+            g = base + lane
+            cnt = Int32(0)
+            if g < G:
+                beg, end = group_bounds(offs, g, T)
+                cnt = (end - beg + (tm * cm - 1)) // (tm * cm) * n_tiles
+            incl = cnt
+            for d in cutlass.range_constexpr(5):
+                up = cute.arch.shuffle_sync_up(incl, 1 << d)
+                if lane >= (1 << d):
+                    incl = incl + up
+            if g < G:
+                starts[g] = total + incl - cnt
+            total = total + cute.arch.shuffle_sync(incl, 31)
+        if lane == 0:
+            starts[G] = total
+
+    @cute.jit
+    def locate(t: Int32, starts: cute.Tensor, offs: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32, rank: Int32):
+        """Cluster tile t -> (group, first row of this CTA's tile, rows of the group left from it, n tile)."""
+        lo = Int32(0)  # invariant: starts[lo] <= t < starts[hi]; empty groups resolve to the next one
+        hi = G
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if starts[mid] <= t:
+                lo = mid
+            else:
+                hi = mid
+        m_tiles = (starts[lo + 1] - starts[lo]) // n_tiles
+        local = t - starts[lo]
+        beg, end = group_bounds(offs, lo, T)
+        row0 = beg + ((local % m_tiles) * cm + rank) * tm
+        return lo, row0, end - row0, local // m_tiles
+
+    @cute.kernel
+    def kernel(
+        tma_atom_a: cute.CopyAtom,
+        mA: cute.Tensor,
+        tma_atom_b: cute.CopyAtom,
+        mB: cute.Tensor,
+        tiled_mma: cute.TiledMma,
+        a_layout: cute.ComposedLayout,
+        b_layout: cute.ComposedLayout,
+        out_ptr: cute.Pointer,
+        offs_ptr: cute.Pointer,
+        sa_ptr: cute.Pointer,
+        sb_ptr: cute.Pointer,
+        T: Int32,
+        N: Int32,
+        G: Int32,
+    ):
+        tidx, _, _ = cute.arch.thread_idx()
+        bidx, _, _ = cute.arch.block_idx()
+        gdim, _, _ = cute.arch.grid_dim()
+        warp = cute.arch.make_warp_uniform(cute.arch.warp_idx())
+        wg = cute.arch.make_warp_uniform(tidx // 128)
+        if warp == 0:
+            cpasync.prefetch_descriptor(tma_atom_a)
+            cpasync.prefetch_descriptor(tma_atom_b)
+        rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        cluster_id, clusters = bidx // cm, gdim // cm
+        cta_layout = cute.make_layout((cm, 1, 1))
+        b_mcast_mask = 0
+        if cutlass.const_expr(cm > 1):
+            b_mcast_mask = cute.make_layout_image_mask(cta_layout, cta_layout.get_flat_coord(rank), mode=0)
+
+        storage = SmemAllocator().allocate(Storage)
+        # Each consumer warp releases a stage to every CTA that multicast into it.
+        ab_pipe = pipeline.PipelineTmaAsync.create(
+            barrier_storage=storage.barriers.data_ptr(),
+            num_stages=stages,
+            producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread),
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, cm * consumer_wgs * 4),
+            tx_count=(tm + tn) * tk,
+            cta_layout_vmnk=cute.make_layout((1, cm, 1, 1)),
+            defer_sync=True,
+        )
+        sA = storage.sA.get_tensor(a_layout.outer, swizzle=a_layout.inner)
+        sB = storage.sB.get_tensor(b_layout.outer, swizzle=b_layout.inner)
+        starts = storage.tile_starts.get_tensor(cute.make_layout(MAX_GROUPS + 1))
+        offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
+        n_tiles = (N + (tn - 1)) // tn
+        k_tiles = cute.size(cute.local_tile(mA, (tm, tk), (0, None)), mode=[2])
+        if warp == 0:
+            write_tile_starts(offs, starts, G, T, n_tiles)
+        cute.arch.sync_threads()  # tile starts visible to every warp
+        pipeline.pipeline_init_arrive(cluster_shape_mn=(cm, 1), is_relaxed=True)
+        pipeline.pipeline_init_wait(cluster_shape_mn=(cm, 1))
+        total = starts[G]
+
+        if wg == 0:
+            cute.arch.setmaxregister_decrease(_PRODUCER_REGS)
+            if warp == 0:
+                state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, stages)
+                t = cluster_id
+                while t < total:
+                    g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank)
+                    gA = cute.local_tile(cute.domain_offset((row0, 0), mA), (tm, tk), (0, None))
+                    gB = cute.local_tile(mB[None, None, g], (tn, tk), (n_t, None))
+                    tAsA, tAgA = cpasync.tma_partition(
+                        tma_atom_a, 0, cute.make_layout(1), cute.group_modes(sA, 0, 2), cute.group_modes(gA, 0, 2))
+                    tBsB, tBgB = cpasync.tma_partition(
+                        tma_atom_b, rank, cute.make_layout(cm), cute.group_modes(sB, 0, 2), cute.group_modes(gB, 0, 2))
+                    for kt in cutlass.range(k_tiles):
+                        ab_pipe.producer_acquire(state)
+                        bar = ab_pipe.producer_get_barrier(state)
+                        cute.copy(tma_atom_a, tAgA[None, kt], tAsA[None, state.index], tma_bar_ptr=bar)
+                        cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
+                                  mcast_mask=b_mcast_mask)
+                        ab_pipe.producer_commit(state)
+                        state.advance()
+                    t = t + clusters
+                ab_pipe.producer_tail(state)
+        else:
+            cute.arch.setmaxregister_increase(_CONSUMER_REGS)
+            thr_mma = tiled_mma.get_slice(tidx - 128)
+            tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sA))
+            tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sB))
+            tCcC = thr_mma.partition_C(cute.make_identity_tensor((tm, tn)))
+            acc = cute.make_rmem_tensor(tCcC.shape, Float32)
+            out_frag = cute.make_rmem_tensor(tCcC.shape, BFloat16)
+            atoms_m, atoms_n = cute.size(acc, mode=[1]), cute.size(acc, mode=[2])
+            col_blocks = cute.size(acc.shape[0][2])
+            sa_r = cute.make_rmem_tensor((2, atoms_m), Float32)
+            sb_r = cute.make_rmem_tensor((2, col_blocks, atoms_n), Float32)
+            k_blocks = cute.size(tCrA, mode=[2])
+            read = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, stages)
+            release = pipeline.make_pipeline_state(pipeline.PipelineUserType.Consumer, stages)
+            n8 = cute.assume(N, divby=8)  # 16-byte output rows (checked on the host)
+            mC = cute.make_tensor(out_ptr, cute.make_layout((T, n8), stride=(n8, 1)))
+            sa_t = cute.make_tensor(sa_ptr, cute.make_layout(T if rowwise else 1))
+            sb_t = cute.make_tensor(sb_ptr, cute.make_layout(G * N if rowwise else G))
+            scale = Float32(0.0)
+            t = cluster_id
+            while t < total:
+                g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank)
+                # Scales first: their loads complete under the mainloop instead of stalling the epilogue.
+                n0 = n_t * tn
+                if cutlass.const_expr(rowwise):
+                    for mi in cutlass.range_constexpr(atoms_m):
+                        for v1 in cutlass.range_constexpr(2):
+                            r = tCcC[(0, v1, 0), mi, 0][0]
+                            sa_r[v1, mi] = Float32(0.0)
+                            if r < rows:
+                                sa_r[v1, mi] = sa_t[row0 + r]
+                    for ni in cutlass.range_constexpr(atoms_n):
+                        for b in cutlass.range_constexpr(col_blocks):
+                            for v0 in cutlass.range_constexpr(2):
+                                c = n0 + tCcC[(v0, 0, b), 0, ni][1]
+                                sb_r[v0, b, ni] = Float32(0.0)
+                                if c < N:
+                                    sb_r[v0, b, ni] = sb_t[g * N + c]
+                else:
+                    scale = sa_t[0] * sb_t[g]
+                # Mainloop: keep one wgmma batch in flight; release a stage once its batch retired.
+                tiled_mma.set(warpgroup.Field.ACCUMULATE, False)
+                warpgroup.fence()
+                for kt in cutlass.range(k_tiles):
+                    ab_pipe.consumer_wait(read)
+                    for kb in cutlass.range_constexpr(k_blocks):
+                        cute.gemm(tiled_mma, acc, tCrA[None, None, kb, read.index], tCrB[None, None, kb, read.index], acc)
+                        tiled_mma.set(warpgroup.Field.ACCUMULATE, True)
+                    warpgroup.commit_group()
+                    read.advance()
+                    if kt > 0:
+                        warpgroup.wait_group(1)
+                        ab_pipe.consumer_release(release)
+                        release.advance()
+                warpgroup.wait_group(0)
+                if k_tiles > 0:
+                    ab_pipe.consumer_release(release)
+                    release.advance()
+
+                # Epilogue: scale in fp32, round to bf16 once, store the rows and columns in range.
+                # Fragment ((2 columns, 2 rows 8 apart, tn/8 column blocks), m atoms, n atoms): each
+                # thread sees 2 rows and 2 * tn/8 columns per atom, so scales are loaded once per
+                # row and column, and each column pair is one 4-byte store.
+                if cutlass.const_expr(rowwise):
+                    for mi in cutlass.range_constexpr(atoms_m):
+                        for ni in cutlass.range_constexpr(atoms_n):
+                            for b in cutlass.range_constexpr(col_blocks):
+                                for v1 in cutlass.range_constexpr(2):
+                                    for v0 in cutlass.range_constexpr(2):
+                                        acc[(v0, v1, b), mi, ni] = acc[(v0, v1, b), mi, ni] * sa_r[v1, mi] * sb_r[v0, b, ni]
+                else:
+                    for i in cutlass.range_constexpr(cute.size(acc)):
+                        acc[i] = acc[i] * scale
+                out_frag.store(acc.load().to(BFloat16))
+                tCgC = thr_mma.partition_C(cute.local_tile(cute.domain_offset((row0, 0), mC), (tm, tn), (0, n_t)))
+                for mi in cutlass.range_constexpr(atoms_m):
+                    for ni in cutlass.range_constexpr(atoms_n):
+                        for b in cutlass.range_constexpr(col_blocks):
+                            for v1 in cutlass.range_constexpr(2):
+                                r, c = tCcC[(0, v1, b), mi, ni]
+                                if r < rows and n0 + c < N:  # N % 8 == 0: a pair is all in or all out
+                                    cute.autovec_copy(out_frag[(None, v1, b), mi, ni], tCgC[(None, v1, b), mi, ni])
+                t = t + clusters
+
+    @cute.jit
+    def host(
+        a_ptr: cute.Pointer,
+        b_ptr: cute.Pointer,
+        out_ptr: cute.Pointer,
+        offs_ptr: cute.Pointer,
+        sa_ptr: cute.Pointer,
+        sb_ptr: cute.Pointer,
+        T: Int32,
+        N: Int32,
+        K: Int32,
+        G: Int32,
+        clusters: Int32,
+        stream: cuda.CUstream,
+    ):
+        k16 = cute.assume(K, divby=16)  # TMA: 16-byte global strides
+        mA = cute.make_tensor(a_ptr, cute.make_layout((T, k16), stride=(k16, 1)))
+        mB = cute.make_tensor(b_ptr, cute.make_layout((N, k16, G), stride=(k16, 1, N * k16)))
+        a_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, tiler, Float8E4M3FN, stages)
+        b_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, tiler, Float8E4M3FN, stages)
+        tma_atom_a, tma_a = cpasync.make_tiled_tma_atom(
+            cpasync.CopyBulkTensorTileG2SOp(), mA, cute.slice_(a_layout, (None, None, 0)), (tm, tk))
+        b_op = cpasync.CopyBulkTensorTileG2SMulticastOp() if cm > 1 else cpasync.CopyBulkTensorTileG2SOp()
+        tma_atom_b, tma_b = cpasync.make_tiled_tma_atom(
+            b_op, mB, cute.slice_(b_layout, (None, None, 0)), (tn, tk), num_multicast=cm)
+        tiled_mma = sm90_utils.make_trivial_tiled_mma(
+            Float8E4M3FN, Float8E4M3FN, cute.nvgpu.OperandMajorMode.K, cute.nvgpu.OperandMajorMode.K, Float32,
+            (consumer_wgs, 1, 1), tiler_mn=(64, tn))
+        kernel(tma_atom_a, tma_a, tma_atom_b, tma_b, tiled_mma, a_layout, b_layout,
+               out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, G).launch(
+            grid=[clusters * cm, 1, 1], block=[threads, 1, 1], cluster=(cm, 1, 1),
+            min_blocks_per_mp=1, stream=stream)
+
+    return host
+
+
+def _pointers(a: int, b: int, out: int, offs: int, sa: int, sb: int):
+    """Typed gmem pointers (a bare int would be narrowed to Int32)."""
+    from cutlass.cute.runtime import make_ptr
+
+    gmem = cute.AddressSpace.gmem
+    return (make_ptr(Float8E4M3FN, a, gmem, assumed_align=16), make_ptr(Float8E4M3FN, b, gmem, assumed_align=16),
+            make_ptr(BFloat16, out, gmem, assumed_align=16), make_ptr(Int32, offs, gmem, assumed_align=4),
+            make_ptr(Float32, sa, gmem, assumed_align=4), make_ptr(Float32, sb, gmem, assumed_align=4))
+
+
+def aot_args(config: WgmmaConfig, scale_mode: str):
+    """Compile-time stand-ins for build(config, scale_mode)'s host function (no GPU)."""
+    return (*_pointers(0, 0, 0, 0, 0, 0), Int32(1), Int32(8), Int32(16), Int32(1), Int32(1), cuda.CUstream(0))
+
+
+@functools.lru_cache(maxsize=None)
+def compile_gemm(config: WgmmaConfig, scale_mode: str):
+    """Compiled for the current GPU; valid for any T, N, K, G."""
+    return cute.compile(build(config, scale_mode), *aot_args(config, scale_mode))
+
+
+def launch(compiled, config: WgmmaConfig, q, out, sm_count: int, stream=None) -> None:
+    """Launch on checked torch operands (see operands.check); no host sync, no allocation."""
+    import torch
+
+    t, k = q.a.shape
+    g, n, _ = q.b.shape
+    if g > MAX_GROUPS:
+        raise ValueError(f"b has G={g} groups; gpuhil-cute-wgmma keeps tile starts for at most {MAX_GROUPS} in smem")
+    if t == 0:
+        return
+    bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
+    clusters = max(1, min(sm_count // config.cluster_m, bound))
+    if stream is None:
+        stream = cuda.CUstream(torch.cuda.current_stream(q.a.device).cuda_stream)
+    ptrs = _pointers(q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(),
+                     q.scale_a.data_ptr(), q.scale_b.data_ptr())
+    compiled(*ptrs, t, n, k, g, clusters, stream)
+
