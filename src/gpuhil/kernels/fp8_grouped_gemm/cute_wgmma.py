@@ -33,7 +33,7 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
-from .spec_wgmma import MAX_GROUPS, WgmmaConfig, smem_bytes
+from .spec_wgmma import MAX_GROUPS, WgmmaConfig
 
 __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
 
