@@ -45,6 +45,7 @@ from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
 from . import operands
+from .dsl_args import operand_pointers, pointers, stream_for
 from .spec import Tile, smem_bytes
 
 __all__ = [
@@ -438,24 +439,9 @@ def build(config: KernelConfig, scale_mode: str):
 # ---------------------------------------------------------------------------
 
 
-def _pointers(a: int, b: int, out: int, offs: int, sa: int, sb: int):
-    """Typed gmem pointers (a bare int would be narrowed to Int32)."""
-    from cutlass.cute.runtime import make_ptr
-
-    gmem = cute.AddressSpace.gmem
-    return (
-        make_ptr(Float8E4M3FN, a, gmem, assumed_align=16),
-        make_ptr(Float8E4M3FN, b, gmem, assumed_align=16),
-        make_ptr(BFloat16, out, gmem, assumed_align=16),
-        make_ptr(Int32, offs, gmem, assumed_align=4),
-        make_ptr(Float32, sa, gmem, assumed_align=4),
-        make_ptr(Float32, sb, gmem, assumed_align=4),
-    )
-
-
 def aot_args(config: KernelConfig, scale_mode: str):
     """Compile-time stand-ins for build(config, scale_mode)'s host function (no GPU)."""
-    return (*_pointers(0, 0, 0, 0, 0, 0), Int32(1), Int32(8), Int32(16), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), cuda.CUstream(0))
 
 
 class CompiledGemm:
@@ -486,8 +472,6 @@ def compile_gemm(config: KernelConfig, scale_mode: str, target: str | None = Non
 
 def launch(compiled: CompiledGemm, q, out, stream=None) -> None:
     """Launch on torch operands (recipes.QuantizedOperands); no host sync, no allocation (graph-capturable)."""
-    import torch
-
     _check(compiled.scale_mode == q.recipe, f"kernel compiled for {compiled.scale_mode} scales, operands are {q.recipe}")
     T, N, K, G = operands.check(q, out)
     config = compiled.config
@@ -495,13 +479,7 @@ def launch(compiled: CompiledGemm, q, out, stream=None) -> None:
     _check(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
     if T == 0:
         return
-    if stream is None:
-        stream = torch.cuda.current_stream(q.a.device).cuda_stream
-    if isinstance(stream, int):
-        stream = cuda.CUstream(stream)
-    ptrs = _pointers(q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(),
-                     q.scale_a.data_ptr(), q.scale_b.data_ptr())
-    compiled.fn(*ptrs, T, N, K, G, stream)
+    compiled.fn(*operand_pointers(q, out), T, N, K, G, stream_for(q.a.device, stream))
 
 
 def _check(cond: bool, msg: str):

@@ -33,6 +33,8 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
+from . import operands
+from .dsl_args import operand_pointers, pointers, stream_for
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
 
 __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
@@ -305,19 +307,9 @@ def build(config: WgmmaConfig, scale_mode: str):
     return host
 
 
-def _pointers(a: int, b: int, out: int, offs: int, sa: int, sb: int):
-    """Typed gmem pointers (a bare int would be narrowed to Int32)."""
-    from cutlass.cute.runtime import make_ptr
-
-    gmem = cute.AddressSpace.gmem
-    return (make_ptr(Float8E4M3FN, a, gmem, assumed_align=16), make_ptr(Float8E4M3FN, b, gmem, assumed_align=16),
-            make_ptr(BFloat16, out, gmem, assumed_align=16), make_ptr(Int32, offs, gmem, assumed_align=4),
-            make_ptr(Float32, sa, gmem, assumed_align=4), make_ptr(Float32, sb, gmem, assumed_align=4))
-
-
 def aot_args(config: WgmmaConfig, scale_mode: str):
     """Compile-time stand-ins for build(config, scale_mode)'s host function (no GPU)."""
-    return (*_pointers(0, 0, 0, 0, 0, 0), Int32(1), Int32(8), Int32(16), Int32(1), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), Int32(1), cuda.CUstream(0))
 
 
 @functools.lru_cache(maxsize=None)
@@ -327,20 +319,12 @@ def compile_gemm(config: WgmmaConfig, scale_mode: str):
 
 
 def launch(compiled, config: WgmmaConfig, q, out, sm_count: int, stream=None) -> None:
-    """Launch on checked torch operands (see operands.check); no host sync, no allocation."""
-    import torch
-
-    t, k = q.a.shape
-    g, n, _ = q.b.shape
+    """Launch on torch operands (recipes.QuantizedOperands); no host sync, no allocation (graph-capturable)."""
+    t, n, k, g = operands.check(q, out)
     if g > MAX_GROUPS:
         raise ValueError(f"b has G={g} groups; gpuhil-cute-wgmma keeps tile starts for at most {MAX_GROUPS} in smem")
     if t == 0:
         return
     bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
     clusters = max(1, min(sm_count // config.cluster_m, bound))
-    if stream is None:
-        stream = cuda.CUstream(torch.cuda.current_stream(q.a.device).cuda_stream)
-    ptrs = _pointers(q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(),
-                     q.scale_a.data_ptr(), q.scale_b.data_ptr())
-    compiled(*ptrs, t, n, k, g, clusters, stream)
-
+    compiled(*operand_pointers(q, out), t, n, k, g, clusters, stream_for(q.a.device, stream))
