@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpuhil.matrix import Sku
+from gpuhil.catalog.matrix import Sku
 
 
 class FakeDriver:

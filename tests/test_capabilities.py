@@ -1,41 +1,47 @@
-"""Capabilities from probe, catalog and emulation; the one predicate `check`."""
+"""Capabilities from probe, catalog and emulation; the hardware check, availability and the gate."""
 
 import dataclasses
 
 import pytest
 
 from fakes import FakeDriver, FakeNvml
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities, EmulationRefused, targets_for
-from gpuhil.probe import probe
-from gpuhil.requirements import Requirements, UnsupportedConfig, check, ensure
+from gpuhil import session as session_mod
+from gpuhil.catalog import matrix
+from gpuhil.device.capabilities import Capabilities, targets_for
+from gpuhil.device.emulate import EmulationRefused, emulate
+from gpuhil.device.probe import probe
+from gpuhil.gating import Requirements, UnsupportedConfig, availability, check, ensure, gate
 
 MX = matrix.load()
 
 
-def real(sku_id: str) -> Capabilities:
-    """The capabilities a real device of this SKU probes to (fake driver answers)."""
+def real_fingerprint(sku_id: str):
     sku = MX.sku(sku_id)
     fp = probe(driver=FakeDriver(sku), nvml=FakeNvml(sku), read_software=False)
     fp.dsl_cuda, fp.cutlass_dsl = "13.1", "4.8.1"
-    return Capabilities.from_fingerprint(fp)
+    return fp
+
+
+def real(sku_id: str) -> Capabilities:
+    """The capabilities a real device of this SKU probes to (fake driver answers)."""
+    return Capabilities.from_fingerprint(real_fingerprint(sku_id))
 
 
 def test_emulating_gb10_on_h100_caps_limits_but_keeps_the_isa():
     h100 = real("h100")
-    gb10 = h100.emulate(MX.sku("gb10"))
+    gb10 = emulate(h100, MX.sku("gb10"))
     assert gb10.smem_optin_bytes == 101376
     assert gb10.sm_count == MX.sku("gb10").sm_count
     assert gb10.max_cluster_size == MX.sku("gb10").max_cluster_size
     assert gb10.targets == h100.targets and "sm_90a" in gb10.targets  # sm_90a kernels really run
     assert gb10.mma_kinds == h100.mma_kinds and gb10.arch_family == 9
-    assert gb10.emulated_sku == "gb10" and gb10.runnable
+    assert gb10.emulated_sku == "gb10"
     assert any("ISA stays" in n for n in gb10.emulation_notes)
     assert any("memory" in n for n in gb10.emulation_notes)  # 128 GB unified > 80 GB: kept, and said
 
 
 def test_emulating_h20_turns_cluster_launch_off():
-    h20 = real("h100").emulate(MX.sku("h20"))
+    h20 = emulate(real("h100"), MX.sku("h20"))
     assert h20.cluster_launch is False and h20.max_cluster_size == 1
     v = check(Requirements(cluster_size=2), h20)
     assert not v.ok and "CLUSTER_LAUNCH" in v.explain() and "probed 0" in v.explain()
@@ -49,20 +55,33 @@ def test_emulating_h20_turns_cluster_launch_off():
 ])
 def test_emulation_refuses_to_raise_a_limit(real_id, emulated, phrase):
     with pytest.raises(EmulationRefused, match=phrase):
-        real(real_id).emulate(MX.sku(emulated))
+        emulate(real(real_id), MX.sku(emulated))
 
 
 def test_emulation_needs_a_real_device():
+    from fakes import NoDriver
+
     with pytest.raises(EmulationRefused, match="no GPU here"):
-        Capabilities.from_sku(MX.sku("h100")).emulate(MX.sku("gb10"))
+        session_mod.build(MX, emulate="gb10", fingerprint=probe(driver=NoDriver(), read_software=False))
 
 
-def test_catalog_capabilities_are_not_runnable():
-    caps = Capabilities.from_sku(MX.sku("gb10"))
-    assert caps.gpu_present and not caps.runnable and caps.source == "catalog"
+def test_a_target_session_decides_like_the_catalog_but_runs_nothing():
+    target = session_mod.build(MX, target="gb10", fingerprint=probe(driver=FakeDriver(MX.sku("h100")),
+                                                                     nvml=FakeNvml(MX.sku("h100"))))
+    caps = target.caps
+    assert caps.gpu_present and not target.attached and caps.source == "catalog gb10"
+    assert caps == session_mod.catalog_capabilities(MX.sku("gb10"), target.fingerprint)
     assert "sm_121a" in caps.targets and "sm_120f" in caps.targets
-    v = check(Requirements(), caps)
+    assert check(Requirements(smem_bytes=101376), caps).ok  # the hardware check does not ask "is it here"
+    v = target.verdict(Requirements())
     assert not v.ok and "no device here" in v.explain()
+
+
+def test_an_attached_device_passes_availability_and_a_missing_dsl_fails_it():
+    h100 = real("h100")
+    assert gate(Requirements(needs_dsl=True), h100, attached=True).ok
+    v = availability(Requirements(needs_dsl=True), True, dataclasses.replace(h100, cutlass_dsl=None))
+    assert not v.ok and "CuTe DSL" in v.explain()
 
 
 def test_targets_per_compute_capability():
@@ -81,6 +100,7 @@ def test_targets_per_compute_capability():
     (Requirements(mma_kind="wgmma"), "rtx5090", "MMA kind"),
     (Requirements(min_cc="8.9"), "a100", "compute capability"),
     (Requirements(min_dsl_cuda="13.0"), "gb10", "DSL payload"),
+    (Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), "gb10", "torch build"),
 ])
 def test_check_names_feature_and_probed_value(req, caps_id, phrase):
     caps = real(caps_id)

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from fakes import make_checkout
-from gpuhil import matrix
+from gpuhil.catalog import matrix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def _checkout(tmp_path: Path, body: str) -> Path:
 def test_run_on_a_cpu_machine_passes_and_writes_a_report(tmp_path):
     root = _checkout(tmp_path, """
         import pytest
-        from gpuhil.requirements import Requirements
+        from gpuhil.gating import Requirements
 
         def test_cpu_side():
             assert 1 + 1 == 2

@@ -3,7 +3,7 @@
 import pytest
 
 from fakes import make_checkout
-from gpuhil import gpu_pinning
+from gpuhil.device import gpu_pinning
 
 
 def test_controller_publishes_visible_gpus_and_workers_pin_round_robin():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from gpuhil.kernels.fp8_grouped_gemm.recipes import E4M3_MAX, RECIPES, quantize, rowwise_scales
-from gpuhil.problems import LAYERS, adversarial_problems, layer_problems, skewed, uniform
-from gpuhil.references.fp8_grouped_gemm import reference
+from gpuhil.ops.fp8_grouped_gemm.recipes import E4M3_MAX, RECIPES, quantize, rowwise_scales
+from gpuhil.ops.fp8_grouped_gemm.problems import LAYERS, adversarial_problems, layer_problems, skewed, uniform
+from gpuhil.ops.fp8_grouped_gemm.reference import reference
 
 
 def operands(tokens, n=24, k=64, seed=0):

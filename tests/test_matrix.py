@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fakes import make_checkout
-from gpuhil import matrix
+from gpuhil.catalog import matrix
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = (REPO / "hardware_matrix.yaml").read_text()

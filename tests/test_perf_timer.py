@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from gpuhil.bench.argmax import ArgmaxRow, goals, table
+from gpuhil.ops.argmax.bench import ArgmaxRow, goals, table
 from gpuhil.perf.timer import _median_stdrel, _quantile
 
 

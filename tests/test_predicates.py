@@ -2,7 +2,8 @@
 
 import pytest
 
-from gpuhil.predicates import Predicate, PredicateError, version_tuple
+from gpuhil.catalog.predicates import Predicate, PredicateError
+from gpuhil.versions import version_tuple
 
 SM121_OLD_DSL = {"arch_family": 12, "cluster_launch": True, "dsl_cuda": "12.9", "cc": "12.1", "smem_optin_bytes": 101376}
 

@@ -7,9 +7,10 @@ import sys
 import pytest
 
 from fakes import FakeDriver, FakeNvml, NoDriver
-from gpuhil import matrix, probe as probe_mod
-from gpuhil.capabilities import Capabilities
-from gpuhil.probe import probe
+from gpuhil.catalog import matrix
+from gpuhil.device import probe as probe_mod
+from gpuhil.device.capabilities import Capabilities
+from gpuhil.device.probe import probe
 
 MX = matrix.load()
 
@@ -89,11 +90,21 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, timeout=300)
 
 
+def _cuda_devices() -> int:
+    """An independent count: torch's, where it has a CUDA build and a driver; else none."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def test_cli_probe_json_on_this_machine_exits_zero():
     r = _cli("probe", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert "gpu_present" in d and d["fingerprint_id"] and "Traceback" not in r.stderr
+    assert d["gpu_present"] is (_cuda_devices() > 0), d.get("errors")
+    assert d["fingerprint_id"] and "Traceback" not in r.stderr
+    if not d["gpu_present"]:
+        assert d["errors"]["gpu"], "no GPU must come with the reason the driver gave"
 
 
 @pytest.mark.parametrize("sku_id, smem, launch", [("gb10", 101376, True), ("h20", None, False)])

@@ -15,30 +15,30 @@ import pytest
 from fakes import make_checkout
 
 FAKE_PROVIDER = textwrap.dedent('''
-    from gpuhil.providers import Provider
-    from gpuhil.requirements import Requirements
+    from gpuhil.gating import Requirements
+    from gpuhil.providers import PeerLaunch, Provider
 
 
-    def grouped_gemm(arch_family):
+    def prepare(inputs, caps):
         # Like a CUTLASS build: the SM12x collective does not exist, so there is no kernel to call.
-        if arch_family == 12:
+        if caps.arch_family == 12:
             raise NotImplementedError("Could not build a collective for given parameters (Sm120)")
-        return "ran"
+        return PeerLaunch(lambda inputs, out: "ran")
 
 
     def providers():
-        return Provider("fake-cutlass-moe", "fp8_grouped_gemm", "fake_cutlass_moe:grouped_gemm",
-                        Requirements(needs_gpu=False), origin="fake-cutlass-moe 0.1", backend="cutlass-cpp")
+        return Provider("fake-cutlass-moe", "fp8_grouped_gemm", "cutlass-cpp",
+                        lambda problem, caps: Requirements(needs_gpu=False), prepare, origin="fake-cutlass-moe 0.1")
 ''')
 
 SUITE = textwrap.dedent('''
     import pytest
-    from gpuhil import providers
+    from gpuhil.ops import providers_for
 
-    @pytest.mark.parametrize("provider", [pytest.param(p, id=p.name) for p in providers.for_op("fp8_grouped_gemm")
+    @pytest.mark.parametrize("provider", [pytest.param(p, id=p.name) for p in providers_for("fp8_grouped_gemm")
                                           if p.origin != "gpuhil"])
     def test_third_party_provider(provider, capabilities):
-        assert provider.load()(capabilities.arch_family) == "ran"
+        assert provider(None, capabilities) == "ran"
 ''')
 
 
@@ -71,11 +71,12 @@ def test_hopper_runs_the_cutlass_provider(session_with_fake_provider):
 
 
 def test_gpuhils_own_provider_is_not_covered_by_the_upstream_gap():
-    from gpuhil import matrix, providers
-    from gpuhil.selection import CaseIdentity, applies
+    from gpuhil.catalog import matrix
+    from gpuhil.catalog.selection import CaseIdentity, applies
+    from gpuhil.ops import providers_for
 
     ki = next(k for k in matrix.load().known_issues if k.id == "cutlass-sm12x-tensor-scaled-fp8-grouped-gemm")
-    for p in providers.for_op("fp8_grouped_gemm"):
+    for p in providers_for("fp8_grouped_gemm"):
         case = CaseIdentity("fp8_grouped_gemm", "test_grouped_gemm_matches_reference", {"provider": p.name},
                             p.name, p.backend, "default")
         assert not applies(ki, case), p.name

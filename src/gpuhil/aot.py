@@ -30,7 +30,7 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["AotResult", "compile_for_target", "parse_target", "fake_tensor"]
+__all__ = ["AotResult", "compile_for_target", "parse_target"]
 
 _TARGET_RE = re.compile(r"^sm_(\d{2,3})([af]?)$")
 
@@ -58,22 +58,6 @@ def parse_target(target: str) -> str:
             f"(sm_<digits>[a|f]); got {target!r}"
         )
     return target
-
-
-def fake_tensor(dtype, shape, stride=None, *, assumed_align: int | None = None):
-    """Compile-time stand-in tensor (no torch, no GPU).
-
-    ``shape``/``stride`` entries are ints or ``cute.sym_int32/64`` symbols; with
-    ``stride=None`` the layout is compact row-major.
-    """
-    import cutlass.cute as cute
-
-    if stride is None:
-        order = tuple(reversed(range(len(shape))))
-        return cute.runtime.make_fake_compact_tensor(
-            dtype, tuple(shape), stride_order=order, assumed_align=assumed_align
-        )
-    return cute.runtime.make_fake_tensor(dtype, tuple(shape), tuple(stride), assumed_align=assumed_align)
 
 
 # ---------------------------------------------------------------------------
@@ -166,8 +150,8 @@ def compile_for_target(
 ) -> AotResult:
     """Compile ``jit_fn(*args, **kwargs)`` for ``target`` without touching a GPU.
 
-    ``args`` should be fake tensors / ``cute.runtime.make_ptr`` / scalars (see
-    ``fake_tensor``).  Artifacts go to ``keep_dir`` (a fresh temp dir if None).
+    ``args`` are compile-time stand-ins (typed null pointers, scalars; see each kernel's
+    ``aot_args``).  Artifacts go to ``keep_dir`` (a fresh temp dir if None).
     """
     import cutlass.cute as cute
 

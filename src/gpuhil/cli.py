@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 
-from . import matrix as matrix_mod
-from .capabilities import Capabilities, synthetic_fingerprint
-from .probe import probe, software_fingerprint
+from . import session as session_mod
+from .catalog import matrix as matrix_mod
+from .device.emulate import EmulationRefused
+from .device.probe import probe, software_fingerprint
 
 
 def _load_matrix(path: str | None, **kw) -> matrix_mod.Matrix:
@@ -29,7 +30,7 @@ def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
 
 def cmd_probe(args) -> int:
     if args.sku:
-        fp = synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), software_fingerprint())
+        fp = session_mod.synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), software_fingerprint())
     else:
         fp = probe(args.device)
     if args.json:
@@ -52,20 +53,16 @@ def cmd_matrix_check(args) -> int:
 
 
 def cmd_gates(args) -> int:
-    from .gates import decision_table
+    from .report.gates import decision_table
 
     mx = _load_matrix(args.matrix)
-    software = software_fingerprint()
-    if args.all:
-        skus = list(mx.skus.values())
-    elif args.sku:
-        skus = [_sku(mx, args.sku)]
+    if args.all or args.sku:
+        skus = list(mx.skus.values()) if args.all else [_sku(mx, args.sku)]
+        software = software_fingerprint()
+        caps_of = {sku.id: session_mod.catalog_capabilities(sku, software) for sku in skus}
     else:
-        skus = [None]
-    out = {}
-    for sku in skus:
-        caps = Capabilities.from_fingerprint(synthetic_fingerprint(sku, software) if sku else probe())
-        out[sku.id if sku else "this-device"] = {"capabilities": caps.describe(), "configs": decision_table(caps)}
+        caps_of = {"this-device": session_mod.build(mx).caps}
+    out = {key: {"capabilities": caps.describe(), "configs": decision_table(caps)} for key, caps in caps_of.items()}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -91,9 +88,15 @@ def _perf(what: str, args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import argmax, grouped_gemm
+    from .ops.argmax import bench as argmax_bench
+    from .ops.fp8_grouped_gemm import bench as grouped_gemm_bench
 
-    return {"argmax": argmax, "grouped-gemm": grouped_gemm}[args.bench].main(args)
+    try:
+        session = session_mod.build(_load_matrix(args.matrix), emulate=args.emulate_sku)
+    except (session_mod.SessionSetupError, EmulationRefused) as exc:
+        print(f"gpuhil bench: {exc}", file=sys.stderr)
+        return 2
+    return {"argmax": argmax_bench, "grouped-gemm": grouped_gemm_bench}[args.bench].main(args, session)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.set_defaults(fn=cmd_gates)
 
     sb = sub.add_parser("bench", help="benchmarks against the peer and the measured ceiling (GPU)")
+    sb.add_argument("--emulate-sku", help="dispatch within a catalog SKU's limits (ISA unchanged)")
     bsub = sb.add_subparsers(dest="bench", required=True)
     ba = bsub.add_parser("argmax", help="gpuhil-cute vs torch.argmax, %% of measured copy bandwidth")
     ba.add_argument("--m", default="1,2,7,64,256,1024", help="batch sizes, comma separated")

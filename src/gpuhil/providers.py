@@ -1,105 +1,100 @@
-"""Provider registry: the implementations a suite sweeps (torch, gpuhil's own kernels, third parties).
+"""The provider protocol: an implementation of an op that suites sweep and benchmarks time (torch,
+gpuhil's own kernels, third parties).
 
-Third parties register through the entry-point group `gpuhil.providers`; each entry point names a
-callable returning one `Provider` or a list. A provider that cannot be imported here is still listed,
-with the import error, so its cases skip with that reason instead of vanishing.
+A provider answers, for a problem (a shape description) on a device (Capabilities):
+- `requirements(problem, caps, **options)`: what the config its dispatch will choose needs, straight
+  from the kernel's spec (the test gate and dispatch use the same Requirements);
+- `unsupported(problem)`: its own documented shape limits, or None;
+- `prepare(inputs, caps, **options)`: choose, check and compile once; returns a launch
+  `launch(inputs, out=None) -> out` whose `config` is what really runs (None for a peer without configs).
+
+Built-in providers are listed by each op (gpuhil.ops.<op>.providers) and collected by
+`gpuhil.ops.providers_for`. Third parties register through the entry-point group `gpuhil.providers`:
+each entry point names a callable returning one Provider or a list. One that cannot be loaded is
+still listed with the error, so its cases skip with that reason instead of vanishing.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
-from .kernels.fp8_grouped_gemm.spec import TARGETS as WARP_GEMM_TARGETS
-from .kernels.fp8_grouped_gemm.spec_wgmma import TARGETS as WGMMA_GEMM_TARGETS
-from .requirements import Requirements
+from .device.capabilities import Capabilities
+from .gating import Requirements
 
 ENTRY_POINT_GROUP = "gpuhil.providers"
-# The portable kernel is offered only on the targets it is compiled and checked for in CI.
-WARP_GEMM_REQUIREMENTS = Requirements(targets=frozenset(WARP_GEMM_TARGETS), mma_kind="mma_sync_fp8", needs_dsl=True)
-WGMMA_GEMM_REQUIREMENTS = Requirements(targets=frozenset(WGMMA_GEMM_TARGETS), mma_kind="wgmma", needs_dsl=True)
+
+
+def _any_shape(problem: Any) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
 class Provider:
     name: str
     op: str  # "argmax", "fp8_grouped_gemm", ...
-    target: str  # "module:function" implementing the op; imported on first use
-    requirements: Requirements = field(default_factory=Requirements)
+    backend: str  # what known issues key on: "torch", "cute-dsl", "cutlass-cpp", ...
+    requirements: Callable[..., Requirements | Sequence[Requirements]]
+    prepare: Callable[..., Any]
+    unsupported: Callable[[Any], str | None] = _any_shape
     origin: str = "gpuhil"  # "gpuhil", or the distribution that registered it
-    backend: str = ""  # e.g. "cutlass-cpp", "cute-dsl", "torch": what known issues key on
-    shape_check: str | None = None  # "module:function" (problem) -> why this shape is unsupported, or None
-    problem_requirements: str | None = None  # "module:function" (problem) -> what dispatch will need for it
+    load_error: str | None = None  # why a registered provider could not be loaded
 
-    def load(self) -> Callable:
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+    def requirements_for(self, problem, caps: Capabilities, **options) -> tuple[Requirements, ...]:
+        req = self.requirements(problem, caps, **options)
+        return (req,) if isinstance(req, Requirements) else tuple(req)
 
-    def unsupported(self, problem) -> str | None:
-        """Why this provider does not take this problem shape (its own documented limits), or None."""
-        if self.shape_check is None:
-            return None
-        module, _, attr = self.shape_check.partition(":")
-        return getattr(importlib.import_module(module), attr)(problem)
-
-    def requirements_for(self, problem) -> list[Requirements]:
-        """Everything a case of this problem needs: the provider's own Requirements and, where the
-        provider says so, those of the config its dispatch will choose for the problem."""
-        if self.problem_requirements is None:
-            return [self.requirements]
-        module, _, attr = self.problem_requirements.partition(":")
-        return [self.requirements, getattr(importlib.import_module(module), attr)(problem)]
-
-    def unavailable(self) -> str | None:
-        """Why this provider cannot be imported here, or None."""
-        module = self.target.partition(":")[0]
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - a missing native library is as absent as a missing module
-            return f"provider {self.name} ({self.origin}) is not importable: {type(exc).__name__}: {exc}"
+    def why_not(self, problem, session, **options) -> str | None:
+        """Why this provider does not run `problem` in `session` (load error, its own shape limits,
+        or the gate's verdict), or None when it does."""
+        if self.load_error:
+            return self.load_error
+        reason = self.unsupported(problem)
+        if reason:
+            return reason
+        for req in self.requirements_for(problem, session.caps, **options):
+            verdict = session.verdict(req)
+            if not verdict.ok:
+                return f"requires {req.describe()}: {verdict.explain()}"
         return None
+
+    def __call__(self, inputs, caps: Capabilities, *, out=None, **options):
+        return self.prepare(inputs, caps, **options)(inputs, out)
 
     def __str__(self) -> str:
         return self.name
 
 
-BUILTIN: tuple[Provider, ...] = (
-    Provider("torch", "argmax", "gpuhil.references.argmax:torch_argmax", Requirements(), backend="torch"),
-    Provider("gpuhil-cute", "argmax", "gpuhil.kernels.argmax:argmax",
-             Requirements(min_cc="8.0", needs_dsl=True), backend="cute-dsl"),
-    Provider("torch", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm.torch_peer:torch_grouped_gemm",
-             Requirements(torch_ops=frozenset({"_scaled_grouped_mm"})), backend="torch",
-             shape_check="gpuhil.kernels.fp8_grouped_gemm.torch_peer:unsupported_reason"),
-    Provider("gpuhil-cute-warp", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm",
-             WARP_GEMM_REQUIREMENTS, backend="cute-dsl",
-             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec:unsupported_reason",
-             problem_requirements="gpuhil.kernels.fp8_grouped_gemm.spec:problem_requirements"),
-    Provider("gpuhil-cute-wgmma", "fp8_grouped_gemm", "gpuhil.kernels.fp8_grouped_gemm:grouped_gemm_wgmma",
-             WGMMA_GEMM_REQUIREMENTS, backend="cute-dsl",
-             shape_check="gpuhil.kernels.fp8_grouped_gemm.spec_wgmma:unsupported_reason",
-             problem_requirements="gpuhil.kernels.fp8_grouped_gemm.spec_wgmma:problem_requirements"),
-)
+class PeerLaunch:
+    """The launch of a provider without configs (a torch peer): `fn(inputs, out) -> out`."""
+
+    config = None
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __call__(self, inputs, out=None):
+        return self.fn(inputs, out)
 
 
-def third_party() -> list[Provider]:
+def third_party(op: str) -> list[Provider]:
     found: list[Provider] = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             made = ep.load()()
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
-            found.append(_broken(ep, exc))
+            found.append(_broken(ep, op, exc))
             continue
         found.extend(made if isinstance(made, (list, tuple)) else [made])
-    return found
+    return [p for p in found if p.op == op]
 
 
-def _broken(ep, exc: Exception) -> Provider:
-    # Keeps the provider visible with a target that fails to import, so its cases skip with the reason.
-    return Provider(ep.name, "*", f"gpuhil_unloadable_provider_{ep.name.replace('-', '_')}:missing",
-                    origin=f"entry point {ep.value} ({type(exc).__name__}: {exc})")
+def _broken(ep, op: str, exc: Exception) -> Provider:
+    def refuse(*_args, **_kw):
+        raise RuntimeError(why)
 
-
-def for_op(op: str) -> list[Provider]:
-    return [p for p in (*BUILTIN, *third_party()) if p.op in (op, "*")]
+    why = f"provider {ep.name} (entry point {ep.value}) could not be loaded: {type(exc).__name__}: {exc}"
+    return Provider(ep.name, op, "unknown", lambda problem, caps, **_: Requirements(), refuse,
+                    origin=f"entry point {ep.value}", load_error=why)

@@ -1,7 +1,10 @@
 """The gpuhil pytest plugin: markers from the matrix, gates from Requirements, known issues as xfail.
 
 Loaded by the repo's conftest.py. Test bodies never gate themselves: a kernel config's Requirements
-arrive as a `requires` marker and are decided here by `requirements.check`, the function dispatch uses.
+arrive as a `requires` marker (Requirements, or a callable taking the session's Capabilities, e.g. a
+provider's requirements for a problem) and are decided here by `Session.verdict`, whose hardware part
+is `gating.check`, the function dispatch uses. Each process (xdist workers too) builds its own session
+from the same options; nothing about the device is kept in module state or the environment.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from . import capabilities, gpu_pinning, matrix as matrix_mod, session as session_mod
-from .requirements import Requirements, check
-from .selection import applies, identify, selected
+from . import session as session_mod
+from .catalog import matrix as matrix_mod
+from .catalog.selection import applies, identify, selected
+from .device import gpu_pinning
+from .device.emulate import EmulationRefused
+from .gating import Requirements
 
-CTX = pytest.StashKey["session_mod.SessionContext"]()
+CTX = pytest.StashKey["session_mod.Session"]()
 KNOWN_ISSUE = pytest.StashKey["matrix_mod.KnownIssue"]()
 EXPIRED = pytest.StashKey["matrix_mod.KnownIssue"]()
 PERF = pytest.StashKey["PerfRecorder"]()
@@ -44,14 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
         mx = matrix_mod.load(path)
         emulate, target = config.getoption("--emulate-sku"), config.getoption("--target-sku")
         ctx = session_mod.build(mx, emulate=emulate, target=target)
-    except (matrix_mod.MatrixError, session_mod.SessionSetupError, capabilities.EmulationRefused) as exc:
+    except (matrix_mod.MatrixError, session_mod.SessionSetupError, EmulationRefused) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
-    matrix_mod.set_active(mx)  # suites parametrize over the session's catalog, --matrix included
-    if emulate:
-        os.environ[capabilities.EMULATE_ENV] = emulate  # xdist workers and subprocesses emulate too
-    if ctx.caps.runnable:
-        capabilities.set_current(ctx.caps)  # kernel dispatch in this process obeys the same limits
     if config.getoption("--perf"):
         from .perf.recorder import PerfRecorder, new_run_id
 
@@ -62,12 +63,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{sku.id}: in the {sku.name} runner's selection")
     for arch in matrix_mod.ARCH_MARKERS:
         config.addinivalue_line("markers", f"{arch}: in the selection of a SKU of this arch")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    # A session's catalog and limits do not outlive it (in-process sessions, e.g. pytester, follow).
-    matrix_mod.set_active(None)
-    capabilities.set_current(None)
+    for marker in sorted({m for sku in mx.skus.values() for m in sku.markers}):
+        config.addinivalue_line("markers", f"{marker}: in the selection of a SKU the catalog tags '{marker}'")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -83,8 +80,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         case = identify(item)
         for sku_id, sel in ctx.matrix.selections.items():
             if selected(sel, case):
-                item.add_marker(sku_id)
-                item.add_marker(ctx.matrix.skus[sku_id].arch)
+                sku = ctx.matrix.skus[sku_id]
+                for marker in (sku_id, sku.arch, *sku.markers):
+                    item.add_marker(marker)
         _gate(item, ctx)
         for ki in ctx.matrix.known_issues:
             if applies(ki, case) and ki.predicate.holds(facts):
@@ -107,11 +105,37 @@ def _tier_from_markexpr(expr: str, mx) -> str:
 
 def _gate(item: pytest.Item, ctx) -> None:
     for mark in item.iter_markers("requires"):
-        req = mark.args[0] if mark.args else Requirements(**mark.kwargs)
-        verdict = check(req, ctx.caps)
-        if not verdict.ok:
-            item.add_marker(pytest.mark.skip(reason=f"requires {req.describe()}: {verdict.explain()}"))
-            return
+        for req in _requirements(mark, ctx.caps):
+            verdict = ctx.verdict(req)
+            if not verdict.ok:
+                item.add_marker(pytest.mark.skip(reason=f"requires {req.describe()}: {verdict.explain()}"))
+                return
+
+
+def _requirements(mark, caps) -> tuple[Requirements, ...]:
+    """A `requires` marker's Requirements: given, built from kwargs, or asked of a callable with the
+    session's capabilities (what a provider's dispatch will pick on this device)."""
+    if not mark.args:
+        return (Requirements(**mark.kwargs),)
+    got = mark.args[0](caps) if callable(mark.args[0]) else mark.args[0]
+    return (got,) if isinstance(got, Requirements) else tuple(got)
+
+
+def _argnames(mark) -> list[str]:
+    names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking `sku` runs once per SKU of the session's catalog (--matrix included), filtered
+    by an optional `skus(where=predicate, ids=fn)` marker."""
+    if "sku" not in metafunc.fixturenames or any("sku" in _argnames(m) for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    mark = metafunc.definition.get_closest_marker("skus")
+    where = mark.kwargs.get("where", lambda sku: True) if mark else (lambda sku: True)
+    ids = mark.kwargs.get("ids", lambda sku: sku.id) if mark else (lambda sku: sku.id)
+    skus = [s for s in metafunc.config.stash[CTX].matrix.skus.values() if where(s)]
+    metafunc.parametrize("sku", skus, ids=[ids(s) for s in skus])
 
 
 def _mark_known_issue(item: pytest.Item, ki) -> None:
@@ -159,6 +183,6 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def gpuhil_session(request: pytest.FixtureRequest):
+def gpuhil_session(request: pytest.FixtureRequest) -> session_mod.Session:
     """The session's probe, catalog match and capabilities."""
     return request.config.stash[CTX]

@@ -14,9 +14,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from . import matrix as matrix_mod
-from .gpu_pinning import visible_gpus
-from .probe import probe
+from . import session as session_mod
+from .catalog import matrix as matrix_mod
+from .device.gpu_pinning import visible_gpus
 
 
 def repo_root() -> Path:
@@ -72,8 +72,8 @@ def run_main_job(args) -> int:
     except matrix_mod.MatrixError as exc:
         print(exc, file=sys.stderr)
         return 2
-    fp = probe()
-    sku = mx.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
+    session = session_mod.build(mx)
+    fp, sku = session.fingerprint, session.sku
     sku_id = sku.id if sku and sku.id in mx.selections else None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results = Path(args.results_dir or root / "results" / f"{stamp}-{sku.id if sku else ('cpu' if not fp.gpu_present else 'unknown')}")

@@ -7,14 +7,9 @@ catalog row gets from `gpuhil gates`: exactly what its runner would dispatch.
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
+from gpuhil.gating import Requirements, check
 from gpuhil.kernels.argmax.spec import ArgmaxConfig, gate_rows
-from gpuhil.probe import software_fingerprint
-from gpuhil.requirements import Requirements, check
 
-MX = matrix.active()  # the session's catalog (--matrix)
-AOT_SKUS = [s for s in MX.skus.values() if s.arch_family >= 9]
 _compiled: dict = {}
 
 
@@ -22,21 +17,20 @@ def aot_target(sku) -> str:
     return "sm_" + sku.cc.replace(".", "") + "a"
 
 
-def handed_configs(sku):
-    runner = Capabilities.from_sku(sku, software_fingerprint()).as_runner()
+def handed_configs(caps):
     return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"]), r.details["dtype"])
-                   for r in gate_rows(runner) if check(r.requirements, runner).ok},
+                   for r in gate_rows(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 
 
 @pytest.mark.aot
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
-@pytest.mark.parametrize("sku", [pytest.param(s, id=f"{s.id}-{aot_target(s)}") for s in AOT_SKUS])
-def test_every_handed_config_compiles_within_the_skus_limits(sku, tmp_path):
+@pytest.mark.skus(where=lambda s: s.arch_family >= 9, ids=lambda s: f"{s.id}-{aot_target(s)}")
+def test_every_handed_config_compiles_within_the_skus_limits(sku, catalog_caps, tmp_path):
     from gpuhil import aot
     from gpuhil.kernels.argmax import cute
 
-    configs = handed_configs(sku)
+    configs = handed_configs(catalog_caps)
     assert configs, f"{sku.id} is handed no argmax config"
     for cfg, dtype in configs:
         key = (cfg, dtype, aot_target(sku))

@@ -13,10 +13,11 @@ import itertools
 import pytest
 import torch
 
-from gpuhil import providers
-from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, VOCAB_SIZES, ArgmaxConfig, requirements
-from gpuhil.references.argmax import reference_argmax
-from gpuhil.requirements import Requirements
+from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, VOCAB_SIZES
+from gpuhil.ops import provider, providers_for
+from gpuhil.ops.argmax.problems import ArgmaxProblem
+from gpuhil.ops.argmax.reference import reference_argmax
+from gpuhil.testing import provider_param
 
 BATCHES = (1, 2, 7, 64, 256, 1024)
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -24,15 +25,20 @@ POISON_VALUE, POISON_INDEX = -12345.0, -1
 
 
 def implementations():
-    """(provider, forced cluster_n) pairs; each carries its own Requirements as a marker."""
-    for p in providers.for_op("argmax"):
-        skip = [pytest.mark.skip(reason=p.unavailable())] if p.unavailable() else []
-        yield pytest.param(p, None, id=p.name, marks=[pytest.mark.requires(p.requirements), *skip])
+    """(provider, forced cluster_n, id): every provider as its dispatch runs it, and gpuhil-cute at
+    every forceable cluster size, because a split that is right for one size can be wrong for another."""
+    for p in providers_for("argmax"):
+        yield p, None, p.name
         if p.name == "gpuhil-cute":
             for c in FORCEABLE_CLUSTERS:
-                # Gate on the largest CTA the selector may pick with this cluster (most shared memory).
-                req = requirements(ArgmaxConfig(threads=1024, vec=1, cluster_n=c))
-                yield pytest.param(p, c, id=f"{p.name}-cluster{c}", marks=[pytest.mark.requires(req), *skip])
+                yield p, c, f"{p.name}-cluster{c}"
+
+
+def case(problem: ArgmaxProblem, impl, *values, id: str, marks=()):
+    """A param gated on the config the provider's dispatch picks for `problem` (or the forced split)."""
+    prov, cluster_n, _ = impl
+    options = {} if cluster_n is None else {"cluster_n": cluster_n}
+    return provider_param(prov, problem, *values, prov, cluster_n, id=id, marks=marks, **options)
 
 
 IMPLS = list(implementations())
@@ -48,18 +54,17 @@ def in_default_tier(m, n, dtype, cluster_n):
 
 def grid():
     for (m, n, dtype), impl in itertools.product(itertools.product(BATCHES, VOCAB_SIZES, DTYPES), IMPLS):
-        provider, cluster_n = impl.values
-        marks = list(impl.marks) + ([] if in_default_tier(m, n, dtype, cluster_n) else [pytest.mark.slow])
-        yield pytest.param(m, n, dtype, provider, cluster_n, id=f"M{m}-N{n}-{dtype}-{impl.id}", marks=marks)
+        marks = [] if in_default_tier(m, n, dtype, impl[1]) else [pytest.mark.slow]
+        yield case(ArgmaxProblem(m, n, dtype), impl, m, n, dtype, id=f"M{m}-N{n}-{dtype}-{impl[2]}", marks=marks)
 
 
-def run(provider, logits, cluster_n):
+def run(provider, logits, cluster_n, caps):
     """Poisoned outputs first: an unwritten row fails on index -1."""
     m = logits.shape[0]
     vals = torch.full((m,), POISON_VALUE, dtype=torch.float32, device=logits.device)
     idx = torch.full((m,), POISON_INDEX, dtype=torch.int64, device=logits.device)
-    kwargs = {} if cluster_n is None else {"cluster_n": cluster_n}
-    provider.load()(logits, out=(vals, idx), **kwargs)
+    options = {} if cluster_n is None else {"cluster_n": cluster_n}
+    provider(logits, caps, out=(vals, idx), **options)
     torch.cuda.synchronize()
     return vals.cpu(), idx.cpu()
 
@@ -74,9 +79,9 @@ def assert_exact(logits, vals, idx):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("m, n, dtype, provider, cluster_n", list(grid()))
-def test_random_logits(m, n, dtype, provider, cluster_n, rng):
+def test_random_logits(m, n, dtype, provider, cluster_n, rng, capabilities):
     logits = (torch.randn(m, n, generator=rng) * 4).to(TORCH_DTYPES[dtype]).cuda()
-    assert_exact(logits, *run(provider, logits, cluster_n))
+    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
 
 
 def special_rows(n: int, dtype: torch.dtype, rng: torch.Generator) -> dict[str, torch.Tensor]:
@@ -105,44 +110,49 @@ SPECIAL_NS = (32000, 151936, 262144 + 3)  # 262147: not a multiple of any vector
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", SPECIAL_NS)
-@pytest.mark.parametrize("provider, cluster_n", IMPLS)
-def test_special_values(n, dtype, provider, cluster_n, rng):
+@pytest.mark.parametrize("n, dtype, provider, cluster_n", [
+    case(ArgmaxProblem(8, n, dtype), impl, n, dtype, id=f"{impl[2]}-{n}-{dtype}")
+    for impl in IMPLS for n in SPECIAL_NS for dtype in DTYPES])
+def test_special_values(n, dtype, provider, cluster_n, rng, capabilities):
     for name, rows in special_rows(n, TORCH_DTYPES[dtype], rng).items():
         logits = rows.cuda()
         try:
-            assert_exact(logits, *run(provider, logits, cluster_n))
+            assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
 
 
+LAYOUTS = ["row stride > N (aligned)", "row stride > N (odd)", "view at offset 1"]
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("layout", ["row stride > N (aligned)", "row stride > N (odd)", "view at offset 1"])
-@pytest.mark.parametrize("provider, cluster_n", IMPLS)
-def test_strided_rows(layout, provider, cluster_n, rng):
+@pytest.mark.parametrize("layout, provider, cluster_n", [
+    case(ArgmaxProblem(64, 151936, "bf16"), impl, layout, id=f"{impl[2]}-{layout}") for impl in IMPLS for layout in LAYOUTS])
+def test_strided_rows(layout, provider, cluster_n, rng, capabilities):
     n = 151936
     storage = torch.randn(64, n + 24, generator=rng).to(torch.bfloat16).cuda()
     logits = {"row stride > N (aligned)": storage[:, :n],
               "row stride > N (odd)": storage[:, :n + 5][:, 3:n + 3],
               "view at offset 1": storage[:, 1:n + 1]}[layout]
     assert logits.stride(0) != n
-    assert_exact(logits, *run(provider, logits, cluster_n))
+    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
+
+
+GRAPH_PROBLEM = ArgmaxProblem(64, 151936, "bf16")
 
 
 @pytest.mark.gpu
-@pytest.mark.requires(Requirements(min_cc="8.0", needs_dsl=True))
-def test_launch_is_cuda_graph_capturable(rng):
+@pytest.mark.requires(lambda caps: provider("argmax", "gpuhil-cute").requirements_for(GRAPH_PROBLEM, caps))
+def test_launch_is_cuda_graph_capturable(rng, capabilities):
     """Capture once, replay on new data: the replay sees the new logits and writes fresh results."""
-    from gpuhil.kernels import argmax
-
-    logits = torch.randn(64, 151936, generator=rng).to(torch.bfloat16).cuda()
+    logits = torch.randn(GRAPH_PROBLEM.m, GRAPH_PROBLEM.n, generator=rng).to(torch.bfloat16).cuda()
     vals = torch.empty(64, device="cuda")
     idx = torch.empty(64, dtype=torch.int64, device="cuda")
-    argmax.argmax(logits, out=(vals, idx))  # compile and check outside the capture
+    launch = provider("argmax", "gpuhil-cute").prepare(logits, capabilities)  # compile and check outside the capture
+    launch(logits, (vals, idx))
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        argmax.argmax(logits, out=(vals, idx))
+        launch(logits, (vals, idx))
     for _ in range(3):
         logits.copy_(torch.randn(64, 151936, generator=rng).to(torch.bfloat16))
         vals.fill_(POISON_VALUE)
@@ -153,11 +163,11 @@ def test_launch_is_cuda_graph_capturable(rng):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("n", [151937, 32001, 7])
-@pytest.mark.parametrize("provider, cluster_n", IMPLS)
-def test_single_row_of_odd_length(n, provider, cluster_n, rng):
+@pytest.mark.parametrize("n, provider, cluster_n", [
+    case(ArgmaxProblem(1, n, "bf16"), impl, n, id=f"{impl[2]}-{n}") for impl in IMPLS for n in (151937, 32001, 7)])
+def test_single_row_of_odd_length(n, provider, cluster_n, rng, capabilities):
     """A single row takes full-width vector loads whatever its length: the scalar tail must be read."""
     logits = torch.randn(1, n, generator=rng).to(torch.bfloat16)
     logits[0, -1] = 100.0  # the maximum sits in the tail
     logits = logits.cuda()
-    assert_exact(logits, *run(provider, logits, cluster_n))
+    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))

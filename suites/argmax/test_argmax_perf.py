@@ -10,27 +10,27 @@ import pytest
 import torch
 
 from fixtures.canary import CANARY
-from gpuhil import providers
+from gpuhil.ops import providers_for
+from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.perf.timer import cold_input_sets
-from gpuhil.requirements import Requirements
+from gpuhil.testing import provider_param
 
 SHAPES = [(1, 32000), (1, 151936), (64, 151936), (256, 151936), (1, 262144), (64, 262144)]
-PROVIDERS = [*providers.for_op("argmax"), CANARY]
+PROVIDERS = [*providers_for("argmax"), CANARY]
 
 
 @pytest.mark.perf
 @pytest.mark.gpu
-@pytest.mark.requires(Requirements())
-@pytest.mark.parametrize("m, n", SHAPES, ids=[f"M{m}-N{n}-bf16" for m, n in SHAPES])
-@pytest.mark.parametrize("provider", [pytest.param(p, id=p.name, marks=pytest.mark.requires(p.requirements))
-                                      for p in PROVIDERS])
+@pytest.mark.parametrize("m, n, provider", [
+    provider_param(p, ArgmaxProblem(m, n, "bf16"), m, n, p, id=f"{p.name}-M{m}-N{n}-bf16")
+    for p in PROVIDERS for m, n in SHAPES])
 def test_argmax_perf(m, n, provider, perf, capabilities):
-    fn = provider.load()
+    launch = provider.prepare(torch.empty(m, n, device="cuda", dtype=torch.bfloat16), capabilities)
     nbytes = m * n * 2
     # Enough input sets that together they exceed twice the L2: every timed call reads cold logits.
     sets = [torch.randn(m, n, device="cuda").to(torch.bfloat16) for _ in range(cold_input_sets(capabilities.l2_bytes, nbytes))]
     vals = torch.empty(m, device="cuda")
     idx = torch.full((m,), -1, dtype=torch.int64, device="cuda")
-    fn(sets[0], out=(vals, idx))
+    launch(sets[0], (vals, idx))
     assert torch.equal(idx, torch.argmax(sets[0], dim=1))
-    perf.record([lambda x=x: fn(x, out=(vals, idx)) for x in sets], provider=provider.name, bytes=nbytes)
+    perf.record([lambda x=x: launch(x, (vals, idx)) for x in sets], provider=provider.name, bytes=nbytes)

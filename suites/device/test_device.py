@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from gpuhil.gating import Requirements
 from gpuhil.kernels.cluster_reduce import spec
-from gpuhil.requirements import Requirements
 
 ON_GPU = pytest.mark.requires(Requirements())
 pytestmark = pytest.mark.gpu
@@ -37,12 +37,12 @@ def test_torch_agrees_with_the_driver_probe(fingerprint):
 
 @pytest.mark.parametrize("cluster_n", [
     pytest.param(n, marks=pytest.mark.requires(spec.requirements(n))) for n in spec.CLUSTER_SIZES])
-def test_cluster_reduce_runs_at_every_offered_cluster_size(cluster_n, rng):
+def test_cluster_reduce_runs_at_every_offered_cluster_size(cluster_n, rng, capabilities):
     """A cluster size the probe offers must really launch and reduce through DSMEM."""
     from gpuhil.kernels import cluster_reduce
 
     x = torch.randn(1 << 20, generator=rng).cuda()
-    out = cluster_reduce.run(x, cluster_n)
+    out = cluster_reduce.run(x, cluster_n, caps=capabilities)
     # fp32 recursive summation: |error| <= (terms per thread + tree depth) * 2^-24 * sum|x|.
     terms = x.numel() // (spec.THREADS * cluster_n) + 64
     bound = terms * 2.0**-24 * x.abs().double().sum().item()

@@ -7,14 +7,10 @@ scale recipes, each for its SKU's own target; the consumer Blackwell rows must s
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
-from gpuhil.kernels.fp8_grouped_gemm.recipes import RECIPES
-from gpuhil.kernels.fp8_grouped_gemm.spec import TARGETS, TILES, config_for, smem_bytes
-from gpuhil.probe import software_fingerprint
-from gpuhil.requirements import Requirements
+from gpuhil.gating import Requirements
+from gpuhil.kernels.fp8_grouped_gemm.spec_warp import TARGETS, TILES, config_for, smem_bytes
+from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
 
-MX = matrix.active()  # the session's catalog (--matrix)
 SKU_TARGETS = {"h100": "sm_90a", "rtx5090": "sm_120a", "gb10": "sm_121a"}
 assert set(SKU_TARGETS.values()) == set(TARGETS)
 
@@ -22,17 +18,15 @@ assert set(SKU_TARGETS.values()) == set(TARGETS)
 @pytest.mark.aot
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("sku_id", SKU_TARGETS)
-def test_every_config_compiles_for_the_skus_target_within_its_smem(sku_id, recipe, tmp_path):
+@pytest.mark.skus(where=lambda s: s.id in SKU_TARGETS)
+def test_every_config_compiles_for_the_skus_target_within_its_smem(sku, catalog_caps, recipe, tmp_path):
     from gpuhil import aot
     from gpuhil.kernels.fp8_grouped_gemm import cute_warp
 
-    sku, target = MX.sku(sku_id), SKU_TARGETS[sku_id]
-    caps = Capabilities.from_sku(sku, software_fingerprint())
+    target = SKU_TARGETS[sku.id]
     for tile in TILES:
-        cfg = config_for(tile, caps)
-        kernel = cute_warp.KernelConfig(tile.m, tile.n, tile.k, cfg.stages)
-        res = aot.compile_for_target(cute_warp.build(kernel, recipe), *cute_warp.aot_args(kernel, recipe),
+        cfg = config_for(tile, catalog_caps)
+        res = aot.compile_for_target(cute_warp.build(cfg, recipe), *cute_warp.aot_args(cfg, recipe),
                                      target=target, keep_dir=tmp_path)
         assert res.smem_bytes == smem_bytes(tile, cfg.stages), (tile.name, res.smem_bytes)
         assert res.smem_bytes <= sku.smem_optin_bytes

@@ -8,14 +8,11 @@ the catalog: H100, H200 and H20 share it) x both scale recipes.
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
-from gpuhil.kernels.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.device.probe import software_fingerprint
+from gpuhil.gating import Requirements
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import CLUSTERS_M, TILES, config_for, smem_bytes
-from gpuhil.probe import software_fingerprint
-from gpuhil.requirements import Requirements
-
-MX = matrix.active()  # the session's catalog (--matrix)
+from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.session import catalog_capabilities
 
 
 @pytest.mark.aot
@@ -23,12 +20,12 @@ MX = matrix.active()  # the session's catalog (--matrix)
 @pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.parametrize("cluster_m", CLUSTERS_M)
 @pytest.mark.parametrize("tile", TILES, ids=lambda t: t.name)
-def test_config_compiles_for_sm90a_within_the_specs_smem(tile, cluster_m, recipe, tmp_path):
+def test_config_compiles_for_sm90a_within_the_specs_smem(tile, cluster_m, recipe, tmp_path, gpuhil_session):
     from gpuhil import aot
     from gpuhil.kernels.fp8_grouped_gemm import cute_wgmma
 
-    sku = MX.sku("h100")
-    cfg = config_for(tile, cluster_m, Capabilities.from_sku(sku, software_fingerprint()))
+    sku = gpuhil_session.matrix.sku("h100")
+    cfg = config_for(tile, cluster_m, catalog_capabilities(sku, software_fingerprint()))
     res = aot.compile_for_target(cute_wgmma.build(cfg, recipe), *cute_wgmma.aot_args(cfg, recipe),
                                  target="sm_90a", keep_dir=tmp_path)
     assert res.smem_bytes == smem_bytes(tile, cfg.stages) <= sku.smem_optin_bytes, (cfg.name, res.smem_bytes)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from fixtures.grouped_gemm import assert_close_per_group, make_operands, provider_cases
-from gpuhil.problems import layer_problems
-from gpuhil.references.fp8_grouped_gemm import reference
+from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
+from gpuhil.ops.fp8_grouped_gemm.reference import reference
 
 SHAPES = [p for p in layer_problems() if "gate_up" in p.name and p.name.endswith("uniform")]
 
@@ -17,10 +17,10 @@ SHAPES = [p for p in layer_problems() if "gate_up" in p.name and p.name.endswith
 @pytest.mark.perf
 @pytest.mark.gpu
 @pytest.mark.parametrize("provider, problem", list(provider_cases((p, []) for p in SHAPES)))
-def test_grouped_gemm_perf(provider, problem, perf, rng):
+def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
     q = make_operands(problem, "rowwise", rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
-    fn = provider.load()
-    fn(q, out=out)
+    launch = provider.prepare(q, capabilities)
+    launch(q, out)
     assert_close_per_group(out, reference(q), problem)
-    perf.record([lambda: fn(q, out=out)], provider=provider.name, flops=problem.flops, flops_kind="fp8")
+    perf.record([lambda: launch(q, out)], provider=provider.name, flops=problem.flops, flops_kind="fp8")

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from fixtures.grouped_gemm import assert_close_per_group, make_operands, provider_cases
-from gpuhil.kernels.fp8_grouped_gemm.recipes import RECIPES
-from gpuhil.problems import adversarial_problems, layer_problems
-from gpuhil.references.fp8_grouped_gemm import reference
+from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems, layer_problems
+from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.ops.fp8_grouped_gemm.reference import reference
 
 DEFAULT_TIER_LAYERS = ("qwen3-30b-a3b", "mixtral-8x7b-gate_up-decode", "mixtral-8x7b-down-decode",
                        "deepseek-v3-gate_up-decode", "deepseek-v3-down-decode")
@@ -30,9 +30,9 @@ def cases():
 @pytest.mark.gpu
 @pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.parametrize("provider, problem", cases())
-def test_grouped_gemm_matches_reference(provider, problem, recipe, rng):
+def test_grouped_gemm_matches_reference(provider, problem, recipe, rng, capabilities):
     q = make_operands(problem, recipe, rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
-    provider.load()(q, out=out)
+    provider(q, capabilities, out=out)
     torch.cuda.synchronize()
     assert_close_per_group(out, reference(q), problem)

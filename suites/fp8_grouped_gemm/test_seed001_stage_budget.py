@@ -14,41 +14,34 @@ import pytest
 import torch
 
 from fixtures.grouped_gemm import assert_close_per_group, make_operands
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
+from gpuhil.gating import check
 from gpuhil.kernels import fp8_grouped_gemm as gg
-from gpuhil.kernels.fp8_grouped_gemm.spec import (MIN_STAGES, TILES, WarpGemmConfig, config_for, requirements,
-                                                  smem_bytes, stages_for)
-from gpuhil.problems import adversarial_problems
-from gpuhil.probe import software_fingerprint
-from gpuhil.references.fp8_grouped_gemm import reference
-from gpuhil.requirements import check
+from gpuhil.kernels.fp8_grouped_gemm.spec_warp import (MIN_STAGES, TILES, WarpGemmConfig, config_for, requirements,
+                                                       smem_bytes, stages_for, tile_requirements)
+from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems
+from gpuhil.ops.fp8_grouped_gemm.reference import reference
 
-MX = matrix.active()  # the session's catalog (--matrix)
 GB10_OPTIN = 101376
 
 
-@pytest.mark.parametrize("sku", [pytest.param(s, id=s.id) for s in MX.skus.values() if s.arch_family >= 9 or s.cc == "8.9"])
-def test_every_tile_fits_the_skus_probed_limit(sku):
-    caps = Capabilities.from_sku(sku, software_fingerprint())
+@pytest.mark.skus(where=lambda s: s.arch_family >= 9 or s.cc == "8.9")
+def test_every_tile_fits_the_skus_probed_limit(sku, catalog_caps):
     for tile in TILES:
-        cfg = config_for(tile, caps)
+        cfg = config_for(tile, catalog_caps)
         assert cfg is not None, f"{tile.name} gets no stages on {sku.id}"
         assert smem_bytes(cfg.tile, cfg.stages) <= sku.smem_optin_bytes, (sku.id, cfg)
         assert cfg.stages >= MIN_STAGES
 
 
-def test_gb10_gets_fewer_stages_than_h100_for_the_same_tile():
-    gb10 = Capabilities.from_sku(MX.sku("gb10"), software_fingerprint())
-    h100 = Capabilities.from_sku(MX.sku("h100"), software_fingerprint())
+def test_gb10_gets_fewer_stages_than_h100_for_the_same_tile(sku_caps):
+    gb10, h100 = sku_caps("gb10"), sku_caps("h100")
     clamped = [t for t in TILES if config_for(t, gb10).stages < config_for(t, h100).stages]
     assert clamped, "the GB10's 99 KiB must clamp at least one tile's stages"
     assert all(smem_bytes(t, config_for(t, gb10).stages) <= GB10_OPTIN for t in TILES)
 
 
-def test_a_tile_that_cannot_fit_two_stages_is_refused_with_byte_counts():
-    small = dataclasses.replace(Capabilities.from_sku(MX.sku("gb10"), software_fingerprint()),
-                                smem_optin_bytes=48 * 1024, runnable=True)
+def test_a_tile_that_cannot_fit_two_stages_is_refused_with_byte_counts(sku_caps):
+    small = dataclasses.replace(sku_caps("gb10"), smem_optin_bytes=48 * 1024)
     big = max(TILES, key=lambda t: smem_bytes(t, MIN_STAGES))
     assert stages_for(big, small.smem_optin_bytes) is None
     verdict = check(requirements(WarpGemmConfig(big, MIN_STAGES)), small)
@@ -59,15 +52,15 @@ PROBLEM = adversarial_problems()[0]  # K=2000: the K tail crosses every K-tile
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tile", [pytest.param(t, id=t.name, marks=pytest.mark.requires(requirements(WarpGemmConfig(t, MIN_STAGES))))
-                                  for t in TILES])
+@pytest.mark.parametrize("tile", [pytest.param(t, id=t.name, marks=pytest.mark.requires(
+    lambda caps, t=t: tile_requirements(t, caps))) for t in TILES])
 def test_dispatch_uses_the_probed_stages_and_stays_exact(tile, capabilities, rng):
     """Run with --emulate-sku gb10 on an H100: the same sm_90a kernel, within 101376 B."""
     q = make_operands(PROBLEM, "rowwise", rng)
-    cfg = gg.prepare(q, tile=tile)
-    assert cfg.stages == stages_for(tile, capabilities.smem_optin_bytes)
-    assert smem_bytes(cfg.tile, cfg.stages) <= capabilities.smem_optin_bytes
+    launch = gg.prepare(q, caps=capabilities, tile=tile)
+    assert launch.config.stages == stages_for(tile, capabilities.smem_optin_bytes)
+    assert smem_bytes(launch.config.tile, launch.config.stages) <= capabilities.smem_optin_bytes
     out = torch.full((PROBLEM.total_tokens, PROBLEM.n), float("nan"), dtype=torch.bfloat16, device="cuda")
-    gg.grouped_gemm(q, out=out, tile=tile)
+    launch(q, out)
     torch.cuda.synchronize()
     assert_close_per_group(out, reference(q), PROBLEM)

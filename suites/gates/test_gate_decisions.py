@@ -1,4 +1,5 @@
-"""Gate decisions per catalog SKU, on the CPU: no config is ever handed to a SKU past its limits.
+"""Gate decisions per catalog SKU, on the CPU: no config is ever handed to a SKU past its limits, and
+`gpuhil gates`, a `--target-sku` session and dispatch make the same choice for the same SKU.
 
 The grid is every catalog SKU x every registered kernel config, because a decision table that is
 wrong for one SKU is exactly the bug class gpuhil exists for.
@@ -8,24 +9,16 @@ import math
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
-from gpuhil.gates import decision_table
-from gpuhil.probe import software_fingerprint
-
-MX = matrix.active()  # the session's catalog (--matrix)
-SKUS = [pytest.param(s, id=s.id) for s in MX.skus.values()]
-
-
-def catalog_caps(sku):
-    """The SKU's catalog row with this machine's software (CuTe DSL, torch), as `gpuhil gates` reasons."""
-    return Capabilities.from_sku(sku, software_fingerprint())
+from gpuhil import session as session_mod
+from gpuhil.gating import UnsupportedConfig, check
+from gpuhil.kernels.argmax import plan as plan_argmax
+from gpuhil.kernels.fp8_grouped_gemm import plan_warp, plan_wgmma, spec_warp, spec_wgmma
+from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
+from gpuhil.report.gates import decision_table
 
 
-@pytest.mark.parametrize("sku", SKUS)
-def test_supported_configs_fit_the_sku(sku):
-    caps = catalog_caps(sku)
-    for row in decision_table(caps):
+def test_supported_configs_fit_the_sku(sku, catalog_caps):
+    for row in decision_table(catalog_caps):
         cluster = row.get("cluster_n") or math.prod(row.get("cluster", [1]))
         if row["supported"]:
             assert cluster == 1 or (sku.cluster_launch and cluster <= sku.max_cluster_size), row
@@ -34,9 +27,8 @@ def test_supported_configs_fit_the_sku(sku):
             assert row["reasons"], f"refused without a reason: {row}"
 
 
-@pytest.mark.parametrize("sku", SKUS)
-def test_cluster_configs_follow_cluster_launch(sku):
-    rows = [r for r in decision_table(catalog_caps(sku)) if r["kernel"] == "cluster_reduce"]
+def test_cluster_configs_follow_cluster_launch(sku, catalog_caps):
+    rows = [r for r in decision_table(catalog_caps) if r["kernel"] == "cluster_reduce"]
     offered = {r["cluster_n"] for r in rows if r["supported"]}
     if not sku.cluster_launch or sku.arch_family < 9:
         assert offered <= {1}
@@ -44,14 +36,12 @@ def test_cluster_configs_follow_cluster_launch(sku):
         assert offered == {n for n in (1, 2, 4, 8, 16) if n <= sku.max_cluster_size}
 
 
-@pytest.mark.parametrize("sku", SKUS)
-def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku):
+def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku, catalog_caps):
     """Blackwell (sm_100a/103a) and SM12x cannot run wgmma: the refusal must say so, by feature."""
-    caps = catalog_caps(sku)
-    rows = [r for r in decision_table(caps) if r["config"].startswith("gpuhil-cute-wgmma")]
+    rows = [r for r in decision_table(catalog_caps) if r["config"].startswith("gpuhil-cute-wgmma")]
     assert len(rows) == 6  # 3 tiles x cluster (1,1), (2,1)
     for row in rows:
-        if "sm_90a" not in caps.targets:
+        if "sm_90a" not in catalog_caps.targets:
             assert not row["supported"]
             assert any(r.startswith("ISA target: needs sm_90a") for r in row["reasons"]), row
             assert any(r.startswith("MMA kind: needs wgmma") for r in row["reasons"]), row
@@ -63,18 +53,44 @@ def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku):
             assert row["stages"] >= 2 and row["smem_bytes"] <= sku.smem_optin_bytes
 
 
-@pytest.mark.parametrize("sku", [s for s in SKUS if "sm_90a" in catalog_caps(s.values[0]).targets])
-def test_wgmma_gemm_choice_is_a_config_the_sku_runs(sku):
+@pytest.mark.skus(where=lambda s: s.cc == "9.0")
+def test_wgmma_gemm_choice_is_a_config_the_sku_runs(sku, catalog_caps):
     """The per-shape choice falls back to cluster (1,1) where cluster launch is absent (H20), so
     dispatch never picks a config its own gate refuses."""
-    from gpuhil.kernels.fp8_grouped_gemm import spec_wgmma
-    from gpuhil.problems import layer_problems
-    from gpuhil.requirements import check
-
-    caps = catalog_caps(sku).as_runner()
     for p in layer_problems():
-        tile, cluster_m = spec_wgmma.choose(p.n, p.total_tokens / p.groups, caps)
-        cfg = spec_wgmma.config_for(tile, cluster_m, caps)
-        assert cfg is not None and check(spec_wgmma.requirements(cfg), caps).ok, (p.name, tile.name, cluster_m)
+        tile, cluster_m = spec_wgmma.choose(p.n, p.total_tokens / p.groups, catalog_caps)
+        cfg = spec_wgmma.config_for(tile, cluster_m, catalog_caps)
+        assert cfg is not None and check(spec_wgmma.requirements(cfg), catalog_caps).ok, (p.name, tile.name, cluster_m)
         if not sku.cluster_launch:
             assert cluster_m == 1
+
+
+def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhil_session):
+    """`gpuhil gates --sku` (catalog capabilities) and a `--target-sku` session decide on the same
+    capabilities, and what the table says each kernel picks is what its dispatch picks there."""
+    target = session_mod.build(gpuhil_session.matrix, target=sku.id, fingerprint=gpuhil_session.fingerprint)
+    assert target.caps == catalog_caps and not target.attached
+    table = decision_table(target.caps)
+    for row in (r for r in table if r["kernel"] == "argmax" and not r["forced"]):
+        cfg = plan_argmax(row["M"], row["N"], row["dtype"], target.caps)
+        assert (cfg.cluster_n, cfg.threads, cfg.vec) == (row["cluster_n"], row["threads"], row["vec"]), row
+    problems = {p.name.removesuffix("-uniform"): p for p in layer_problems() if p.name.endswith("uniform")}
+    wgmma_rows = [r for r in table if r["config"].startswith("gpuhil-cute-wgmma")]
+    assert sorted(n for r in wgmma_rows for n in r["chosen_for"]) == sorted(problems)  # each shape: one row
+    for row in wgmma_rows:
+        for name in row["chosen_for"]:
+            p = problems[name]
+            if row["supported"]:
+                cfg = plan_wgmma(p.total_tokens, p.groups, p.n, target.caps)
+                assert (cfg.tile.name, [cfg.cluster_m, 1], cfg.stages) == (row["tile"], row["cluster"], row["stages"])
+            else:
+                with pytest.raises(UnsupportedConfig):
+                    plan_wgmma(p.total_tokens, p.groups, p.n, target.caps)
+    for p in layer_problems():  # the warp kernel: the tile's row says whether dispatch runs it, and how
+        tile = spec_warp.choose_tile(p.n, p.total_tokens / p.groups)
+        row = next(r for r in table if r["config"] == f"gpuhil-cute-warp {tile.name}")
+        if row["supported"]:
+            assert plan_warp(p.total_tokens, p.groups, p.n, target.caps).stages == row["stages"], p.name
+        else:
+            with pytest.raises(UnsupportedConfig):
+                plan_warp(p.total_tokens, p.groups, p.n, target.caps)

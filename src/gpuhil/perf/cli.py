@@ -29,7 +29,7 @@ def _rows(results: str) -> tuple[list[dict], str]:
 def _baseline_root(arg: str | None) -> Path:
     if arg:
         return Path(arg)
-    from ..matrix import default_path
+    from ..catalog.matrix import default_path
 
     return default_path().parent / "baselines"
 

@@ -22,7 +22,6 @@ SCHEMA: dict[str, str] = {
     "ceiling": "string", "ceiling_value": "float64", "pct_of_ceiling": "float64", "pct_of_datasheet": "float64",
     "sm_clock_mhz": "Int64", "throttled": "boolean", "throttle_reasons": "string", "status": "string",
 }
-STATUSES = ("ok", "throttled", "error")
 
 
 def _frame(rows: list[dict[str, Any]]):

@@ -1,51 +1,63 @@
 """Row-wise argmax over vocabulary logits: gpuhil's own CuTe DSL kernel, torch.argmax semantics.
 
-    values, indices = argmax(logits)                # config chosen from the probed capabilities
-    argmax(logits, cluster_n=2)                     # forced split; refused before launch if unsupported
+    values, indices = argmax(logits, caps=caps)     # config chosen from the device's capabilities
+    launch = prepare(logits, caps=caps, cluster_n=2)  # forced split; refused before launch if unsupported
+    launch(logits, out=(values, indices))            # graph-capturable; launch.config is what runs
 
-Dispatch and the test gate share `spec.requirements` + `requirements.check`: a config the device
-cannot run raises `UnsupportedConfig` naming the attribute and its probed value, never a CUDA error.
+Dispatch and the test gate share `spec.requirements` + `gating.check`: a config the device cannot run
+raises `UnsupportedConfig` naming the attribute and its probed value, never a CUDA error.
 """
 
 from __future__ import annotations
 
-from ...capabilities import Capabilities, current
-from ...requirements import UnsupportedConfig, ensure
+from ...device.capabilities import Capabilities
+from ...gating import UnsupportedConfig, ensure
+from ...session import device_capabilities
+from ..compiled import Launch
 from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, requirements, row_stride, select_config
 
-__all__ = ["ArgmaxConfig", "UnsupportedConfig", "argmax", "prepare", "select_config"]
+__all__ = ["ArgmaxConfig", "UnsupportedConfig", "argmax", "plan", "prepare", "select_config"]
 
-def prepare(logits, *, cluster_n: int | None = None, config: ArgmaxConfig | None = None,
-            caps: Capabilities | None = None):
-    """Choose, check and compile the config for these logits; returns the compiled kernel.
 
-    Everything that can fail does so here, before any launch: a CUDA-graph capture then only
-    replays `cute.launch(compiled, ...)`.
-    """
+def plan(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True, cluster_n: int | None = None,
+         config: ArgmaxConfig | None = None) -> ArgmaxConfig:
+    """The config dispatch launches for this shape on this device, checked (no DSL, no GPU needed)."""
+    cfg = config or select_config(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n)
+    ensure(f"argmax config {cfg.name} ({dtype})", requirements(cfg), caps)
+    return cfg
+
+
+def _outputs(logits):
+    import torch
+
+    m = logits.shape[0]
+    return (torch.empty(m, dtype=torch.float32, device=logits.device),
+            torch.empty(m, dtype=torch.int64, device=logits.device))
+
+
+def _launch(compiled, logits, out) -> None:
+    from . import cute
+
+    cute.launch(compiled, logits, *out)
+
+
+def prepare(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None,
+            config: ArgmaxConfig | None = None) -> Launch:
+    """Choose, check and compile the config for these logits. Everything that can fail does so here,
+    before any launch: a CUDA-graph capture then only replays the launch."""
     if logits.dim() != 2:
         raise ValueError(f"argmax: logits must be 2-D [M, N], got shape {tuple(logits.shape)}")
-    caps = caps or current()
+    caps = caps or device_capabilities(logits.device.index or 0)
     dtype = dtype_name(logits.dtype)
     m, n = logits.shape
     vec_ok = pick_vec_ok(logits.data_ptr(), row_stride(logits), ELEM_BYTES[dtype], 16 // ELEM_BYTES[dtype])
-    cfg = config or select_config(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n)
-    ensure(f"argmax config {cfg.name} ({dtype})", requirements(cfg), caps)
+    cfg = plan(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n, config=config)
     from . import cute
 
-    return cute.compile_argmax(cfg, dtype)
+    return Launch(cute.compile_argmax(cfg, dtype), _launch, _outputs)
 
 
-def argmax(logits, *, cluster_n: int | None = None, config: ArgmaxConfig | None = None,
-           out: tuple | None = None):
+def argmax(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None,
+           config: ArgmaxConfig | None = None, out: tuple | None = None):
     """(max value as float32 [M], first index of it as int64 [M]) per row. NaN is the maximum."""
-    import torch
-
-    compiled = prepare(logits, cluster_n=cluster_n, config=config)
-    m = logits.shape[0]
-    vals, idx = out if out is not None else (
-        torch.empty(m, dtype=torch.float32, device=logits.device),
-        torch.empty(m, dtype=torch.int64, device=logits.device))
-    from . import cute
-
-    cute.launch(compiled, logits, vals, idx)
-    return vals, idx
+    return prepare(logits, caps=caps, cluster_n=cluster_n, config=config)(logits, out=out)

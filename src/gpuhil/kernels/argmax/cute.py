@@ -24,17 +24,15 @@ needs data_ptr % 16 == 0 and row stride % vec == 0; otherwise use vec=1.
 
 from __future__ import annotations
 
-import functools
-
 import cuda.bindings.driver as cuda
-
 import cutlass
 import cutlass.cute as cute
 from cutlass import Float32, Int32, Int64
-from cutlass.memory import SmemAllocator
 from cutlass._mlir.dialects import llvm
 from cutlass.cutlass_dsl import T
+from cutlass.memory import SmemAllocator
 
+from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_for
 from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
 
 UNROLL = 4  # vector loads in flight per thread per iteration
@@ -232,59 +230,22 @@ def build(config: ArgmaxConfig, dtype: str):
     return argmax_host
 
 
-def _pointers(config: ArgmaxConfig, dtype: str, x: int, val: int, idx: int):
-    """Typed global pointers: a bare Python int would be narrowed to Int32 by the launcher."""
-    from cutlass.cute.runtime import make_ptr
-
-    gmem = cute.AddressSpace.gmem
-    return (make_ptr(_DTYPES[dtype], x, gmem, assumed_align=config.vec * ELEM_BYTES[dtype]),
-            make_ptr(Float32, val, gmem, assumed_align=4),
-            make_ptr(Int64, idx, gmem, assumed_align=8))
+def _pointers(config: ArgmaxConfig, dtype: str, x: int = 0, val: int = 0, idx: int = 0):
+    return (gmem_ptr(_DTYPES[dtype], x, config.vec * ELEM_BYTES[dtype]), gmem_ptr(Float32, val, 4),
+            gmem_ptr(Int64, idx, 8))
 
 
 def aot_args(config: ArgmaxConfig, dtype: str):
     """Compile-time stand-ins for ``build(config, dtype)``'s host function (no GPU)."""
-    return (
-        *_pointers(config, dtype, 0, 0, 0),
-        Int32(1),
-        Int32(1),
-        Int64(config.vec),
-        cuda.CUstream(0),
-    )
+    return (*_pointers(config, dtype), Int32(1), Int32(1), Int64(config.vec), null_stream())
 
 
-class CompiledArgmax:
-    """A compiled argmax plus the (config, dtype) it was built for (launch checks need vec)."""
-
-    __slots__ = ("fn", "config", "dtype", "target")
-
-    def __init__(self, fn, config: ArgmaxConfig, dtype: str, target: str | None):
-        self.fn, self.config, self.dtype, self.target = fn, config, dtype, target
-
-    def __call__(self, *args):
-        return self.fn(*args)
+def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) -> CompiledKernel:
+    """Compiled for (config, dtype), valid for every M, N and row stride (see kernels.compiled)."""
+    return compile_kernel(build, aot_args, config, dtype, target)
 
 
-@functools.lru_cache(maxsize=None)
-def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) -> CompiledArgmax:
-    """Compiled callable for (config, dtype), valid for every M, N and row stride.
-
-    target=None compiles for the current GPU (normal JIT); otherwise AOT for
-    that target via gpuhil.aot (launchable only on a GPU of that target).
-    """
-    fn = build(config, dtype)
-    if target is None:
-        compiled = cute.compile(fn, *aot_args(config, dtype))
-    else:
-        from gpuhil.aot import compile_for_target
-
-        compiled = compile_for_target(fn, *aot_args(config, dtype), target=target).compiled
-    return CompiledArgmax(compiled, config, dtype, target)
-
-
-
-
-def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> None:
+def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> None:
     """Launch on torch CUDA tensors; graph-capturable (no sync, no allocation).
 
     logits [M, N] (unit column stride, any row stride); out_val float32 [M];
@@ -298,8 +259,8 @@ def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> N
         raise ValueError("argmax of an empty row is undefined")
     if n > 1 and logits.stride(1) != 1:
         raise ValueError("logits must have unit column stride")
-    if dtype_name(logits.dtype) != compiled.dtype:
-        raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.dtype}")
+    if dtype_name(logits.dtype) != compiled.variant:
+        raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.variant}")
     if str(out_val.dtype) != "torch.float32" or str(out_idx.dtype) != "torch.int64":
         raise ValueError("out_val must be float32 and out_idx int64")
     if out_val.numel() < m or out_idx.numel() < m or out_val.stride(0) != 1 or out_idx.stride(0) != 1:
@@ -309,10 +270,5 @@ def launch(compiled: CompiledArgmax, logits, out_val, out_idx, stream=None) -> N
         raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * logits.element_size()}B-aligned base and row stride % vec == 0; use a vec=1 config")
     if n >= 2**31 or m * cfg.cluster_n >= 2**31:
         raise ValueError("N and M * cluster_n must fit in int32")
-    if stream is None:
-        import torch
-
-        stream = torch.cuda.current_stream(logits.device).cuda_stream
-    if isinstance(stream, int):
-        stream = cuda.CUstream(stream)
-    compiled.fn(*_pointers(cfg, compiled.dtype, ptr, out_val.data_ptr(), out_idx.data_ptr()), m, n, ld, stream)
+    compiled(*_pointers(cfg, compiled.variant, ptr, out_val.data_ptr(), out_idx.data_ptr()), m, n, ld,
+             stream_for(logits.device, stream))

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...capabilities import Capabilities
-from ...gates import GateRow
-from ...requirements import Requirements
+from ...device.capabilities import Capabilities
+from ...gating import ConfigRow, Requirements
 
 ELEM_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 _TORCH_NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
@@ -100,11 +99,11 @@ def gate_rows(caps: Capabilities):
         for n in VOCAB_SIZES:
             for m in (1, 64):
                 cfg = select_config(m, n, dtype, caps)
-                yield GateRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
+                yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
                               {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
                                "vec": cfg.vec, "smem_bytes": cfg.smem_bytes(), "forced": False})
     for c in FORCEABLE_CLUSTERS:
         cfg = select_config(1, 151936, "bf16", caps, cluster_n=c)
-        yield GateRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
+        yield ConfigRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
                       {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": c, "threads": cfg.threads, "vec": cfg.vec,
                        "smem_bytes": cfg.smem_bytes(), "forced": True})

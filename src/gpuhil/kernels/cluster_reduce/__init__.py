@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from ...capabilities import current
-from ...requirements import ensure
-from .spec import CLUSTER_SIZES, THREADS, requirements
+from ...device.capabilities import Capabilities
+from ...gating import ensure
+from ...session import device_capabilities
+from .spec import CLUSTER_SIZES, requirements
 
 __all__ = ["CLUSTER_SIZES", "requirements", "run"]
 
 
-def run(x, cluster_n: int):
+def run(x, cluster_n: int, *, caps: Capabilities | None = None):
     """Sum a 1-D float32 CUDA tensor with one cluster of `cluster_n` CTAs; returns a (1,) tensor."""
-    ensure(f"cluster_reduce cluster_n={cluster_n}", requirements(cluster_n), current())
+    ensure(f"cluster_reduce cluster_n={cluster_n}", requirements(cluster_n),
+           caps or device_capabilities(x.device.index or 0))
     from . import cute
 
-    return cute.run(x, cluster_n, THREADS)
+    return cute.run(x, cluster_n)

@@ -10,30 +10,23 @@ stores before rank 0 reads them and writes the single result.
 from __future__ import annotations
 
 import cuda.bindings.driver as cuda
-
 import cutlass
 import cutlass.cute as cute
 from cutlass import Float32, Int32
 from cutlass.memory import SmemAllocator
 
-MAX_CLUSTER = 16
+from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_for
+from .spec import CLUSTER_SIZES, THREADS
 
 
-def _check(cluster_n: int, threads: int) -> None:
-    if not isinstance(cluster_n, int) or not 1 <= cluster_n <= MAX_CLUSTER:
-        raise ValueError(f"cluster_n must be an int in 1..{MAX_CLUSTER}, got {cluster_n!r}")
-    if not isinstance(threads, int) or threads % 32 or not 32 <= threads <= 1024:
-        raise ValueError(f"threads must be a multiple of 32 in 32..1024, got {threads!r}")
-
-
-def build(cluster_n: int, threads: int = 128):
-    """Return ``(host_fn, fake_args)`` for ``cluster_n`` CTAs of ``threads`` threads.
-
-    ``host_fn(x, out, stream)``: x is a 1-D float32 tensor of dynamic length,
-    out a float32 tensor of shape (1,).  ``fake_args()`` gives compile-time
-    stand-ins (no GPU, no torch) for ``gpuhil.aot.compile_for_target``.
-    """
-    _check(cluster_n, threads)
+def build(cluster_n: int, variant: str = "fp32"):
+    """The @cute.jit host function ``(x_ptr, out_ptr, n, stream)``: sum n float32 values at x into
+    out[0] with one cluster of ``cluster_n`` CTAs of THREADS threads."""
+    if cluster_n not in CLUSTER_SIZES:
+        raise ValueError(f"cluster_n must be one of {CLUSTER_SIZES}, got {cluster_n!r}")
+    if variant != "fp32":
+        raise ValueError(f"cluster_reduce sums float32 only, got {variant!r}")
+    threads = THREADS
     num_warps = threads // 32
 
     @cute.kernel
@@ -82,7 +75,9 @@ def build(cluster_n: int, threads: int = 128):
                 out[0] = total
 
     @cute.jit
-    def cluster_sum(x: cute.Tensor, out: cute.Tensor, stream: cuda.CUstream):
+    def cluster_sum(x_ptr: cute.Pointer, out_ptr: cute.Pointer, n: Int32, stream: cuda.CUstream):
+        x = cute.make_tensor(x_ptr, cute.make_layout(n))
+        out = cute.make_tensor(out_ptr, cute.make_layout(1))
         cluster_sum_kernel(x, out).launch(
             grid=[cluster_n, 1, 1],
             block=[threads, 1, 1],
@@ -90,34 +85,26 @@ def build(cluster_n: int, threads: int = 128):
             stream=stream,
         )
 
-    def fake_args():
-        n = cute.sym_int32(symbol="n")
-        x = cute.runtime.make_fake_compact_tensor(Float32, (n,), assumed_align=4)
-        out = cute.runtime.make_fake_compact_tensor(Float32, (1,), assumed_align=4)
-        return (x, out, cuda.CUstream(0))
-
-    return cluster_sum, fake_args
+    return cluster_sum
 
 
-_RUN_CACHE: dict = {}
+def aot_args(cluster_n: int, variant: str = "fp32"):
+    """Compile-time stand-ins for ``build(cluster_n)``'s host function (no GPU)."""
+    return (gmem_ptr(Float32, 0, 4), gmem_ptr(Float32, 0, 4), Int32(1), null_stream())
 
 
-def run(x, cluster_n: int, threads: int = 128):
+def compile_reduce(cluster_n: int, target: str | None = None) -> CompiledKernel:
+    return compile_kernel(build, aot_args, cluster_n, "fp32", target)
+
+
+def run(x, cluster_n: int):
     """Sum a 1-D float32 CUDA tensor with one cluster; returns a (1,) tensor."""
     import torch
-    from cutlass.cute.runtime import from_dlpack
 
     if not (isinstance(x, torch.Tensor) and x.is_cuda and x.dtype == torch.float32 and x.dim() == 1):
         raise ValueError("x must be a 1-D float32 CUDA tensor")
     x = x.contiguous()
     out = torch.empty(1, dtype=torch.float32, device=x.device)
-    key = (cluster_n, threads, torch.cuda.get_device_capability(x.device))
-    compiled = _RUN_CACHE.get(key)
-    if compiled is None:
-        fn, fake_args = build(cluster_n, threads)
-        compiled = cute.compile(fn, *fake_args())
-        _RUN_CACHE[key] = compiled
-    stream = cuda.CUstream(torch.cuda.current_stream(x.device).cuda_stream)
-    xt = from_dlpack(x, assumed_align=4).mark_compact_shape_dynamic(mode=0)  # matches fake (n,):(1)
-    compiled(xt, from_dlpack(out, assumed_align=4), stream)
+    compile_reduce(cluster_n)(gmem_ptr(Float32, x.data_ptr(), 4), gmem_ptr(Float32, out.data_ptr(), 4),
+                              Int32(x.numel()), stream_for(x.device))
     return out

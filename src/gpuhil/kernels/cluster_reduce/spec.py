@@ -5,9 +5,8 @@ It proves the AOT helper and the cluster gates end to end before the real kernel
 
 from __future__ import annotations
 
-from ...capabilities import Capabilities
-from ...gates import GateRow
-from ...requirements import Requirements
+from ...device.capabilities import Capabilities
+from ...gating import ConfigRow, Requirements
 
 CLUSTER_SIZES = (1, 2, 4, 8, 16)
 THREADS = 128
@@ -22,4 +21,4 @@ def requirements(cluster_n: int) -> Requirements:
 
 def gate_rows(caps: Capabilities):
     for n in CLUSTER_SIZES:
-        yield GateRow("cluster_reduce", f"cluster_n={n}", requirements(n), {"cluster_n": n})
+        yield ConfigRow("cluster_reduce", f"cluster_n={n}", requirements(n), {"cluster_n": n})

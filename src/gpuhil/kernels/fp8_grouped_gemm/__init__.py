@@ -1,22 +1,54 @@
 """FP8 grouped GEMM (MoE experts), gpuhil's own kernels behind one interface:
 
-    out = grouped_gemm(q)          # gpuhil-cute-warp: warp-level mma.sync, sm_90a and SM12x
-    out = grouped_gemm_wgmma(q)    # gpuhil-cute-wgmma: TMA + warpgroup MMA, sm_90a only
+    out = grouped_gemm(q, caps=caps)          # gpuhil-cute-warp: warp-level mma.sync, sm_90a and SM12x
+    out = grouped_gemm_wgmma(q, caps=caps)    # gpuhil-cute-wgmma: TMA + warpgroup MMA, sm_90a only
 
-q is a recipes.QuantizedOperands. Tile (and cluster) come from the problem shape, the stage count
-from the probed (or emulated) opt-in shared memory at run time; a config the device cannot run
-raises UnsupportedConfig with the probed values, before any launch.
+q holds the FP8 operands (a, b, scale_a, scale_b, offs, recipe). `plan_*` is dispatch's choice for a
+shape on a device (pure: `gpuhil gates` and the tests call the same function); `prepare_*` plans,
+checks and compiles once and returns a Launch. A config the device cannot run raises
+UnsupportedConfig with the probed values, before any launch.
 """
 
 from __future__ import annotations
 
-from ...capabilities import current
-from ...requirements import UnsupportedConfig, check, ensure
-from . import spec_wgmma
-from .spec import Tile, WarpGemmConfig, choose_tile, config_for, requirements, tile_requirements
+from ...device.capabilities import Capabilities
+from ...gating import UnsupportedConfig, check, ensure
+from ...session import device_capabilities
+from ..compiled import Launch
+from . import spec_warp, spec_wgmma
+from .spec_warp import Tile, WarpGemmConfig
+from .spec_wgmma import WgmmaConfig
 
-__all__ = ["Tile", "UnsupportedConfig", "WarpGemmConfig", "grouped_gemm", "grouped_gemm_wgmma", "prepare",
-           "prepare_wgmma"]
+__all__ = ["Tile", "UnsupportedConfig", "WarpGemmConfig", "WgmmaConfig", "grouped_gemm", "grouped_gemm_wgmma",
+           "plan_warp", "plan_wgmma", "prepare", "prepare_wgmma"]
+
+
+def plan_warp(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Tile | None = None) -> WarpGemmConfig:
+    """The warp-MMA config for this shape on this device, checked (no DSL, no GPU needed)."""
+    tile = tile or spec_warp.choose_tile(n, tokens / max(groups, 1))
+    cfg = spec_warp.config_for(tile, caps)
+    if cfg is None:  # not even two stages fit: the refusal names the bytes two would take
+        raise UnsupportedConfig(f"fp8 grouped GEMM tile {tile.name}", check(spec_warp.tile_requirements(tile, caps), caps))
+    ensure(f"fp8 grouped GEMM {cfg.name}", spec_warp.requirements(cfg), caps)
+    return cfg
+
+
+def plan_wgmma(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Tile | None = None,
+               cluster_m: int | None = None) -> WgmmaConfig:
+    """The wgmma config for this shape on this device, checked (no DSL, no GPU needed)."""
+    chosen_tile, chosen_cluster = spec_wgmma.choose(n, tokens / max(groups, 1), caps)
+    tile, cluster_m = tile or chosen_tile, cluster_m or chosen_cluster
+    cfg = spec_wgmma.config_for(tile, cluster_m, caps)
+    if cfg is None:
+        two = WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES)
+        raise UnsupportedConfig(f"fp8 grouped GEMM (wgmma) {two.name}", check(spec_wgmma.requirements(two), caps))
+    ensure(f"fp8 grouped GEMM (wgmma) {cfg.name}", spec_wgmma.requirements(cfg), caps)
+    return cfg
+
+
+def _shape(q) -> tuple[int, int, int]:
+    g, n, _ = q.b.shape
+    return q.a.shape[0], g, n
 
 
 def _empty_out(q):
@@ -25,47 +57,29 @@ def _empty_out(q):
     return torch.empty(q.a.shape[0], q.b.shape[1], dtype=torch.bfloat16, device=q.a.device)
 
 
-def prepare(q, *, tile: Tile | None = None, caps=None) -> WarpGemmConfig:
-    """Choose and check the warp-MMA config for this problem on this device (no launch)."""
-    caps = caps or current()
-    g, n, _ = q.b.shape
-    tile = tile or choose_tile(n, q.a.shape[0] / max(g, 1))  # the same rule as spec.problem_requirements
-    cfg = config_for(tile, caps)
-    if cfg is None:
-        raise UnsupportedConfig(f"fp8 grouped GEMM tile {tile.name}", check(tile_requirements(tile, caps), caps))
-    ensure(f"fp8 grouped GEMM {cfg.name}", requirements(cfg), caps)
-    return cfg
-
-
-def grouped_gemm(q, *, out=None, tile: Tile | None = None):
-    cfg = prepare(q, tile=tile)
+def prepare(q, *, caps: Capabilities | None = None, tile: Tile | None = None) -> Launch:
+    caps = caps or device_capabilities(q.a.device.index or 0)
+    cfg = plan_warp(*_shape(q), caps, tile=tile)
     from . import cute_warp
 
-    out = out if out is not None else _empty_out(q)
-    kernel = cute_warp.KernelConfig(cfg.tile.m, cfg.tile.n, cfg.tile.k, cfg.stages)
-    cute_warp.launch(cute_warp.compile_gemm(kernel, q.recipe), q, out)
-    return out
+    return Launch(cute_warp.compile_gemm(cfg, q.recipe), cute_warp.launch, _empty_out)
 
 
-def prepare_wgmma(q, *, tile: Tile | None = None, cluster_m: int | None = None, caps=None) -> spec_wgmma.WgmmaConfig:
-    """Choose and check the wgmma config for this problem on this device (no launch)."""
-    caps = caps or current()
-    g, n, _ = q.b.shape
-    chosen_tile, chosen_cluster = spec_wgmma.choose(n, q.a.shape[0] / max(g, 1), caps)  # as spec_wgmma.problem_requirements
-    tile, cluster_m = tile or chosen_tile, cluster_m or chosen_cluster
-    cfg = spec_wgmma.config_for(tile, cluster_m, caps)
-    if cfg is None:
-        two = spec_wgmma.WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES)
-        raise UnsupportedConfig(f"fp8 grouped GEMM (wgmma) {two.name}", check(spec_wgmma.requirements(two), caps))
-    ensure(f"fp8 grouped GEMM (wgmma) {cfg.name}", spec_wgmma.requirements(cfg), caps)
-    return cfg
-
-
-def grouped_gemm_wgmma(q, *, out=None, tile: Tile | None = None, cluster_m: int | None = None):
-    caps = current()
-    cfg = prepare_wgmma(q, tile=tile, cluster_m=cluster_m, caps=caps)
+def prepare_wgmma(q, *, caps: Capabilities | None = None, tile: Tile | None = None,
+                  cluster_m: int | None = None) -> Launch:
+    caps = caps or device_capabilities(q.a.device.index or 0)
+    cfg = plan_wgmma(*_shape(q), caps, tile=tile, cluster_m=cluster_m)
     from . import cute_wgmma
 
-    out = out if out is not None else _empty_out(q)
-    cute_wgmma.launch(cute_wgmma.compile_gemm(cfg, q.recipe), cfg, q, out, caps.sm_count)
-    return out
+    sm_count = caps.sm_count  # an emulated SKU's SM count bounds the persistent grid too
+    return Launch(cute_wgmma.compile_gemm(cfg, q.recipe),
+                  lambda compiled, q, out: cute_wgmma.launch(compiled, q, out, sm_count), _empty_out)
+
+
+def grouped_gemm(q, *, caps: Capabilities | None = None, out=None, tile: Tile | None = None):
+    return prepare(q, caps=caps, tile=tile)(q, out)
+
+
+def grouped_gemm_wgmma(q, *, caps: Capabilities | None = None, out=None, tile: Tile | None = None,
+                       cluster_m: int | None = None):
+    return prepare_wgmma(q, caps=caps, tile=tile, cluster_m=cluster_m)(q, out)

@@ -34,22 +34,18 @@ all-out).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import cuda.bindings.driver as cuda
-
 import cutlass
 import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
 from . import operands
-from .dsl_args import operand_pointers, pointers, stream_for
-from .spec import Tile, smem_bytes
+from .dsl_args import operand_pointers, pointers
+from .spec_warp import WarpGemmConfig, smem_bytes
 
 __all__ = [
-    "KernelConfig",
     "SCALE_MODES",
     "build",
     "aot_args",
@@ -60,52 +56,6 @@ __all__ = [
 SCALE_MODES = ("tensor", "rowwise")
 _MMA_SHAPE = (16, 8, 32)  # mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32
 _CHUNK = 16  # bytes per cp.async / per fp8 16-byte vector
-
-
-@dataclasses.dataclass(frozen=True)
-class KernelConfig:
-    """Compile-time tile config.  warps=0 picks 4 warps, 8 for 128x128x128."""
-
-    tile_m: int = 128
-    tile_n: int = 128
-    tile_k: int = 64
-    stages: int = 3
-    warps: int = 0
-
-    def __post_init__(self):
-        if self.tile_m not in (64, 128):
-            raise ValueError(f"tile_m must be 64 or 128, got {self.tile_m}")
-        if self.tile_n not in (64, 128):
-            raise ValueError(f"tile_n must be 64 or 128, got {self.tile_n}")
-        if self.tile_k not in (64, 128):
-            raise ValueError(f"tile_k must be 64 or 128, got {self.tile_k}")
-        if not 2 <= self.stages <= 8:
-            raise ValueError(f"stages must be in 2..8, got {self.stages}")
-        if self.warps not in (0, 4, 8):
-            raise ValueError(f"warps must be 0 (auto), 4 or 8, got {self.warps}")
-
-    @property
-    def num_warps(self) -> int:
-        # H100, gate_up shape: 128x128x64 is fastest with 4 warps (64x64 warp
-        # tiles); 128x128x128 with 4 warps runs out of registers, so 8 there.
-        if self.warps:
-            return self.warps
-        return 8 if (self.tile_m, self.tile_n, self.tile_k) == (128, 128, 128) else 4
-
-    @property
-    def threads(self) -> int:
-        return 32 * self.num_warps
-
-    @property
-    def atom_layout(self) -> tuple[int, int, int]:
-        # warps along (M, N); each warp tile is a multiple of 16 x 16
-        if self.num_warps == 4:
-            return (2, 2, 1)
-        return (2, 4, 1) if self.tile_n == 128 else (4, 2, 1)
-
-    @property
-    def smem_bytes(self) -> int:
-        return smem_bytes(Tile(self.tile_m, self.tile_n, self.tile_k), self.stages)
 
 
 # ---------------------------------------------------------------------------
@@ -146,7 +96,7 @@ def _row_pred(part):
 # ---------------------------------------------------------------------------
 
 
-def build(config: KernelConfig, scale_mode: str):
+def build(config: WarpGemmConfig, scale_mode: str):
     """Return the @cute.jit host function for (config, scale_mode).
 
     Host signature: ``(a_ptr, b_ptr, out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N,
@@ -157,10 +107,10 @@ def build(config: KernelConfig, scale_mode: str):
     if scale_mode not in SCALE_MODES:
         raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
     rowwise = scale_mode == "rowwise"
-    tm, tn, tk, stages = config.tile_m, config.tile_n, config.tile_k, config.stages
-    threads = config.threads
-    atom_m, atom_n, _ = config.atom_layout
-    smem_size = smem_bytes(Tile(tm, tn, tk), stages)
+    tm, tn, tk, stages = config.tile.m, config.tile.n, config.tile.k, config.stages
+    threads = 32 * config.warps
+    atom_m, atom_n, _ = config.warp_layout
+    smem_size = smem_bytes(config.tile, stages)
     k_blocks = tk // _MMA_SHAPE[2]
 
     @cute.kernel
@@ -306,7 +256,7 @@ def build(config: KernelConfig, scale_mode: str):
             mma_op = cute.nvgpu.warp.MmaFP8Op(Float8E4M3FN, Float32, _MMA_SHAPE)
             tiled_mma = cute.make_tiled_mma(
                 mma_op,
-                cute.make_layout(config.atom_layout),
+                cute.make_layout(config.warp_layout),
                 permutation_mnk=(atom_m * 16, atom_n * 16, _MMA_SHAPE[2]),
             )
             thr_mma = tiled_mma.get_slice(tidx)
@@ -439,47 +389,25 @@ def build(config: KernelConfig, scale_mode: str):
 # ---------------------------------------------------------------------------
 
 
-def aot_args(config: KernelConfig, scale_mode: str):
+def aot_args(config: WarpGemmConfig, scale_mode: str):
     """Compile-time stand-ins for build(config, scale_mode)'s host function (no GPU)."""
-    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), null_stream())
 
 
-class CompiledGemm:
-    __slots__ = ("fn", "config", "scale_mode", "target")
-
-    def __init__(self, fn, config, scale_mode, target):
-        self.fn, self.config, self.scale_mode, self.target = fn, config, scale_mode, target
-
-    def __call__(self, *args):
-        return self.fn(*args)
+def compile_gemm(config: WarpGemmConfig, scale_mode: str, target: str | None = None) -> CompiledKernel:
+    """Compiled for (config, scale_mode), valid for any T/N/K/G (see kernels.compiled)."""
+    return compile_kernel(build, aot_args, config, scale_mode, target)
 
 
-@functools.lru_cache(maxsize=None)
-def compile_gemm(config: KernelConfig, scale_mode: str, target: str | None = None) -> CompiledGemm:
-    """Compiled callable for (config, scale_mode); valid for any T/N/K/G.
-
-    target=None compiles for the current GPU; otherwise AOT through gpuhil.aot.
-    """
-    fn = build(config, scale_mode)
-    if target is None:
-        compiled = cute.compile(fn, *aot_args(config, scale_mode))
-    else:
-        from gpuhil.aot import compile_for_target
-
-        compiled = compile_for_target(fn, *aot_args(config, scale_mode), target=target).compiled
-    return CompiledGemm(compiled, config, scale_mode, target)
-
-
-def launch(compiled: CompiledGemm, q, out, stream=None) -> None:
-    """Launch on torch operands (recipes.QuantizedOperands); no host sync, no allocation (graph-capturable)."""
-    _check(compiled.scale_mode == q.recipe, f"kernel compiled for {compiled.scale_mode} scales, operands are {q.recipe}")
+def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
+    """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
+    _check(compiled.variant == q.recipe, f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     T, N, K, G = operands.check(q, out)
-    config = compiled.config
-    grid_m = -(-T // config.tile_m) + G
+    grid_m = -(-T // compiled.config.tile.m) + G
     _check(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
     if T == 0:
         return
-    compiled.fn(*operand_pointers(q, out), T, N, K, G, stream_for(q.a.device, stream))
+    compiled(*operand_pointers(q, out), T, N, K, G, stream_for(q.a.device, stream))
 
 
 def _check(cond: bool, msg: str):

@@ -20,10 +20,7 @@ boundary can fall inside any tile, so a TMA store box could overwrite a neighbou
 """
 
 # No `from __future__ import annotations`: @cute.struct reads its field annotations as objects.
-import functools
-
 import cuda.bindings.driver as cuda
-
 import cutlass
 import cutlass.cute as cute
 import cutlass.pipeline as pipeline
@@ -33,8 +30,9 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
 from . import operands
-from .dsl_args import operand_pointers, pointers, stream_for
+from .dsl_args import operand_pointers, pointers
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
 
 __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
@@ -309,22 +307,24 @@ def build(config: WgmmaConfig, scale_mode: str):
 
 def aot_args(config: WgmmaConfig, scale_mode: str):
     """Compile-time stand-ins for build(config, scale_mode)'s host function (no GPU)."""
-    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(16), Int32(1), Int32(1), null_stream())
 
 
-@functools.lru_cache(maxsize=None)
-def compile_gemm(config: WgmmaConfig, scale_mode: str):
-    """Compiled for the current GPU; valid for any T, N, K, G."""
-    return cute.compile(build(config, scale_mode), *aot_args(config, scale_mode))
+def compile_gemm(config: WgmmaConfig, scale_mode: str, target: str | None = None) -> CompiledKernel:
+    """Compiled for (config, scale_mode), valid for any T, N, K, G (see kernels.compiled)."""
+    return compile_kernel(build, aot_args, config, scale_mode, target)
 
 
-def launch(compiled, config: WgmmaConfig, q, out, sm_count: int, stream=None) -> None:
-    """Launch on torch operands (recipes.QuantizedOperands); no host sync, no allocation (graph-capturable)."""
+def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None:
+    """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
+    if compiled.variant != q.recipe:
+        raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     t, n, k, g = operands.check(q, out)
     if g > MAX_GROUPS:
         raise ValueError(f"b has G={g} groups; gpuhil-cute-wgmma keeps tile starts for at most {MAX_GROUPS} in smem")
     if t == 0:
         return
+    config = compiled.config
     bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
     clusters = max(1, min(sm_count // config.cluster_m, bound))
     compiled(*operand_pointers(q, out), t, n, k, g, clusters, stream_for(q.a.device, stream))

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...capabilities import Capabilities, current
-from ...gates import GateRow
-from ...requirements import Requirements, check
-from .spec import Tile
+from ...device.capabilities import Capabilities
+from ...gating import ConfigRow, Requirements, check
+from .spec_warp import Tile
 
 TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128))
 CLUSTERS_M = (1, 2)  # CTAs along M sharing (multicasting) one B tile
@@ -74,38 +73,29 @@ def choose(n: int, tokens_per_group: float, caps: Capabilities) -> tuple[Tile, i
     return tile, 1
 
 
-def problem_requirements(problem) -> Requirements:
-    """What dispatch needs for this problem on the session's device: its config at two stages."""
-    caps = current()
-    tile, cluster_m = choose(problem.n, problem.total_tokens / max(problem.groups, 1), caps)
-    return requirements(WgmmaConfig(tile, cluster_m, MIN_STAGES))
+def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities) -> Requirements:
+    """What (tile, cluster) needs on this device: its probed stages, or two when none fit (so a
+    refusal names the bytes two stages would take)."""
+    return requirements(config_for(tile, cluster_m, caps) or WgmmaConfig(tile, cluster_m, MIN_STAGES))
 
 
-def unsupported_reason(problem) -> str | None:
+def unsupported_reason(n: int, k: int, groups: int) -> str | None:
     """TMA needs 16-byte global strides (K % 16); the tile starts of at most MAX_GROUPS groups fit smem."""
     bad = []
-    if problem.k % 16:
-        bad.append(f"K={problem.k} (TMA needs a multiple of 16)")
-    if problem.n % 8:
-        bad.append(f"N={problem.n} (needs a multiple of 8)")
-    if problem.groups > MAX_GROUPS:
-        bad.append(f"G={problem.groups} (at most {MAX_GROUPS} groups)")
+    if k % 16:
+        bad.append(f"K={k} (TMA needs a multiple of 16)")
+    if n % 8:
+        bad.append(f"N={n} (needs a multiple of 8)")
+    if groups > MAX_GROUPS:
+        bad.append(f"G={groups} (at most {MAX_GROUPS} groups)")
     return "gpuhil-cute-wgmma: " + ", ".join(bad) if bad else None
 
 
 def gate_rows(caps: Capabilities):
-    from ...problems import layer_problems
-
-    chosen: dict[tuple[Tile, int], list[str]] = {}
-    for p in layer_problems():
-        if p.name.endswith("uniform"):
-            chosen.setdefault(choose(p.n, p.total_tokens / max(p.groups, 1), caps), []).append(p.name.removesuffix("-uniform"))
     for tile in TILES:
         for cluster_m in CLUSTERS_M:
             fits = config_for(tile, cluster_m, caps)
-            cfg = fits or WgmmaConfig(tile, cluster_m, MIN_STAGES)  # refused: name the bytes two stages need
-            yield GateRow("fp8_grouped_gemm", f"gpuhil-cute-wgmma {tile.name} cluster ({cluster_m},1)",
-                          requirements(cfg),
-                          {"tile": tile.name, "cluster": [cluster_m, 1], "stages": fits.stages if fits else None,
-                           "smem_bytes": smem_bytes(tile, cfg.stages), "smem_optin_bytes": caps.smem_optin_bytes,
-                           "chosen_for": chosen.get((tile, cluster_m), [])})
+            req = config_requirements(tile, cluster_m, caps)
+            yield ConfigRow("fp8_grouped_gemm", f"gpuhil-cute-wgmma {tile.name} cluster ({cluster_m},1)", req,
+                            {"tile": tile.name, "cluster": [cluster_m, 1], "stages": fits.stages if fits else None,
+                             "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})

@@ -11,11 +11,9 @@ def unsupported_reason(problem) -> str | None:
     return f"torch._scaled_grouped_mm needs N and K divisible by 16; problem has {', '.join(bad)}" if bad else None
 
 
-def torch_grouped_gemm(q, *, out=None, tile=None):
+def torch_grouped_gemm(q, out=None):
     import torch
 
-    if tile is not None:
-        raise ValueError("torch provider has no tile choice")
     sa, sb = rowwise_scales(q)  # per-tensor scales written out rowwise: the same numbers
     res = torch._scaled_grouped_mm(q.a, q.b.transpose(-2, -1), sa, sb, offs=q.offs, out_dtype=torch.bfloat16)
     if out is None:

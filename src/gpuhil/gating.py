@@ -1,30 +1,34 @@
-"""Requirements of a kernel config, and the ONE predicate that decides whether it may run.
+"""Requirements of a kernel config, and the predicates that decide whether it may run.
 
-`check(requirements, capabilities)` is called by kernel dispatch (which raises `UnsupportedConfig`
-before any launch) and by the pytest gate (which skips with the same reasons), so the two cannot drift.
+- `check(requirements, capabilities)`: the pure hardware/software check, what a config needs against
+  what a device can do. Kernel dispatch (selection, and `ensure` before any launch) and `gpuhil
+  gates` call it, so a catalog SKU, a `--target-sku` session and the real device decide alike.
+- `availability(requirements, attached, capabilities)`: is a device attached here, is the DSL
+  importable. Only the test gate adds this: a config can be right for a GPU that is not here.
+- `gate(...)` = both, what the pytest plugin skips on. Reasons name the feature and the probed value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from .capabilities import Capabilities, torch_at_least
-from .predicates import version_at_least
+from .device.capabilities import Capabilities
+from .versions import version_at_least
 
 
 @dataclass(frozen=True)
 class Requirements:
     needs_gpu: bool = True
+    needs_dsl: bool = False
     arch_families: frozenset[int] | None = None  # e.g. {9}; None: any
     targets: frozenset[str] | None = None  # the device must run one of these ISA targets
     min_cc: str | None = None
     cluster_size: int = 1
     smem_bytes: int = 0
     mma_kind: str | None = None
-    needs_dsl: bool = False
-    min_dsl_cuda: str | None = None
-    min_torch: str | None = None
-    torch_ops: frozenset[str] = frozenset()  # torch build facts, probed by the provider that needs them
+    min_dsl_cuda: str | None = None  # CuTe DSL native payload (cutlass.CUDA_VERSION)
+    torch_ops: frozenset[str] = frozenset()  # torch build facts (device.torch_facts)
 
     def describe(self) -> str:
         parts = ["GPU"] if self.needs_gpu else []
@@ -42,6 +46,8 @@ class Requirements:
             parts.append(f"mma {self.mma_kind}")
         if self.min_dsl_cuda:
             parts.append(f"DSL payload CUDA>={self.min_dsl_cuda}")
+        if self.torch_ops:
+            parts.append("torch " + ", ".join(sorted(self.torch_ops)))
         return ", ".join(parts) or "none"
 
 
@@ -67,11 +73,24 @@ class Verdict:
     def __bool__(self) -> bool:
         return self.ok
 
+    def __add__(self, other: "Verdict") -> "Verdict":
+        return Verdict(self.reasons + other.reasons, self.source or other.source)
+
     def explain(self) -> str:
         if self.ok:
             return "supported"
         where = f" [{self.source}]" if self.source else ""
         return "; ".join(map(str, self.reasons)) + where
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One kernel config as a spec offers it to a device: plain data for the gate report."""
+
+    kernel: str
+    config: str
+    requirements: Requirements
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class UnsupportedConfig(RuntimeError):
@@ -84,10 +103,6 @@ class UnsupportedConfig(RuntimeError):
 
 def check(req: Requirements, caps: Capabilities) -> Verdict:
     r: list[Reason] = []
-    if req.needs_gpu and not caps.runnable:
-        r.append(Reason("GPU", "a CUDA device", "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
-    if req.needs_dsl and not caps.cutlass_dsl:
-        r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
     if req.min_dsl_cuda and (caps.dsl_cuda is None or not version_at_least(caps.dsl_cuda, req.min_dsl_cuda)):
         r.append(Reason("DSL payload CUDA (cutlass.CUDA_VERSION)", f">= {req.min_dsl_cuda}", caps.dsl_cuda or "absent"))
     if caps.gpu_present:
@@ -109,12 +124,26 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         if req.smem_bytes and req.smem_bytes > (caps.smem_optin_bytes or 0):
             r.append(Reason("opt-in smem per block (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", f"{req.smem_bytes} B",
                             f"{caps.smem_optin_bytes} B"))
-    if req.min_torch and not torch_at_least(caps, req.min_torch):
-        r.append(Reason("torch", f">= {req.min_torch}", caps.torch or "absent"))
-    missing_ops = sorted(req.torch_ops - torch_ops(caps)) if req.torch_ops else []
+    missing_ops = sorted(req.torch_ops - caps.torch_ops)
     if missing_ops:
         r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))
     return Verdict(tuple(r), caps.source)
+
+
+def availability(req: Requirements, attached: bool, caps: Capabilities) -> Verdict:
+    """What this process must have beyond the device's capabilities: the device itself, the DSL."""
+    r: list[Reason] = []
+    if req.needs_gpu and not attached:
+        r.append(Reason("GPU", "a CUDA device",
+                        "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
+    if req.needs_dsl and not caps.cutlass_dsl:
+        r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
+    return Verdict(tuple(r), caps.source)
+
+
+def gate(req: Requirements, caps: Capabilities, attached: bool) -> Verdict:
+    """The test gate: available here and supported by the device."""
+    return availability(req, attached, caps) + check(req, caps)
 
 
 def ensure(what: str, req: Requirements, caps: Capabilities) -> None:
@@ -122,10 +151,3 @@ def ensure(what: str, req: Requirements, caps: Capabilities) -> None:
     verdict = check(req, caps)
     if not verdict.ok:
         raise UnsupportedConfig(what, verdict)
-
-
-def torch_ops(caps: Capabilities) -> frozenset[str]:
-    """Torch operators this build offers on this device, probed from the build, not assumed."""
-    from . import torch_facts
-
-    return torch_facts.available_ops(caps)

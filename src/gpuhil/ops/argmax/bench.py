@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..kernels.argmax.spec import ELEM_BYTES, VOCAB_SIZES
+from ...kernels.argmax.spec import ELEM_BYTES, VOCAB_SIZES
 
 GOAL_PCT_OF_COPY = 85.0  # for M >= 64 at N=151936 bf16 (issue goal)
 
@@ -27,18 +27,15 @@ class ArgmaxRow:
     throttled: bool
 
 
-def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=False, on_row=None):
+def bench(session, ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=False, on_row=None):
     """Rows for every (dtype, N, M). `sweep`: time every supported config, not only the selected one."""
     import torch
 
-    from ..capabilities import current
-    from ..kernels import argmax
-    from ..kernels.argmax import cute
-    from ..perf.ceilings import copy_gbps
-    from ..perf.timer import Timer, cold_input_sets
-    from ..probe import probe
+    from ...kernels import argmax
+    from ...perf.ceilings import copy_gbps
+    from ...perf.timer import Timer, cold_input_sets
 
-    caps, fp = current(), probe(torch.cuda.current_device())
+    caps, fp = session.caps, session.fingerprint
     timer = Timer(l2_bytes=caps.l2_bytes, uuid=fp.uuid)
     copy = copy_gbps(timer)
     rows = []
@@ -54,12 +51,12 @@ def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=F
                 peer = timer.graph([lambda x=x: torch.argmax(x, dim=1, out=idx_t) for x in xs])
                 configs = [None] + (sweep_configs(m, n, dtype, caps) if sweep else [])
                 for cfg in configs:
-                    compiled = argmax.prepare(xs[0], config=cfg)
-                    cute.launch(compiled, xs[0], vals, idx)
+                    launch = argmax.prepare(xs[0], caps=caps, config=cfg)
+                    launch(xs[0], (vals, idx))
                     assert torch.equal(idx, torch.argmax(xs[0], dim=1)), f"wrong result at M={m} N={n} {dtype} {cfg}"
-                    ours = timer.graph([lambda x=x: cute.launch(compiled, x, vals, idx) for x in xs])
+                    ours = timer.graph([lambda x=x: launch(x, (vals, idx)) for x in xs])
                     gbps = nbytes / (ours.median_us * 1e-6) / 1e9
-                    row = ArgmaxRow(m, n, dtype, compiled.config.name + ("" if cfg else " (selected)"), ours.median_us,
+                    row = ArgmaxRow(m, n, dtype, launch.config.name + ("" if cfg else " (selected)"), ours.median_us,
                                     peer.median_us, peer.median_us / ours.median_us, gbps, 100 * gbps / copy,
                                     ours.throttled or peer.throttled)
                     rows.append(row)
@@ -71,8 +68,8 @@ def bench(ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=F
 
 def sweep_configs(m: int, n: int, dtype: str, caps):
     """Every config the device supports for this shape: for tuning the selector."""
-    from ..kernels.argmax.spec import ArgmaxConfig, requirements
-    from ..requirements import check
+    from ...gating import check
+    from ...kernels.argmax.spec import ArgmaxConfig, requirements
 
     out = []
     for threads in (128, 256, 512):
@@ -104,12 +101,12 @@ def table(rows: list[ArgmaxRow], copy: float) -> str:
     return "\n".join([head, *body])
 
 
-def main(args) -> int:
+def main(args, session) -> int:
     import json
 
     ms = tuple(int(x) for x in args.m.split(","))
     ns = tuple(int(x) for x in args.n.split(",")) if args.n else VOCAB_SIZES
-    rows, copy, fp = bench(ms, ns, tuple(args.dtype.split(",")), sweep=args.sweep,
+    rows, copy, fp = bench(session, ms, ns, tuple(args.dtype.split(",")), sweep=args.sweep,
                            on_row=lambda r: print(f"  measured {r}", flush=True))
     print(f"device: {fp.name} (fingerprint {fp.fingerprint_id}), measured copy {copy:.0f} GB/s")
     print(table(rows, copy))

@@ -22,20 +22,16 @@ class GemmRow:
     throttled: bool
 
 
-def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], float, object]:
+def bench(session, names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], float, object]:
     import torch
 
-    from .. import providers
-    from ..capabilities import current
-    from ..kernels.fp8_grouped_gemm import prepare, prepare_wgmma
-    from ..kernels.fp8_grouped_gemm.recipes import random_operands
-    from ..perf.ceilings import gemm_tflops
-    from ..perf.timer import Timer
-    from ..problems import layer_problems
-    from ..probe import probe
-    from ..requirements import check
+    from ...perf.ceilings import gemm_tflops
+    from ...perf.timer import Timer
+    from .. import providers_for
+    from .problems import layer_problems
+    from .recipes import random_operands
 
-    caps, fp = current(), probe(torch.cuda.current_device())
+    caps, fp = session.caps, session.fingerprint
     timer = Timer(l2_bytes=caps.l2_bytes, uuid=fp.uuid)
     ceiling = gemm_tflops(timer, "fp8")
     problems = [p for p in layer_problems() if p.name.endswith("uniform") and (not names or any(n in p.name for n in names))]
@@ -44,15 +40,14 @@ def bench(names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], floa
         q = random_operands(problem, "rowwise", torch.Generator().manual_seed(0))
         out = torch.empty(problem.total_tokens, problem.n, dtype=torch.bfloat16, device="cuda")
         torch_us = None
-        for p in providers.for_op("fp8_grouped_gemm"):
-            if p.unavailable() or p.unsupported(problem) or not all(check(r, caps).ok for r in p.requirements_for(problem)):
+        for p in providers_for("fp8_grouped_gemm"):
+            if p.why_not(problem, session):
                 continue
-            fn = p.load()
-            fn(q, out=out)
-            t = timer.graph([lambda fn=fn: fn(q, out=out)], calls_per_replay=3)
+            launch = p.prepare(q, caps)
+            launch(q, out)
+            t = timer.graph([lambda launch=launch: launch(q, out)], calls_per_replay=3)
             torch_us = t.median_us if p.name == "torch" else torch_us
-            config = {"gpuhil-cute-warp": prepare, "gpuhil-cute-wgmma": prepare_wgmma}.get(p.name)
-            config = config(q).name if config else "-"
+            config = launch.config.name if launch.config else "-"
             tflops = problem.flops / (t.median_us * 1e-6) / 1e12
             row = GemmRow(problem.name, p.name, config, t.median_us, tflops,
                           torch_us / t.median_us if torch_us else None, 100 * tflops / ceiling, t.throttled)
@@ -72,10 +67,10 @@ def table(rows: list[GemmRow], ceiling: float) -> str:
     return "\n".join([head, *body])
 
 
-def main(args) -> int:
+def main(args, session) -> int:
     import json
 
-    rows, ceiling, fp = bench(tuple(x for x in args.problems.split(",") if x),
+    rows, ceiling, fp = bench(session, tuple(x for x in args.problems.split(",") if x),
                               on_row=lambda r: print(f"  measured {r}", flush=True))
     print(f"device: {fp.name} (fingerprint {fp.fingerprint_id}), measured dense FP8 ceiling {ceiling:.0f} TFLOP/s")
     print(table(rows, ceiling))

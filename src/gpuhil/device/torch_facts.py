@@ -1,33 +1,31 @@
 """Facts about the installed torch build that Requirements can name (`torch_ops`).
 
-An operator counts as available when this build has it and this device's arch is one the build
-dispatches it on. On a real device that is tried once with a tiny call; for a catalog SKU (CPU-side
-reasoning) the arch list that torch's own checks enforce is used, since nothing can be run.
+An operator counts as available when this build has it and the device's arch is one the build
+dispatches it on (the arch list torch's own checks enforce). On an attached device the session
+also tries each once with a tiny call, since a build can have the symbol and still refuse the arch.
 """
 
 from __future__ import annotations
 
 import functools
 
-from .capabilities import Capabilities
-
 # torch._scaled_grouped_mm (rowwise FP8): torch checks for sm_90 / sm_100 in its CUDA dispatch.
 _OP_ARCH_FAMILIES = {"_scaled_grouped_mm": frozenset({9, 10}), "_scaled_mm": frozenset({8, 9, 10, 12})}
 
 
-def available_ops(caps: Capabilities) -> frozenset[str]:
+def ops_for(arch_family: int | None) -> frozenset[str]:
+    """Operators this torch build offers for devices of `arch_family` (no device needed)."""
     try:
         import torch
     except ImportError:
         return frozenset()
-    ops = set()
-    for op, families in _OP_ARCH_FAMILIES.items():
-        if not hasattr(torch, op) or caps.arch_family not in families:
-            continue
-        if caps.runnable and not _runs_on_device(op):
-            continue
-        ops.add(op)
-    return frozenset(ops)
+    return frozenset(op for op, families in _OP_ARCH_FAMILIES.items()
+                     if hasattr(torch, op) and arch_family in families)
+
+
+def confirmed_on_device(ops: frozenset[str]) -> frozenset[str]:
+    """The subset of `ops` that really runs on the current CUDA device."""
+    return frozenset(op for op in ops if _runs_on_device(op))
 
 
 @functools.cache

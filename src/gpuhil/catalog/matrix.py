@@ -163,20 +163,6 @@ class Matrix:
         return None
 
 
-_active: Matrix | None = None
-
-
-def set_active(mx: Matrix | None) -> None:
-    """The catalog this process reasons with (the pytest plugin sets the session's, --matrix included)."""
-    global _active
-    _active = mx
-
-
-def active() -> Matrix:
-    """The session's catalog when a session set one, else the default file's."""
-    return _active if _active is not None else load()
-
-
 def default_path() -> Path:
     """$GPUHIL_MATRIX, else the nearest hardware_matrix.yaml from the working directory upwards."""
     env = os.environ.get("GPUHIL_MATRIX")
@@ -186,7 +172,7 @@ def default_path() -> Path:
     for d in (here, *here.parents):
         if (d / MATRIX_FILE).exists():
             return d / MATRIX_FILE
-    return Path(__file__).resolve().parents[2] / MATRIX_FILE
+    return Path(__file__).resolve().parents[3] / MATRIX_FILE
 
 
 def _line_map(node: yaml.Node, path: tuple, out: dict, dupes: list[Problem]) -> None:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..versions import compare, version_tuple
+
 BOOL, INT, VERSION = "bool", "int", "version"
 
 # The facts a predicate may name, with their kinds. `Capabilities.facts()` provides them.
@@ -43,27 +45,6 @@ class PredicateError(ValueError):
         self.path = path
 
 
-def version_tuple(text: str) -> tuple[int, ...]:
-    """'13.0' -> (13, 0); '2.11.0+cu130' -> (2, 11, 0). Trailing non-numeric parts are ignored."""
-    parts = []
-    for piece in re.split(r"[.+]", str(text)):
-        m = re.match(r"\d+", piece)
-        if not m:
-            break
-        parts.append(int(m.group()))
-    return tuple(parts)
-
-
-def version_at_least(have: str, want: str) -> bool:
-    """'13' >= '13.0' is true: missing components count as zero."""
-    return _cmp_versions(operator.ge, version_tuple(have), version_tuple(want))
-
-
-def _cmp_versions(op, have: tuple[int, ...], want: tuple[int, ...]) -> bool:
-    n = max(len(have), len(want))
-    return op(have + (0,) * (n - len(have)), want + (0,) * (n - len(want)))
-
-
 @dataclass(frozen=True)
 class Condition:
     fact: str
@@ -79,7 +60,7 @@ class Condition:
             return bool(have) == self.value
         if kind == INT:
             return _OPS[self.op](int(have), self.value)
-        return _cmp_versions(_OPS[self.op], version_tuple(have), self.value)
+        return compare(_OPS[self.op], version_tuple(have), self.value)
 
     def describe(self) -> str:
         v = ".".join(map(str, self.value)) if isinstance(self.value, tuple) else self.value

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...capabilities import Capabilities
-from ...gates import GateRow
-from ...requirements import Requirements
+from ...device.capabilities import Capabilities
+from ...gating import ConfigRow, Requirements
 
 TILES_MN = ((64, 64), (128, 64), (128, 128))
 TILES_K = (64, 128)
@@ -36,9 +35,28 @@ class WarpGemmConfig:
     tile: Tile
     stages: int
 
+    def __post_init__(self):
+        if (self.tile.m, self.tile.n) not in TILES_MN or self.tile.k not in TILES_K:
+            raise ValueError(f"tile {self.tile.name} is not one of {TILES_MN} x K {TILES_K}")
+        if not MIN_STAGES <= self.stages <= MAX_STAGES:
+            raise ValueError(f"stages must be in {MIN_STAGES}..{MAX_STAGES}, got {self.stages}")
+
     @property
     def name(self) -> str:
         return f"{self.tile.name}s{self.stages}"
+
+    @property
+    def warps(self) -> int:
+        # H100, gate_up shape: 128x128x64 is fastest with 4 warps (64x64 warp tiles); 128x128x128
+        # with 4 warps runs out of registers, so 8 there.
+        return 8 if (self.tile.m, self.tile.n, self.tile.k) == (128, 128, 128) else 4
+
+    @property
+    def warp_layout(self) -> tuple[int, int, int]:
+        """Warps along (M, N, K); each warp tile is a multiple of 16 x 16."""
+        if self.warps == 4:
+            return (2, 2, 1)
+        return (2, 4, 1) if self.tile.n == 128 else (4, 2, 1)
 
 
 TILES = tuple(Tile(m, n, k) for (m, n) in TILES_MN for k in TILES_K)
@@ -77,13 +95,12 @@ def requirements(config: WarpGemmConfig) -> Requirements:
 def tile_requirements(tile: Tile, caps: Capabilities) -> Requirements:
     """What a tile needs on this device: its runtime-chosen stages, or two stages when none fit
     (so the refusal names the bytes two stages would take)."""
-    cfg = config_for(tile, caps) or WarpGemmConfig(tile, MIN_STAGES)
-    return requirements(cfg)
+    return requirements(config_for(tile, caps) or WarpGemmConfig(tile, MIN_STAGES))
 
 
-def unsupported_reason(problem) -> str | None:
+def unsupported_reason(n: int, k: int) -> str | None:
     """16-byte FP8 rows for cp.async need K % 16; 16-byte bf16 output chunks need N % 8."""
-    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", problem.k, 16), ("N", problem.n, 8)) if v % m]
+    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", k, 16), ("N", n, 8)) if v % m]
     return "gpuhil-cute-warp: " + ", ".join(bad) if bad else None
 
 
@@ -94,16 +111,10 @@ def choose_tile(n: int, tokens_per_group: float) -> Tile:
     return Tile(128, 128, 64) if n >= 1024 else Tile(128, 64, 128)
 
 
-def problem_requirements(problem) -> Requirements:
-    """What dispatch needs for this problem: its tile at the two stages any device must fit."""
-    tile = choose_tile(problem.n, problem.total_tokens / max(problem.groups, 1))
-    return requirements(WarpGemmConfig(tile, MIN_STAGES))
-
-
 def gate_rows(caps: Capabilities):
     for tile in TILES:
         cfg = config_for(tile, caps)
         req = tile_requirements(tile, caps)
-        yield GateRow("fp8_grouped_gemm", f"gpuhil-cute-warp {tile.name}", req,
-                      {"tile": tile.name, "stages": cfg.stages if cfg else None,
-                       "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})
+        yield ConfigRow("fp8_grouped_gemm", f"gpuhil-cute-warp {tile.name}", req,
+                        {"tile": tile.name, "stages": cfg.stages if cfg else None,
+                         "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})

@@ -1,0 +1,24 @@
+"""FP8 grouped GEMM (MoE experts): problems, scale recipes, reference, torch peer, providers, benchmark."""
+
+from __future__ import annotations
+
+from ...kernels.fp8_grouped_gemm import spec_warp, spec_wgmma
+from . import providers
+from .problems import layer_problems
+
+__all__ = ["gate_rows", "providers"]
+
+
+def gate_rows(caps):
+    """Both kernels' configs for a device; each wgmma row also names the MoE problems whose dispatch
+    picks it there (`chosen_for`), so a SKU's table shows what its runner would really launch."""
+    yield from spec_warp.gate_rows(caps)
+    chosen: dict[tuple, list[str]] = {}
+    for p in layer_problems():
+        if p.name.endswith("uniform"):
+            key = spec_wgmma.choose(p.n, p.total_tokens / max(p.groups, 1), caps)
+            chosen.setdefault(key, []).append(p.name.removesuffix("-uniform"))
+    for row in spec_wgmma.gate_rows(caps):
+        tile = next(t for t in spec_wgmma.TILES if t.name == row.details["tile"])
+        row.details["chosen_for"] = chosen.get((tile, row.details["cluster"][0]), [])
+        yield row

@@ -1,1 +1,0 @@
-"""Reference implementations the suites compare against (torch, in higher precision where it matters)."""

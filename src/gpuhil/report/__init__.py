@@ -1,0 +1,1 @@
+"""What gpuhil tells people: the gate decision table (and, per run, the report)."""
