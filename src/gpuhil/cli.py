@@ -96,6 +96,10 @@ def cmd_bench(args) -> int:
     except (session_mod.SessionSetupError, EmulationRefused) as exc:
         print(f"gpuhil bench: {exc}", file=sys.stderr)
         return 2
+    if not session.attached:
+        print(f"gpuhil bench: needs a GPU; the probe found none ({session.fingerprint.errors.get('gpu', 'no device')})",
+              file=sys.stderr)
+        return 2
     return {"argmax": argmax_bench, "grouped-gemm": grouped_gemm_bench}[args.bench].main(args, session)
 
 
@@ -158,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--emulate-sku", help="cap this GPU at a catalog SKU's limits")
     sr.add_argument("--tier", choices=("default", "full"), default=None)
     sr.add_argument("--perf", action="store_true", help="also time perf cases")
+    sr.add_argument("--sku", help="the catalog SKU this runner must be (exit 2 when the probe disagrees)")
+    sr.add_argument("--require-gpu", action="store_true",
+                    help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1; the ci/ workflows set it)")
     sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     sr.set_defaults(fn=cmd_run)
     return p

@@ -18,7 +18,7 @@ import pytest
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
-from .device import gpu_pinning
+from . import isolation
 from .device.emulate import EmulationRefused
 from .gating import Requirements
 
@@ -41,10 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", {}).get("workerid")  # set by xdist on its workers only
-    if worker:
-        gpu_pinning.pin_worker(os.environ, worker)  # before the probe below initialises CUDA here
-    elif getattr(config.option, "numprocesses", None):
-        gpu_pinning.announce()
+    results_dir = config.getoption("--results-dir")
+    isolation.register(config, Path(results_dir) if results_dir else None)  # pins a worker's GPU first
     path = config.getoption("--matrix") or os.environ.get("GPUHIL_MATRIX") or Path(config.rootpath) / matrix_mod.MATRIX_FILE
     try:
         mx = matrix_mod.load(path)
@@ -76,8 +74,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     facts = ctx.caps.facts()
     keep, dropped = [], []
     tier = config.getoption("--tier") or _tier_from_markexpr(config.getoption("-m"), ctx.matrix)
+    default_timeouts = not (config.getoption("timeout", None) or config.getini("timeout"))
     for item in items:
         case = identify(item)
+        if default_timeouts and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(_tier_timeout(item, case.tier)))
         for sku_id, sel in ctx.matrix.selections.items():
             if selected(sel, case):
                 sku = ctx.matrix.skus[sku_id]
@@ -94,6 +95,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+# Seconds a test may take before it is cut (pytest-timeout; `@pytest.mark.timeout` or --timeout win).
+# A first CuTe DSL compile of a large kernel takes tens of seconds; a full-tier numerics case on a
+# DeepSeek-V3 layer, or a perf case with its ceilings, a few minutes.
+TIER_TIMEOUTS = {"default": 300, "full": 900, "perf": 900}
+
+
+def _tier_timeout(item: pytest.Item, tier: str) -> int:
+    return TIER_TIMEOUTS["perf" if item.get_closest_marker("perf") else tier]
 
 
 def _tier_from_markexpr(expr: str, mx) -> str:

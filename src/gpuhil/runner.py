@@ -1,7 +1,13 @@
 """`gpuhil run`: the main job. Probe, pick this machine's selection, run pytest, write a report.
 
-Exit status: 0 when nothing failed (skips and known-issue xfails are not failures), 1 when a test
-failed or errored, and pytest's own code when the harness itself could not run (usage, internal error).
+Tests always run in pytest-xdist workers (one per GPU, at least one), so a test that crashes or hangs
+fails alone (gpuhil.isolation). Nothing reports green without having run. Exit status:
+- 0: tests ran and none failed (skips and known-issue xfails are not failures);
+- 1: a test failed, errored, crashed or timed out, or no test ran at all;
+- 2: the runner is not what it was asked to be: a GPU was expected (`--sku`, `--require-gpu` or
+  GPUHIL_REQUIRE_GPU=1) and none was found, or the probed device is not the requested SKU;
+- pytest's own code when the harness itself could not run (usage 4, internal error 3).
+report.md and junit.xml are written in every case.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import json
 import os
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
+from .report import run_report
+
+REQUIRE_GPU_ENV = "GPUHIL_REQUIRE_GPU"
+MAX_WORKER_RESTARTS = 1000  # every crash costs one test; never give up the rest of the run
 
 
 def repo_root() -> Path:
@@ -39,30 +48,23 @@ def pytest_command(sku_id: str | None, results: Path, args) -> list[str]:
         cmd.append("--perf")
     if getattr(args, "matrix", None):
         cmd += ["--matrix", str(args.matrix)]
-    n = len(visible_gpus(os.environ))
-    if n > 1:
-        cmd += ["-n", str(n)]  # one xdist worker per GPU; the plugin pins each
+    # One worker per GPU, and one even without: the controller must outlive a test that kills its process.
+    cmd += ["-n", str(max(1, len(visible_gpus(os.environ)))), f"--max-worker-restart={MAX_WORKER_RESTARTS}"]
     extra = [a for a in (args.pytest_args or []) if a != "--"]
     return cmd + extra
 
 
-def summarize(junit: Path) -> dict[str, int]:
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "xfailed": 0}
-    if not junit.exists():
-        return counts
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        kinds = {child.tag for child in case}
-        skipped = case.find("skipped")
-        if "failure" in kinds:
-            counts["failed"] += 1
-        elif "error" in kinds:
-            counts["errors"] += 1
-        elif skipped is not None:
-            key = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
-            counts[key] += 1
-        else:
-            counts["passed"] += 1
-    return counts
+def runner_problem(requested: str | None, require_gpu: bool, session) -> str | None:
+    """Why this machine is not the runner it was asked to be, or None."""
+    fp = session.fingerprint
+    if (requested or require_gpu) and not fp.gpu_present:
+        why = f"--sku {requested}" if requested else f"--require-gpu / {REQUIRE_GPU_ENV}=1"
+        return f"this runner expects a GPU ({why}) but the probe found none: {fp.errors.get('gpu', 'no device')}"
+    if requested and (session.sku is None or session.sku.id != requested):
+        found = session.sku.id if session.sku else "no catalog row"
+        return (f"this runner was asked to be {requested} but the probed device is {fp.name} "
+                f"(PCI {fp.pci_device_id}, cc {fp.cc}): {found}")
+    return None
 
 
 def run_main_job(args) -> int:
@@ -72,30 +74,58 @@ def run_main_job(args) -> int:
     except matrix_mod.MatrixError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.sku is not None and args.sku not in mx.skus:
+        print(f"gpuhil run: unknown SKU '{args.sku}' (catalog {mx.path} has: {', '.join(mx.skus)})", file=sys.stderr)
+        return 2
     session = session_mod.build(mx)
     fp, sku = session.fingerprint, session.sku
-    sku_id = sku.id if sku and sku.id in mx.selections else None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results = Path(args.results_dir or root / "results" / f"{stamp}-{sku.id if sku else ('cpu' if not fp.gpu_present else 'unknown')}")
+    label = sku.id if sku else ("cpu" if not fp.gpu_present else "unknown")
+    results = Path(args.results_dir or root / "results" / f"{stamp}-{label}")
     results.mkdir(parents=True, exist_ok=True)
     (results / "probe.json").write_text(json.dumps(fp.to_dict(), indent=2, default=str))
+    facts = [f"device: {fp.summary()}", f"fingerprint: {fp.fingerprint_id}",
+             f"software: torch {fp.torch}, cutlass-dsl {fp.cutlass_dsl} (payload CUDA {fp.dsl_cuda}), "
+             f"driver {fp.driver_version}, git {fp.git_sha}",
+             f"catalog SKU: {sku.id if sku else 'none'}"]
+    problem = runner_problem(args.sku, args.require_gpu or os.environ.get(REQUIRE_GPU_ENV) == "1", session)
+    if problem:
+        _write(results, run_report.render(run_report.RunSummary(), title=f"gpuhil run {stamp}", facts=facts,
+                                          verdict=f"RUNNER ERROR: {problem}", matrix=mx))
+        print(f"gpuhil run: {problem}", file=sys.stderr)
+        return 2
+    sku_id = sku.id if sku and sku.id in mx.selections else None
     cmd = pytest_command(sku_id, results, args)
     print(f"gpuhil run: {fp.summary()}")
     print(f"gpuhil run: selection: {sku_id or 'default tier of every suite (no catalog selection for this machine)'}")
     print("gpuhil run: " + " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=root)
-    counts = summarize(results / "junit.xml")
-    verdict = "PASS" if rc in (0, 5) else ("FAIL" if rc == 1 else f"HARNESS ERROR (pytest exit {rc})")
-    report = [
-        f"# gpuhil run {stamp}", "",
-        f"- device: {fp.summary()}", f"- fingerprint: {fp.fingerprint_id}",
-        f"- catalog SKU: {sku.id if sku else 'none'}", f"- selection: {sku_id or 'default'}",
-        f"- command: `{' '.join(cmd)}`", f"- result: {verdict} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
-    ]
-    (results / "report.md").write_text("\n".join(report) + "\n")
-    print(f"gpuhil run: {verdict}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    summary = run_report.summarize(results)
+    verdict, code = _verdict(rc, summary)
+    facts += [f"selection: {sku_id or 'default'}", f"command: `{' '.join(cmd)}`"]
+    text = run_report.render(summary, title=f"gpuhil run {stamp}", facts=facts, verdict=verdict, matrix=mx)
+    _write(results, text)
+    print(f"gpuhil run: {verdict}")
     print(f"gpuhil run: report {results / 'report.md'}, junit {results / 'junit.xml'}")
-    if rc == 5:
-        print("gpuhil run: no test applied to this machine (pytest exit 5): nothing failed")
-        return 0
-    return rc
+    return code
+
+
+def _verdict(rc: int, s: run_report.RunSummary) -> tuple[str, int]:
+    counts = ", ".join(f"{v} {k}" for k, v in s.totals.items())
+    if rc not in (0, 1, 5):
+        return f"HARNESS ERROR (pytest exit {rc}): {counts}", rc
+    if s.ran == 0:
+        return f"FAIL: no test ran ({counts}): nothing was verified on this runner", 1
+    if s.crashes:
+        return f"FAIL: {len(s.crashes)} test(s) crashed or timed out ({counts})", 1
+    if rc == 1 or s.totals["failed"] or s.totals["errors"] or s.totals["xpassed"]:
+        return f"FAIL ({counts})", 1
+    return f"PASS ({counts})", 0
+
+
+def _write(results: Path, text: str) -> None:
+    (results / "report.md").write_text(text)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a") as f:
+            f.write(text)

@@ -1,15 +1,16 @@
 """Give each pytest-xdist worker its own GPU, before anything in that worker initialises CUDA.
 
-The controller lists the GPUs it may use in $GPUHIL_GPUS (from CUDA_VISIBLE_DEVICES, else NVML's count,
-which does not initialise CUDA); workers inherit the environment and worker gwN takes entry N mod count.
+The controller lists the GPUs it may use (CUDA_VISIBLE_DEVICES, else NVML's count, which does not
+initialise CUDA) and hands each worker one through xdist's `workerinput`: the GPU with the fewest
+live workers, so a worker that replaces a crashed one takes the GPU that was freed. The worker
+restricts its own CUDA_VISIBLE_DEVICES to that GPU.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import MutableMapping
 
-GPUS_ENV = "GPUHIL_GPUS"
+WORKERINPUT_KEY = "gpuhil_gpu"
 
 
 def visible_gpus(environ: MutableMapping[str, str]) -> list[str]:
@@ -28,20 +29,26 @@ def visible_gpus(environ: MutableMapping[str, str]) -> list[str]:
         return []
 
 
-def announce(environ: MutableMapping[str, str] = os.environ) -> list[str]:
-    """Controller side: publish the GPU list for the workers."""
-    gpus = visible_gpus(environ)
-    if gpus:
-        environ[GPUS_ENV] = ",".join(gpus)
-    return gpus
+class GpuAllocator:
+    """Controller side: which worker holds which GPU."""
+
+    def __init__(self, gpus: list[str]) -> None:
+        self.holders: dict[str, set[str]] = {g: set() for g in gpus}
+
+    def take(self, worker: str) -> str | None:
+        if not self.holders:
+            return None
+        gpu = min(self.holders, key=lambda g: (len(self.holders[g]), list(self.holders).index(g)))
+        self.holders[gpu].add(worker)
+        return gpu
+
+    def release(self, worker: str) -> None:
+        for held in self.holders.values():
+            held.discard(worker)
 
 
-def pin_worker(environ: MutableMapping[str, str], worker: str | None) -> str | None:
-    """Worker side (worker id 'gwN'): restrict CUDA_VISIBLE_DEVICES to this worker's GPU."""
-    gpus = environ.get(GPUS_ENV)
-    if not worker or not gpus:
-        return None
-    listed = gpus.split(",")
-    gpu = listed[int(worker.removeprefix("gw")) % len(listed)]
-    environ["CUDA_VISIBLE_DEVICES"] = gpu
+def pin_worker(environ: MutableMapping[str, str], gpu: str | None) -> str | None:
+    """Worker side: restrict CUDA_VISIBLE_DEVICES to the GPU the controller handed this worker."""
+    if gpu:
+        environ["CUDA_VISIBLE_DEVICES"] = gpu
     return gpu

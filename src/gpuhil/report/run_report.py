@@ -1,0 +1,131 @@
+"""The run report: what a person reads after an unattended run (report.md, and the GitHub job summary).
+
+Built from the run's junit.xml (every test's outcome, written by the pytest controller, which
+survives crashing workers), crashes.json (the isolation layer's causes) and the catalog (known
+issues' links and expiry dates).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+
+
+@dataclass
+class Failure:
+    test: str
+    kind: str  # "failed", "error", "xpassed"
+    first_line: str
+
+
+@dataclass
+class RunSummary:
+    per_suite: dict[str, Counter] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    skips: Counter = field(default_factory=Counter)  # reason -> count
+    known_issues: Counter = field(default_factory=Counter)  # id -> cases it applied to
+    crashes: list[dict] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Counter:
+        total: Counter = Counter({k: 0 for k in OUTCOMES})
+        for counts in self.per_suite.values():
+            total.update(counts)
+        return total
+
+    @property
+    def ran(self) -> int:
+        t = self.totals
+        return t["passed"] + t["failed"] + t["errors"] + t["xfailed"] + t["xpassed"]
+
+
+def _suite_of(classname: str) -> str:
+    parts = classname.split(".")
+    return parts[1] if parts[0] == "suites" and len(parts) > 2 else "harness"
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def summarize(results: Path) -> RunSummary:
+    """Read junit.xml (missing: nothing ran) and crashes.json of a results folder."""
+    s = RunSummary()
+    junit = results / "junit.xml"
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            suite = _suite_of(case.get("classname", ""))
+            test = f"{case.get('classname', '')}::{case.get('name', '')}"
+            outcome = _outcome(case, s, test)
+            s.per_suite.setdefault(suite, Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
+    crashes = results / "crashes.json"
+    if crashes.exists():
+        s.crashes = json.loads(crashes.read_text())
+    return s
+
+
+def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
+    failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
+    if failure is not None:
+        message = failure.get("message") or failure.text
+        if "XPASS(strict)" in (message or ""):
+            s.failures.append(Failure(test, "xpassed", _first_line(message)))
+            return "xpassed"
+        s.failures.append(Failure(test, "failed", _first_line(message)))
+        return "failed"
+    if error is not None:
+        s.failures.append(Failure(test, "error", _first_line(error.get("message") or error.text)))
+        return "errors"
+    if skipped is not None:
+        reason = skipped.get("message") or ""
+        known = reason.split("known issue ", 1)[1].split(":", 1)[0] if "known issue " in reason else None
+        if known:
+            s.known_issues[known] += 1
+        if skipped.get("type") == "pytest.xfail":
+            return "xfailed"
+        s.skips[reason] += 1
+        return "skipped"
+    return "passed"
+
+
+def render(s: RunSummary, *, title: str, facts: list[str], verdict: str, matrix=None,
+           perf_lines: list[str] = ()) -> str:
+    out = [f"# {title}", "", f"**{verdict}**", ""] + [f"- {f}" for f in facts] + [""]
+    out += ["## Outcomes per suite", "", "| suite | " + " | ".join(OUTCOMES) + " |",
+            "|---|" + "---:|" * len(OUTCOMES)]
+    for suite in sorted(s.per_suite):
+        out.append(f"| {suite} | " + " | ".join(str(s.per_suite[suite][k]) for k in OUTCOMES) + " |")
+    t = s.totals
+    out.append("| **all** | " + " | ".join(f"**{t[k]}**" for k in OUTCOMES) + " |")
+    if s.crashes:
+        out += ["", "## Crashed or timed-out tests", "", "| test | what happened | time to cut |", "|---|---|---:|"]
+        for c in s.crashes:
+            took = f"{c['seconds']:.1f} s" if c.get("seconds") is not None else ""
+            out.append(f"| `{c['nodeid']}` | {c['kind']}: {_cell(c['detail'])} | {took} |")
+    if s.failures:
+        out += ["", "## Failures", "", "| test | outcome | first line |", "|---|---|---|"]
+        out += [f"| `{f.test}` | {f.kind} | {_cell(f.first_line)} |" for f in s.failures]
+    if s.skips:
+        out += ["", "## Skips by reason", "", "| count | reason |", "|---:|---|"]
+        out += [f"| {n} | {_cell(reason)} |" for reason, n in s.skips.most_common()]
+    if s.known_issues:
+        out += ["", "## Known issues that applied", "", "| id | cases | link | expires |", "|---|---:|---|---|"]
+        issues = {ki.id: ki for ki in matrix.known_issues} if matrix is not None else {}
+        for ki_id, n in sorted(s.known_issues.items()):
+            ki = issues.get(ki_id)
+            out.append(f"| {ki_id} | {n} | {ki.link if ki else ''} | {ki.expires if ki else ''} |")
+    if perf_lines:
+        out += ["", "## Performance", ""] + list(perf_lines)
+    return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:300]
