@@ -1,0 +1,1 @@
+"""Per-op packages: each op's formats, references and problem sets in one folder."""
