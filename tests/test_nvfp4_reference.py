@@ -3,6 +3,7 @@ float32 re-implementation of the quantization sequence with nearest-value table 
 roundings, hand-derived swizzle offsets and a hand-derived MoE layer.
 """
 
+import itertools
 import math
 
 import numpy as np
@@ -78,7 +79,7 @@ def test_e2m1_values_and_sign_bit():
 
 
 def test_thresholds_are_the_midpoints_with_ties_to_the_even_code():
-    derived = tuple(((lo + hi) / 2, k % 2 == 1) for k, (lo, hi) in enumerate(zip(E2M1_MAG, E2M1_MAG[1:])))
+    derived = tuple(((lo + hi) / 2, k % 2 == 1) for k, (lo, hi) in enumerate(itertools.pairwise(E2M1_MAG)))
     assert F.E2M1_THRESHOLDS == derived  # a tie between codes k and k+1 goes up iff k+1 is even
 
 
@@ -265,7 +266,7 @@ def test_quantize_dequantize_error_bound(rng):
     beyond. Saturation stays inside that: with a normal E4M3 scale |s - d| <= s / 16, so
     |v| <= 6 * 16/15 = 6.4 and 6.4 - 6 < 1. The fp32 roundings of r, v and the dequantization add
     a relative 2^-22 or so of |v| <= 6.4, covered by 2^-18."""
-    x = torch.randn(64, 512, generator=rng) * torch.logspace(-2, 2, 64).unsqueeze(-1)
+    x = torch.randn(64, 512, generator=rng) * torch.logspace(-1, 1, 64).unsqueeze(-1)  # 2 decades: scales stay normal
     g = R.global_scale(x)
     packed, scales = R.quantize(x, g)
     d = scales.float()
