@@ -4,7 +4,7 @@
   (PTX ISA, alternate floating-point formats; CUDA cuda_fp4.h __nv_fp4_e2m1).
 - 16 consecutive elements along K share one E4M3 scale, used unsigned (cuBLAS: VEC16_UE4M3).
 - One fp32 global scale per tensor; x ~= e2m1 * e4m3 / global. The usual recipe
-  global = 448 * 6 / amax(tensor) (vLLM, NVIDIA Fuser and TensorRT-LLM NVFP4 tests) puts the
+  global = 448 * 6 / amax(tensor) (vLLM's and NVIDIA Fuser's NVFP4 tests and references) puts the
   largest block scale at the top of E4M3.
 - Scales as cuBLAS/CUTLASS read them: 128x4 tiles, see `swizzle_offset`.
 """
@@ -55,7 +55,9 @@ def swizzle_offset(row: int, col: int, cols: int) -> int:
     cuBLAS docs, "1D block scaling factors layout": 512-byte tiles of 128 rows x 4 scale columns,
     tiles ordered row-tile major with the K tiles inner; inside a tile row r sits at
     (r % 32) * 16 + (r % 128) // 32 * 4, plus the column % 4. nvmath-python's get_block_scale_offset
-    documents two instances for an M = K = 128 NVFP4 operand: (5, 2) -> 82, (5, 5) -> 593.
+    (which links that section) documents two instances for an M = K = 128 NVFP4 operand:
+    (5, 2) -> 82 and (5, 5) -> 593; NVIDIA Fuser's linear_to_swizzled_128_4 is the same permutation
+    as a reshape to (row tiles, 4, 32, K tiles, 4) with axes 1 and 3 swapped.
     """
     col_tiles = swizzled_shape(1, cols)[1] // SWIZZLE_COLS
     tile = (row // SWIZZLE_ROWS) * col_tiles + col // SWIZZLE_COLS
