@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import cutlass
 import cutlass.cute as cute
-from cutlass import BFloat16, Float32, Int32, Int64
+from cutlass import BFloat16, Int32, Uint8
 
 CHUNK = 16  # bytes per cp.async of packed codes
 SF_CHUNK = 4  # bytes per cp.async of scales: K % 64 == 0 makes each scale row whole 4-byte chunks
@@ -133,13 +133,23 @@ class Ring:
         thr_c, thr_s = self.copy_c.get_slice(tidx % used_c), self.copy_s.get_slice(tidx % used_s)
         self.gC, self.sC, self.cC = thr_c.partition_S(g_codes), thr_c.partition_D(s_codes), thr_c.partition_S(c_codes)
         self.gS, self.sS, self.cS = thr_s.partition_S(g_sf), thr_s.partition_D(s_sf), thr_s.partition_S(c_sf)
+        # stage 0 as plain bytes (it is the first rows * bytes-per-row of the ring, whatever the
+        # swizzle), split like the code copies, for zeroing (a sub-byte tensor cannot be filled)
+        stage0 = cute.make_tensor(cute.make_ptr(Uint8, s_codes.iterator.toint(), cute.AddressSpace.smem,
+                                                assumed_align=CHUNK),
+                                  cute.make_layout((rows, codes_per_tile * CHUNK // codes_per_chunk),
+                                                   stride=(codes_per_tile * CHUNK // codes_per_chunk, 1)))
+        byte_copy, used_z = row_tiled_copy(cute.make_copy_atom(cute.nvgpu.CopyUniversalOp(), Uint8,
+                                                               num_bits_per_copy=CHUNK * 8),
+                                           threads, rows, codes_per_tile * CHUNK // codes_per_chunk, CHUNK)
+        self.zero_c = byte_copy.get_slice(tidx % used_z).partition_D(stage0)
         # per-row flags for full k-tiles; per-(row, chunk) flags for the partial first one
         self.pC, self.pC0 = _preds(self.gC, self.cC, valid_rows, self.active_c)
         self.pS, self.pS0 = _preds(self.gS, self.cS, valid_rows, self.active_s)
 
     def zero_first_stage(self) -> None:
         """Stage 0 receives the partial first k-tile: zero codes (and zero scales) where K < 0."""
-        self.sC[None, None, None, 0].fill(0)
+        self.zero_c.fill(0)
         self.sS[None, None, None, 0].fill(0)
 
     def load_first(self) -> None:
