@@ -92,14 +92,6 @@ def row_tiled_copy(atom, threads: int, rows: int, row_elems: int, vec: int):
     return cute.make_tiled_copy_tv(atom, thr, cute.make_layout((1, vec))), used
 
 
-def row_pred(part):
-    """(1, CPY_M, CPY_K) flags with K stride 0: one flag per row of a copy partition."""
-    n_m = cute.size(part, mode=[1])
-    return cute.make_rmem_tensor(
-        cute.make_layout((1, n_m, cute.size(part, mode=[2])), stride=(n_m, 1, 0)), cutlass.Boolean
-    )
-
-
 def c_smem_layout(tile_m: int, tile_n: int):
     # bf16 rows of 64 elements (128 B) per atom, 16-byte chunks XOR row: conflict-free both ways
     atom = cute.make_composed_layout(cute.make_swizzle(3, 3, 3), 0, cute.make_layout((8, 64), stride=(64, 1)))
@@ -155,7 +147,6 @@ class Ring:
     def load_first(self) -> None:
         cute.copy(self.copy_c, self.gC[None, None, None, 0], self.sC[None, None, None, 0], pred=self.pC0)
         cute.copy(self.copy_s, self.gS[None, None, None, 0], self.sS[None, None, None, 0], pred=self.pS0)
-
 
 
 def load_stage(ring: Ring, k, stage) -> None:

@@ -81,10 +81,12 @@ def _staged(rows: int, per_tile: int, stages: int):
 
 
 @cute.jit
-def _dequantize_stage(s_codes, s_sf, tile, stage: Int32, tidx: Int32, threads: cutlass.Constexpr):
+def _dequantize_stage(s_codes, s_sf, tile, stage: Int32, valid_rows: Int32, tidx: Int32,
+                      threads: cutlass.Constexpr):
     """bf16 tile <- codes x scales of one ring stage. Thread t takes the 16-element blocks
     t, t + threads, ...: 8 code bytes (two 32-bit words) and one scale byte each, written as two
-    16-byte chunks of the swizzled tile."""
+    16-byte chunks of the swizzled tile. Rows past `valid_rows` are skipped: they feed only
+    accumulator rows (columns) that are never stored, and at decode they are most of the A tile."""
     rows = cute.size(tile, mode=[0])
     blocks = cute.size(tile, mode=[1]) // SF_VEC
     words = cute.make_tensor(cute.recast_ptr(s_codes.iterator, dtype=Int32),
@@ -98,10 +100,11 @@ def _dequantize_stage(s_codes, s_sf, tile, stage: Int32, tidx: Int32, threads: c
     blk = tidx % blocks
     for i in cutlass.range_constexpr(cute.size(dst, mode=[1])):
         r = tidx // blocks + i * rows_per_pass
-        scale = e4m3_to_bf16x2(Int32(s_sf[r, blk, stage]))
-        e2m1x8_to_bf16(words[r, 2 * blk, stage], scale, frag_words, 0)
-        e2m1x8_to_bf16(words[r, 2 * blk + 1, stage], scale, frag_words, 4)
-        cute.copy(copy_t, frag, dst[None, i, 0])
+        if r < valid_rows:
+            scale = e4m3_to_bf16x2(Int32(s_sf[r, blk, stage]))
+            e2m1x8_to_bf16(words[r, 2 * blk, stage], scale, frag_words, 0)
+            e2m1x8_to_bf16(words[r, 2 * blk + 1, stage], scale, frag_words, 4)
+            cute.copy(copy_t, frag, dst[None, i, 0])
 
 
 def build(config: KernelConfig):
@@ -206,8 +209,8 @@ def build(config: KernelConfig):
                     load_stage(ring_a, nxt, write_stage)
                     load_stage(ring_b, nxt, write_stage)
                 cute.arch.cp_async_commit_group()
-                _dequantize_stage(sPA, sSA, sTA, read_stage, tidx, threads)
-                _dequantize_stage(sPB, sSB, sTB, read_stage, tidx, threads)
+                _dequantize_stage(sPA, sSA, sTA, read_stage, m_rows - m_tile * tm, tidx, threads)
+                _dequantize_stage(sPB, sSB, sTB, read_stage, N8 - n_tile * tn, tidx, threads)
                 cute.arch.sync_threads()
 
                 cute.copy(s2r_a, tXsA[None, None, 0], tXrA[None, None, 0])
