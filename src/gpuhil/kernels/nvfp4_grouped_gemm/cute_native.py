@@ -6,11 +6,12 @@ CUDA 13 or newer (seed 002; the spec's requirements say so).
 Same operand contract, grouped schedule, ring and epilogue as the dequant kernel (cute_common); the
 codes stay packed all the way to the tensor cores: a k-tile lands in a swizzled Float4E2M1FN stage
 (16-byte cp.async of 32 codes), ldmatrix feeds the A and B registers, and each thread loads the
-scale bytes its lanes own straight from the linear scale stage. Scale operand layout (PTX ISA,
-warp-level block scaling): with scale_vec::4X each 32-bit scale register holds the four E4M3 scales
-of one row (A) or column (B) across the atom's 64 K elements, byte j for K elements 16j..16j+15;
-for A, lanes 4i and 4i + 1 supply rows i and i + 8 (thread-id-a 0), for B lane 4i supplies column
-i. CuTe's SM120 thread-value layouts encode exactly that, so a scale fragment is one 32-bit
+scale bytes its lanes own straight from the linear scale stage. Scale operand layout: with
+scale_vec::4X each 32-bit scale register holds the four E4M3 scales of one row (A) or column (B)
+across the atom's 64 K elements, byte j for K elements 16j..16j+15; by CuTe's SM120 thread-value
+layouts (cutlass.utils.blackwell_helpers.thrfrg_SFA/SFB, the DSL's port of mma_traits_sm120),
+lanes 4i and 4i + 1 hold rows i and i + 8 of A and the four lanes of quad i hold column i of B,
+and the MMA is issued with byte-id and thread-id 0. So a scale fragment is one 32-bit
 shared-memory load per atom from the row-major (rows, K/16) stage. One barrier a k-tile.
 """
 

@@ -18,7 +18,9 @@ from .spec import K_MULTIPLE, N_MULTIPLE
 class Nvfp4GroupedOperands:
     """a [T, K/2] uint8, a_scale [T, K/16] float8_e4m3fn, b [G, N, K/2] uint8,
     b_scale [G, N, K/16] float8_e4m3fn, offs [G] int32 (cumulative END rows, on the GPU),
-    alpha [G] float32. out[rows of g] = bf16(alpha[g] * A_g @ B[g]^T) with A, B dequantized."""
+    alpha [G] float32. out[rows of g] = bf16(alpha[g] * A_g @ B[g]^T) with A, B dequantized.
+    Block scales are non-negative, as NVFP4 quantization makes them: the native kernel's MMA reads
+    them as UE4M3 (no sign bit). Not checked here: that would read device memory at launch."""
 
     a: Any
     a_scale: Any
