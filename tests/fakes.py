@@ -90,3 +90,15 @@ def make_checkout(root, matrix_text: str | None = None) -> None:
     doc = yaml.safe_load((repo / "hardware_matrix.yaml").read_text())
     for suite in {s for sel in doc["selections"].values() for s in sel["suites"]}:
         (root / "suites" / suite).mkdir(parents=True, exist_ok=True)
+
+
+def install_fake_distribution(pytester, module: str, source: str, entry_points: str) -> None:
+    """A fake installed distribution on pytester's path: `module`.py holding `source`, and an
+    entry_points.txt (e.g. registering a provider in the gpuhil.providers group)."""
+    site = pytester.mkdir("site")
+    (site / f"{module}.py").write_text(source)
+    dist = site / f"{module}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    pytester.syspathinsert(site)

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from fakes import make_checkout
+from fakes import install_fake_distribution, make_checkout
 
 FAKE_PROVIDER = textwrap.dedent('''
     from gpuhil.gating import Requirements
@@ -46,13 +46,8 @@ SUITE = textwrap.dedent('''
 def session_with_fake_provider(pytester):
     make_checkout(pytester.path)
     (pytester.path / "conftest.py").write_text('pytest_plugins = ("gpuhil.pytest_plugin", "fixtures.device")\n')
-    site = pytester.mkdir("site")
-    (site / "fake_cutlass_moe.py").write_text(FAKE_PROVIDER)
-    dist = site / "fake_cutlass_moe-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-cutlass-moe\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[gpuhil.providers]\nfake-cutlass-moe = fake_cutlass_moe:providers\n")
-    pytester.syspathinsert(site)
+    install_fake_distribution(pytester, "fake_cutlass_moe", FAKE_PROVIDER,
+                              "[gpuhil.providers]\nfake-cutlass-moe = fake_cutlass_moe:providers\n")
     (pytester.path / "suites" / "fp8_grouped_gemm" / "test_fake_third_party_case.py").write_text(SUITE)
     return pytester
 

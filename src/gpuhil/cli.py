@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -59,6 +60,8 @@ def cmd_gates(args) -> int:
     if args.all or args.sku:
         skus = list(mx.skus.values()) if args.all else [_sku(mx, args.sku)]
         software = software_fingerprint()
+        if args.dsl_cuda:  # what-if: the same SKUs with another CuTe DSL native payload active
+            software = dataclasses.replace(software, dsl_cuda=args.dsl_cuda)
         caps_of = {sku.id: session_mod.catalog_capabilities(sku, software) for sku in skus}
     else:
         caps_of = {"this-device": session_mod.build(mx).caps}
@@ -90,6 +93,7 @@ def _perf(what: str, args) -> int:
 def cmd_bench(args) -> int:
     from .ops.argmax import bench as argmax_bench
     from .ops.fp8_grouped_gemm import bench as grouped_gemm_bench
+    from .ops.nvfp4_moe import bench as nvfp4_bench
 
     try:
         session = session_mod.build(_load_matrix(args.matrix), emulate=args.emulate_sku)
@@ -100,7 +104,8 @@ def cmd_bench(args) -> int:
         print(f"gpuhil bench: needs a GPU; the probe found none ({session.fingerprint.errors.get('gpu', 'no device')})",
               file=sys.stderr)
         return 2
-    return {"argmax": argmax_bench, "grouped-gemm": grouped_gemm_bench}[args.bench].main(args, session)
+    benches = {"argmax": argmax_bench, "grouped-gemm": grouped_gemm_bench, "nvfp4-moe": nvfp4_bench}
+    return benches[args.bench].main(args, session)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = sg.add_mutually_exclusive_group()
     g.add_argument("--sku", help="decide for this catalog SKU")
     g.add_argument("--all", action="store_true", help="decide for every catalog SKU")
+    sg.add_argument("--dsl-cuda", metavar="VERSION",
+                    help="with --sku/--all: decide as if the CuTe DSL native payload were this CUDA version "
+                         "(e.g. 12.9, the payload of seed 002)")
     sg.add_argument("--json", action="store_true")
     sg.set_defaults(fn=cmd_gates)
 
@@ -141,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--problems", default="", help="substrings of problem names (default: every uniform MoE shape)")
     bg.add_argument("--json", help="also write the rows here")
     bg.set_defaults(fn=cmd_bench)
+    bn = bsub.add_parser("nvfp4-moe", help="NVFP4 MoE layer and grouped GEMM vs torch, %% of the measured roofline")
+    bn.add_argument("--layers", default="", help="layer names, comma separated (default: every NVFP4 layer)")
+    bn.add_argument("--json", help="also write the rows here")
+    bn.set_defaults(fn=cmd_bench)
 
     sp_ = sub.add_parser("perf", help="perf store: baselines and noise-aware comparison")
     psub = sp_.add_subparsers(dest="perf_command", required=True)

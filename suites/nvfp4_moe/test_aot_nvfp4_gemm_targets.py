@@ -15,13 +15,9 @@ import struct
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
+from gpuhil.gating import Requirements
 from gpuhil.kernels.nvfp4_grouped_gemm import spec
-from gpuhil.probe import software_fingerprint
-from gpuhil.requirements import Requirements
 
-MX = matrix.active()  # the session's catalog (--matrix)
 SKU_TARGETS = {"h100": "sm_90a", "rtx5090": "sm_120a", "gb10": "sm_121a"}
 assert set(SKU_TARGETS.values()) == set(spec.TARGETS[spec.DEQUANT])
 NATIVE_SKUS = [s for s, t in SKU_TARGETS.items() if t in spec.TARGETS[spec.NATIVE]]
@@ -49,25 +45,20 @@ def cubin_frame_bytes(path) -> int:
     raise AssertionError(f"no EIATTR_FRAME_SIZE in {path}")
 
 
-def sku_caps(sku_id: str) -> Capabilities:
-    return Capabilities.from_sku(MX.sku(sku_id), software_fingerprint())
-
-
 def compile_config(kernel: str, tile, stages: int, target: str, keep_dir):
     from gpuhil import aot
     from gpuhil.kernels.nvfp4_grouped_gemm import cute_dequant, cute_native
 
     module = cute_dequant if kernel == spec.DEQUANT else cute_native
-    cfg = module.KernelConfig(tile.m, tile.n, tile.k, stages)
+    cfg = spec.GemmConfig(kernel, tile, stages)
     return aot.compile_for_target(module.build(cfg), *module.aot_args(cfg), target=target, keep_dir=keep_dir)
 
 
 @pytest.mark.aot
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
-@pytest.mark.parametrize("sku_id", SKU_TARGETS)
-def test_dequant_configs_compile_for_the_skus_target_within_its_smem(sku_id, tmp_path):
-    sku, target = MX.sku(sku_id), SKU_TARGETS[sku_id]
-    caps = sku_caps(sku_id)
+@pytest.mark.skus(where=lambda s: s.id in SKU_TARGETS)
+def test_dequant_configs_compile_for_the_skus_target_within_its_smem(sku, catalog_caps, tmp_path):
+    target, caps = SKU_TARGETS[sku.id], catalog_caps
     offered = 0
     for tile in spec.TILES[spec.DEQUANT]:
         cfg = spec.config_for(spec.DEQUANT, tile, caps)
@@ -90,13 +81,12 @@ def test_dequant_configs_compile_for_the_skus_target_within_its_smem(sku_id, tmp
 
 @pytest.mark.aot
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
-@pytest.mark.parametrize("sku_id", NATIVE_SKUS)
-def test_native_configs_compile_for_sm12x_with_the_public_mxf4nvf4_spelling(sku_id, tmp_path):
-    sku, target = MX.sku(sku_id), SKU_TARGETS[sku_id]
-    caps = sku_caps(sku_id)
+@pytest.mark.skus(where=lambda s: s.id in NATIVE_SKUS)
+def test_native_configs_compile_for_sm12x_with_the_public_mxf4nvf4_spelling(sku, catalog_caps, tmp_path):
+    target, caps = SKU_TARGETS[sku.id], catalog_caps
     for tile in spec.TILES[spec.NATIVE]:
         cfg = spec.config_for(spec.NATIVE, tile, caps)
-        assert cfg is not None, f"{tile.name} must fit {sku_id}'s {sku.smem_optin_bytes} B"
+        assert cfg is not None, f"{tile.name} must fit {sku.id}'s {sku.smem_optin_bytes} B"
         res = compile_config(spec.NATIVE, tile, cfg.stages, target, tmp_path)
         assert res.smem_bytes == spec.smem_bytes(spec.NATIVE, tile, cfg.stages) <= sku.smem_optin_bytes
         assert res.smem_bytes <= 101376  # the GB10's opt-in limit, the smallest SM12x part

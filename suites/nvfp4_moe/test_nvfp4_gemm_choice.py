@@ -10,29 +10,30 @@ import dataclasses
 
 import pytest
 
-from gpuhil import matrix
-from gpuhil.capabilities import Capabilities
+from gpuhil.device.probe import software_fingerprint
+from gpuhil.gating import check
 from gpuhil.kernels.nvfp4_grouped_gemm import spec
-from gpuhil.problems import layer_problems
-from gpuhil.probe import software_fingerprint
-from gpuhil.requirements import check
+from gpuhil.ops import nvfp4_moe
+from gpuhil.ops.nvfp4_moe.problems import gemm_problems
+from gpuhil.session import catalog_capabilities
 
-MX = matrix.active()
-SKUS = [pytest.param(s, id=s.id) for s in MX.skus.values()]
-PROBLEMS = layer_problems()
+PROBLEMS = gemm_problems()
 
 
 def runner_caps(sku, dsl_cuda: str | None = "13.0"):
     """The SKU as its own runner decides, with a DSL of the given payload (None: no DSL)."""
-    caps = Capabilities.from_sku(sku, software_fingerprint()).as_runner()
+    caps = catalog_capabilities(sku, software_fingerprint())
     return dataclasses.replace(caps, dsl_cuda=dsl_cuda, cutlass_dsl="4.8.1" if dsl_cuda else None)
+
+
+def is_sm12x(sku) -> bool:
+    return sku.arch_family == 12
 
 
 def choices(caps):
     return [(p, spec.choose(p.n, p.total_tokens / p.groups, caps)) for p in PROBLEMS]
 
 
-@pytest.mark.parametrize("sku", SKUS)
 def test_the_choice_is_a_config_the_sku_runs_or_a_refusal_that_names_the_isa(sku):
     caps = runner_caps(sku)
     for p, choice in choices(caps):
@@ -50,7 +51,7 @@ def test_the_choice_is_a_config_the_sku_runs_or_a_refusal_that_names_the_isa(sku
                                                        caps.smem_optin_bytes) or not verdict.ok
 
 
-@pytest.mark.parametrize("sku", [s for s in SKUS if {"sm_120a", "sm_121a"} & runner_caps(s.values[0]).targets])
+@pytest.mark.skus(where=is_sm12x)
 @pytest.mark.parametrize("payload", ["12.9", "12.8"])
 def test_sm12x_with_a_cuda12_payload_falls_back_to_dequant_with_a_warning(sku, payload):
     """Seed 002: the native kernel's gate is the payload, and dispatch says what to fix."""
@@ -65,27 +66,28 @@ def test_sm12x_with_a_cuda12_payload_falls_back_to_dequant_with_a_warning(sku, p
         assert check(spec.requirements(choice.config), caps).ok  # the fallback itself runs there
 
 
-@pytest.mark.parametrize("sku", [s for s in SKUS if {"sm_120a", "sm_121a"} & runner_caps(s.values[0]).targets])
+@pytest.mark.skus(where=is_sm12x)
 def test_the_gate_table_shows_the_fallback(sku):
     """`gpuhil gates` rows carry the decision: native refused by payload, the fallback named."""
     caps = runner_caps(sku, "12.9")
-    rows = list(spec.gate_rows(caps))
-    native = [r for r in rows if r.config.startswith("gpuhil-nvfp4-native")]
-    dequant = [r for r in rows if r.config.startswith("gpuhil-nvfp4-dequant")]
+    rows = [r for r in nvfp4_moe.gate_rows(caps) if r.kernel == "nvfp4_grouped_gemm"]
+    native = [r for r in rows if r.config.startswith("gpuhil-cute-nvfp4-native")]
+    dequant = [r for r in rows if r.config.startswith("gpuhil-cute-nvfp4-dequant")]
     assert len(native) == len(spec.TILES[spec.NATIVE]) and len(dequant) == len(spec.TILES[spec.DEQUANT])
     for row in native:
         assert not check(row.requirements, caps).ok
         assert "dequant kernel" in row.details["fallback"]
     assert sum(len(r.details["chosen_for"]) for r in dequant) == len({p.name.removesuffix("-uniform")
                                                                      for p in PROBLEMS if p.name.endswith("uniform")})
-    healthy = list(spec.gate_rows(runner_caps(sku, "13.0")))
+    healthy = [r for r in nvfp4_moe.gate_rows(runner_caps(sku, "13.0")) if r.kernel == "nvfp4_grouped_gemm"]
     assert all("fallback" not in r.details for r in healthy)
-    assert sum(len(r.details["chosen_for"]) for r in healthy if r.config.startswith("gpuhil-nvfp4-native")) > 0
+    assert sum(len(r.details["chosen_for"]) for r in healthy if r.config.startswith("gpuhil-cute-nvfp4-native")) > 0
 
 
-def test_stages_follow_the_probed_opt_in_smem_not_the_family():
+def test_stages_follow_the_probed_opt_in_smem_not_the_family(gpuhil_session):
     """Seed 001: the GB10 and the RTX 5090 get the stages their 101376 B allow; the H100 more."""
-    h100, gb10 = runner_caps(MX.sku("h100")), runner_caps(MX.sku("gb10"))
+    mx = gpuhil_session.matrix
+    h100, gb10 = runner_caps(mx.sku("h100")), runner_caps(mx.sku("gb10"))
     for kernel in spec.KERNELS:
         for tile in spec.TILES[kernel]:
             big, small = spec.config_for(kernel, tile, h100), spec.config_for(kernel, tile, gb10)
@@ -95,9 +97,9 @@ def test_stages_follow_the_probed_opt_in_smem_not_the_family():
                 assert spec.smem_bytes(kernel, tile, small.stages + 1) > gb10.smem_optin_bytes or small.stages == spec.MAX_STAGES
 
 
-def test_a_tile_two_stages_of_which_do_not_fit_is_refused_with_byte_counts():
+def test_a_tile_two_stages_of_which_do_not_fit_is_refused_with_byte_counts(gpuhil_session):
     tile = spec.Tile(128, 128, 128)
-    gb10 = runner_caps(MX.sku("gb10"))
+    gb10 = runner_caps(gpuhil_session.matrix.sku("gb10"))
     assert spec.config_for(spec.DEQUANT, tile, gb10) is None
     verdict = check(spec.requirements(spec.GemmConfig(spec.DEQUANT, tile, spec.MIN_STAGES)), gb10)
     assert [str(r) for r in verdict.reasons] == [
@@ -106,16 +108,13 @@ def test_a_tile_two_stages_of_which_do_not_fit_is_refused_with_byte_counts():
     assert tile not in chosen  # the per-shape choice never picks it for a 99 KiB part
 
 
-def test_choice_is_a_pure_function_of_shape_and_capabilities():
-    caps = runner_caps(MX.sku("gb10"))
+def test_choice_is_a_pure_function_of_shape_and_capabilities(gpuhil_session):
+    caps = runner_caps(gpuhil_session.matrix.sku("gb10"))
     assert choices(caps) == choices(dataclasses.replace(caps))
     assert spec.choose(4096, 4, caps) != spec.choose(4096, 4096, caps)  # decode and prefill differ
 
 
 def test_shapes_the_kernels_do_not_take_are_named():
-    from gpuhil.problems import GroupedGemmProblem
-
-    assert spec.unsupported_reason(GroupedGemmProblem("ok", 8, 64, (1,))) is None
-    assert spec.unsupported_reason(GroupedGemmProblem("k", 8, 2000, (1,))) == \
-        "gpuhil-nvfp4: K=2000 (needs a multiple of 64)"
-    assert "N=12 (needs a multiple of 8)" in spec.unsupported_reason(GroupedGemmProblem("n", 12, 64, (1,)))
+    assert spec.unsupported_reason(8, 64) is None
+    assert spec.unsupported_reason(8, 2000) == "gpuhil-cute NVFP4 grouped GEMM: K=2000 (needs a multiple of 64)"
+    assert "N=12 (needs a multiple of 8)" in spec.unsupported_reason(12, 64)

@@ -13,7 +13,7 @@ How a payload gets picked (read from the DSL's own loader, cutlass/_mlir/_mlir_l
 * 4.5.0 (the release of the field report) wrote both payloads to the same paths
   (nvidia_cutlass_dsl/python_packages/cutlass/...): libs-base carried CUDA 12.9, libs-cu13 CUDA 13.1,
   and whichever wheel was installed last was active. The test unpacks each into its own cached
-  directory (pip --target, ~150 MB once) and runs it in a subprocess started with -S, so the
+  directory under build/ (pip --target, ~150 MB once) and runs it in a subprocess started with -S, so the
   project's own DSL stays out of its path.
 
 What happens (asserted below): 4.5.0 + CUDA 12.9 emits the internal
@@ -33,15 +33,16 @@ from pathlib import Path
 
 import pytest
 
-from gpuhil.capabilities import Capabilities
+from gpuhil.device.capabilities import Capabilities, mma_kinds_for, targets_for
+from gpuhil.gating import Requirements, check
 from gpuhil.kernels.nvfp4_grouped_gemm import spec
-from gpuhil.requirements import Requirements, check
 
 PUBLIC = "kind::mxf4nvf4"
 SEED_002_PTXAS = "Unexpected instruction types specified for '_mma'"
 FIELD_RELEASE = "4.5.0"
 FIELD_WHEELS = {"12.9": "nvidia-cutlass-dsl-libs-base", "13.1": "nvidia-cutlass-dsl-libs-cu13"}
-SRC = Path(__file__).resolve().parents[2] / "src"
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
 
 # One subprocess: pick the payload, compile for sm_121a, print what happened as JSON.
 PROBE = r'''
@@ -93,8 +94,8 @@ dump = pathlib.Path(os.environ["CUTE_DSL_DUMP_DIR"])
 try:
     if kernel == "gpuhil":  # the suite's native kernel, the GB10 decode config
         from gpuhil.aot import compile_for_target
-        from gpuhil.kernels.nvfp4_grouped_gemm import cute_native as k
-        cfg = k.KernelConfig(64, 64, 256, 5)
+        from gpuhil.kernels.nvfp4_grouped_gemm import cute_native as k, spec
+        cfg = spec.GemmConfig(spec.NATIVE, spec.Tile(64, 64, 256), 5)
         res = compile_for_target(k.build(cfg), *k.aot_args(cfg), target="sm_121a", keep_dir=dump)
         ptx, cubin = res.ptx_path, res.cubin_path
     else:  # one block-scaled MMA, written against the API both releases share
@@ -134,10 +135,8 @@ def probe(how: str, where: str, kernel: str, tmp_path) -> dict:
 
 def native_refused_for(payload: str) -> bool:
     """The spec's own predicate, on an SM12x part whose DSL runs `payload`."""
-    caps = Capabilities(source="seed 002", gpu_present=True, runnable=True, cc="12.1", arch_family=12,
-                        targets=frozenset({"sm_121", "sm_121a", "sm_120f", "sm_121f"}),
-                        mma_kinds=frozenset({"mma_sync_bf16", "mma_sync_block_scale_fp4"}), smem_optin_bytes=101376,
-                        dsl_cuda=payload, cutlass_dsl="x")
+    caps = Capabilities(source="seed 002", gpu_present=True, cc="12.1", arch_family=12, targets=targets_for("12.1"),
+                        mma_kinds=mma_kinds_for("12.1"), smem_optin_bytes=101376, dsl_cuda=payload, cutlass_dsl="x")
     cfg = spec.config_for(spec.NATIVE, spec.tile_for(spec.NATIVE, 4096, 4), caps)
     return not check(spec.requirements(cfg), caps).ok
 
@@ -185,7 +184,7 @@ def test_the_native_kernel_under_each_payload_of_the_installed_dsl(driver, tmp_p
 
 def unpacked_release(payload: str) -> Path:
     """DSL FIELD_RELEASE with the wheel that carried `payload`, unpacked once into a cache dir."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gpuhil" / f"cutedsl-{FIELD_RELEASE}-{payload}"
+    cache = REPO / "build" / f"cutedsl-{FIELD_RELEASE}-{payload}"  # ignored by git, inside the checkout
     marker = cache / ".complete"
     if not marker.exists():
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--disable-pip-version-check",

@@ -86,6 +86,7 @@ class AppliesTo(_Strict):
     params: dict[str, str | int | float | bool] = {}
     provider: str = "*"
     backend: str = "*"  # what a provider is built on (cutlass-cpp, cute-dsl, torch, ...)
+    third_party: bool | None = None  # true: only providers registered through the entry point
 
 
 class KnownIssue(_Strict):

@@ -21,6 +21,7 @@ class CaseIdentity:
     provider: str | None
     backend: str | None  # the provider's backend, when the provider param is a Provider
     tier: str  # "default" or "full" (slow-marked)
+    origin: str | None = None  # "gpuhil", or the distribution that registered the provider
 
 
 def param_text(value: Any) -> str:
@@ -38,7 +39,9 @@ def identify(item) -> CaseIdentity:
     params = {k: param_text(v) for k, v in raw.items()}
     tier = "full" if item.get_closest_marker("slow") else "default"
     backend = getattr(raw.get("provider"), "backend", None)
-    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), backend, tier)
+    origin = getattr(raw.get("provider"), "origin", None)
+    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), backend, tier,
+                        origin)
 
 
 def selected(sel: Selection, case: CaseIdentity) -> bool:
@@ -56,6 +59,8 @@ def applies(ki: KnownIssue, case: CaseIdentity) -> bool:
     if a.provider != "*" and (case.provider is None or not fnmatchcase(case.provider, a.provider)):
         return False
     if a.backend != "*" and (case.backend is None or not fnmatchcase(case.backend, a.backend)):
+        return False
+    if a.third_party is not None and (case.origin is None or (case.origin != "gpuhil") != a.third_party):
         return False
     for key, want in a.params.items():
         have = case.params.get(key)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 
 # torch._scaled_grouped_mm (rowwise FP8): torch checks for sm_90 / sm_100 in its CUDA dispatch.
-_OP_ARCH_FAMILIES = {"_scaled_grouped_mm": frozenset({9, 10}), "_scaled_mm": frozenset({8, 9, 10, 12})}
+# torch._grouped_mm (bf16, 2d x 3d): the same CUTLASS grouped kernels, sm_90 / sm_100.
+_OP_ARCH_FAMILIES = {"_scaled_grouped_mm": frozenset({9, 10}), "_scaled_mm": frozenset({8, 9, 10, 12}),
+                     "_grouped_mm": frozenset({9, 10})}
 
 
 def ops_for(arch_family: int | None) -> frozenset[str]:
@@ -41,6 +43,10 @@ def _runs_on_device(op: str) -> bool:
             offs = torch.tensor([16, 32], device="cuda", dtype=torch.int32)
             torch._scaled_grouped_mm(a, b, torch.ones(32, device="cuda"), torch.ones(2, 32, device="cuda"),
                                      offs=offs, out_dtype=torch.bfloat16)
+        elif op == "_grouped_mm":
+            a = torch.zeros(32, 32, device="cuda", dtype=torch.bfloat16)
+            b = torch.zeros(2, 32, 32, device="cuda", dtype=torch.bfloat16).transpose(-2, -1)
+            torch._grouped_mm(a, b, offs=torch.tensor([16, 32], device="cuda", dtype=torch.int32))
         elif op == "_scaled_mm":
             a = torch.zeros(32, 32, device="cuda").to(torch.float8_e4m3fn)
             one = torch.ones((), device="cuda")

@@ -18,9 +18,6 @@ overwritten (and a ring slot refilled), one before it is read.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import cuda.bindings.driver as cuda
 
 import cutlass
@@ -31,42 +28,16 @@ from cutlass.memory import SmemAllocator
 from . import operands as operands_mod
 from .cute_common import (CHUNK, SF_VEC, Ring, c_smem_layout, find_group, group_rows, k_tiled, load_stage, row_tiled_copy,
                           store_epilogue)
-from .dsl_args import operand_pointers, pointers, stream_for
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
+from .dsl_args import operand_pointers, pointers
 from .fp4_convert import e2m1x8_to_bf16, e4m3_to_bf16x2
-from .spec import DEQUANT, MAX_STAGES, MIN_STAGES, TILES_K, TILES_MN, Tile, smem_bytes
+from .spec import DEQUANT, GemmConfig, smem_bytes
 
-__all__ = ["KernelConfig", "build", "aot_args", "compile_dequant", "launch"]
+__all__ = ["build", "aot_args", "compile_dequant", "launch"]
 
 _MMA_SHAPE = (16, 8, 16)  # mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 _WARPS = (2, 2, 1)  # warps along (M, N, K)
-
-
-@dataclasses.dataclass(frozen=True)
-class KernelConfig:
-    tile_m: int = 128
-    tile_n: int = 128
-    tile_k: int = 64
-    stages: int = 3
-
-    def __post_init__(self):
-        if (self.tile_m, self.tile_n) not in TILES_MN:
-            raise ValueError(f"(tile_m, tile_n) must be one of {TILES_MN}, got {(self.tile_m, self.tile_n)}")
-        if self.tile_k not in TILES_K[DEQUANT]:
-            raise ValueError(f"tile_k must be one of {TILES_K[DEQUANT]}, got {self.tile_k}")
-        if not MIN_STAGES <= self.stages <= MAX_STAGES:
-            raise ValueError(f"stages must be in {MIN_STAGES}..{MAX_STAGES}, got {self.stages}")
-
-    @property
-    def tile(self) -> Tile:
-        return Tile(self.tile_m, self.tile_n, self.tile_k)
-
-    @property
-    def threads(self) -> int:
-        return 32 * _WARPS[0] * _WARPS[1]
-
-    @property
-    def smem_bytes(self) -> int:
-        return smem_bytes(DEQUANT, self.tile, self.stages)
+THREADS = 32 * _WARPS[0] * _WARPS[1]
 
 
 def _bf16_tile_layout(rows: int, tile_k: int):
@@ -107,17 +78,19 @@ def _dequantize_stage(s_codes, s_sf, tile, stage: Int32, valid_rows: Int32, tidx
             cute.copy(copy_t, frag, dst[None, i, 0])
 
 
-def build(config: KernelConfig):
+def build(config: GemmConfig, variant: str = "nvfp4"):
     """Return the @cute.jit host function for `config`.
 
     Host signature: ``(a, a_scale, b, b_scale, out, offs, alpha, T, N, K, G, stream)``; pointers are
     ``cute.runtime.make_ptr`` objects (dsl_args.pointers), T/N/K/G Int32 with K in elements.
     Requires K % 64 == 0, N % 8 == 0, 16-byte aligned codes and output, 4-byte aligned scales.
     """
-    tm, tn, tk, stages = config.tile_m, config.tile_n, config.tile_k, config.stages
-    threads = config.threads
+    if config.kernel != DEQUANT:
+        raise ValueError(f"this module builds the {DEQUANT!r} kernel, got {config.name}")
+    tm, tn, tk, stages = config.tile.m, config.tile.n, config.tile.k, config.stages
+    threads = THREADS
     atom_m, atom_n, _ = _WARPS
-    smem_size = config.smem_bytes
+    smem_size = smem_bytes(DEQUANT, config.tile, stages)
     k_blocks = tk // _MMA_SHAPE[2]
     bytes_per_tile, sf_per_tile = tk // 2, tk // SF_VEC
 
@@ -243,37 +216,23 @@ def build(config: KernelConfig):
     return gemm_host
 
 
-def aot_args(config: KernelConfig):
+def aot_args(config: GemmConfig, variant: str = "nvfp4"):
     """Compile-time stand-ins for build(config)'s host function (no GPU)."""
-    return (*pointers(), Int32(1), Int32(8), Int32(64), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(64), Int32(1), null_stream())
 
 
-class CompiledGemm:
-    __slots__ = ("fn", "config", "target")
-
-    def __init__(self, fn, config, target):
-        self.fn, self.config, self.target = fn, config, target
+def compile_dequant(config: GemmConfig, target: str | None = None) -> CompiledKernel:
+    """Compiled for `config`, valid for any T/N/K/G (see kernels.compiled)."""
+    return compile_kernel(build, aot_args, config, "nvfp4", target)
 
 
-@functools.lru_cache(maxsize=None)
-def compile_dequant(config: KernelConfig, target: str | None = None) -> CompiledGemm:
-    """Compiled callable for `config`, valid for any T/N/K/G; target=None compiles for the current
-    GPU, otherwise ahead of time through gpuhil.aot."""
-    fn = build(config)
-    if target is None:
-        return CompiledGemm(cute.compile(fn, *aot_args(config)), config, None)
-    from gpuhil.aot import compile_for_target
-
-    return CompiledGemm(compile_for_target(fn, *aot_args(config), target=target).compiled, config, target)
-
-
-def launch(compiled: CompiledGemm, ops, out, stream=None) -> None:
+def launch(compiled: CompiledKernel, ops, out, stream=None) -> None:
     """Launch on torch operands (operands.Nvfp4GroupedOperands); no host sync, no allocation, so
     CUDA-graph capturable."""
     T, N, K, G = operands_mod.check(ops, out)
-    grid_m = -(-T // compiled.config.tile_m) + G
+    grid_m = -(-T // compiled.config.tile.m) + G
     if grid_m > 65535:
         raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds the grid.y limit 65535")
     if T == 0:
         return
-    compiled.fn(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))
+    compiled(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))

@@ -17,9 +17,6 @@ shared-memory load per atom from the row-major (rows, K/16) stage. One barrier a
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import cuda.bindings.driver as cuda
 
 import cutlass
@@ -31,42 +28,16 @@ from cutlass.memory import SmemAllocator
 from . import operands as operands_mod
 from .cute_common import (CHUNK, SF_VEC, Ring, c_smem_layout, find_group, group_rows, k_tiled, load_stage,
                           store_epilogue)
-from .dsl_args import operand_pointers, pointers, stream_for
-from .spec import MAX_STAGES, MIN_STAGES, NATIVE, TILES_K, TILES_MN, Tile, smem_bytes
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
+from .dsl_args import operand_pointers, pointers
+from .spec import NATIVE, GemmConfig, smem_bytes
 
-__all__ = ["KernelConfig", "build", "aot_args", "compile_native", "launch"]
+__all__ = ["build", "aot_args", "compile_native", "launch"]
 
 _MMA_K = 64  # m16n8k64
 _WARPS = (2, 2, 1)
+THREADS = 32 * _WARPS[0] * _WARPS[1]
 _CODES_PER_CHUNK = 2 * CHUNK  # E2M1 codes per 16-byte cp.async
-
-
-@dataclasses.dataclass(frozen=True)
-class KernelConfig:
-    tile_m: int = 128
-    tile_n: int = 128
-    tile_k: int = 128
-    stages: int = 3
-
-    def __post_init__(self):
-        if (self.tile_m, self.tile_n) not in TILES_MN:
-            raise ValueError(f"(tile_m, tile_n) must be one of {TILES_MN}, got {(self.tile_m, self.tile_n)}")
-        if self.tile_k not in TILES_K[NATIVE]:
-            raise ValueError(f"tile_k must be one of {TILES_K[NATIVE]}, got {self.tile_k}")
-        if not MIN_STAGES <= self.stages <= MAX_STAGES:
-            raise ValueError(f"stages must be in {MIN_STAGES}..{MAX_STAGES}, got {self.stages}")
-
-    @property
-    def tile(self) -> Tile:
-        return Tile(self.tile_m, self.tile_n, self.tile_k)
-
-    @property
-    def threads(self) -> int:
-        return 32 * _WARPS[0] * _WARPS[1]
-
-    @property
-    def smem_bytes(self) -> int:
-        return smem_bytes(NATIVE, self.tile, self.stages)
 
 
 def _codes_ptr(byte_ptr):
@@ -114,17 +85,19 @@ def _load_k_block(s2r_a, s2r_b, sa_view, sb_view, tXrA, tXrB, vSA, vSB, tCrSA, t
     cute.autovec_copy(cute.filter_zeros(vSB[None, None, kb]), cute.filter_zeros(tCrSB[None, None, kb]))
 
 
-def build(config: KernelConfig):
+def build(config: GemmConfig, variant: str = "nvfp4"):
     """Return the @cute.jit host function for `config` (trace with CUTE_DSL arch sm_120a/sm_121a).
 
     Host signature: ``(a, a_scale, b, b_scale, out, offs, alpha, T, N, K, G, stream)``, as the
     dequant kernel's (dsl_args.pointers). Requires K % 64 == 0, N % 8 == 0, 16-byte aligned codes
     and output, 4-byte aligned scales.
     """
-    tm, tn, tk, stages = config.tile_m, config.tile_n, config.tile_k, config.stages
-    threads = config.threads
+    if config.kernel != NATIVE:
+        raise ValueError(f"this module builds the {NATIVE!r} kernel, got {config.name}")
+    tm, tn, tk, stages = config.tile.m, config.tile.n, config.tile.k, config.stages
+    threads = THREADS
     atom_m, atom_n, _ = _WARPS
-    smem_size = config.smem_bytes
+    smem_size = smem_bytes(NATIVE, config.tile, stages)
     k_blocks = tk // _MMA_K
     sf_per_tile = tk // SF_VEC
 
@@ -256,37 +229,23 @@ def build(config: KernelConfig):
     return gemm_host
 
 
-def aot_args(config: KernelConfig):
+def aot_args(config: GemmConfig, variant: str = "nvfp4"):
     """Compile-time stand-ins for build(config)'s host function (no GPU)."""
-    return (*pointers(), Int32(1), Int32(8), Int32(64), Int32(1), cuda.CUstream(0))
+    return (*pointers(), Int32(1), Int32(8), Int32(64), Int32(1), null_stream())
 
 
-class CompiledGemm:
-    __slots__ = ("fn", "config", "target")
-
-    def __init__(self, fn, config, target):
-        self.fn, self.config, self.target = fn, config, target
+def compile_native(config: GemmConfig, target: str | None = None) -> CompiledKernel:
+    """Compiled for `config`, valid for any T/N/K/G (see kernels.compiled)."""
+    return compile_kernel(build, aot_args, config, "nvfp4", target)
 
 
-@functools.lru_cache(maxsize=None)
-def compile_native(config: KernelConfig, target: str | None = None) -> CompiledGemm:
-    """Compiled callable for `config`, valid for any T/N/K/G; target=None compiles for the current
-    GPU (an SM12x part), otherwise ahead of time (sm_120a / sm_121a) through gpuhil.aot."""
-    fn = build(config)
-    if target is None:
-        return CompiledGemm(cute.compile(fn, *aot_args(config)), config, None)
-    from gpuhil.aot import compile_for_target
-
-    return CompiledGemm(compile_for_target(fn, *aot_args(config), target=target).compiled, config, target)
-
-
-def launch(compiled: CompiledGemm, ops, out, stream=None) -> None:
+def launch(compiled: CompiledKernel, ops, out, stream=None) -> None:
     """Launch on torch operands (operands.Nvfp4GroupedOperands); no host sync, no allocation, so
     CUDA-graph capturable."""
     T, N, K, G = operands_mod.check(ops, out)
-    grid_m = -(-T // compiled.config.tile_m) + G
+    grid_m = -(-T // compiled.config.tile.m) + G
     if grid_m > 65535:
         raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds the grid.y limit 65535")
     if T == 0:
         return
-    compiled.fn(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))
+    compiled(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...capabilities import Capabilities
-from ...gates import GateRow
-from ...requirements import Requirements, Verdict, check
+from ...device.capabilities import Capabilities
+from ...gating import ConfigRow, Requirements, Verdict, check
 
 DEQUANT, NATIVE = "dequant", "native"
 KERNELS = (DEQUANT, NATIVE)
@@ -52,6 +51,14 @@ class GemmConfig:
     kernel: str
     tile: Tile
     stages: int
+
+    def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
+        if (self.tile.m, self.tile.n) not in TILES_MN or self.tile.k not in TILES_K[self.kernel]:
+            raise ValueError(f"{self.kernel} tile {self.tile.name} is not one of {TILES_MN} x K {TILES_K[self.kernel]}")
+        if not MIN_STAGES <= self.stages <= MAX_STAGES:
+            raise ValueError(f"stages must be in {MIN_STAGES}..{MAX_STAGES}, got {self.stages}")
 
     @property
     def name(self) -> str:
@@ -112,7 +119,7 @@ def requirements(config: GemmConfig) -> Requirements:
                         min_dsl_cuda=MIN_NATIVE_DSL_CUDA if config.kernel == NATIVE else None)
 
 
-def _or_two_stages(kernel: str, tile: Tile, caps: Capabilities) -> GemmConfig:
+def or_two_stages(kernel: str, tile: Tile, caps: Capabilities) -> GemmConfig:
     """The runtime-chosen config, or two stages when none fit (so a refusal names their bytes)."""
     return config_for(kernel, tile, caps) or GemmConfig(kernel, tile, MIN_STAGES)
 
@@ -157,43 +164,26 @@ class Choice:
 def choose(n: int, tokens_per_group: float, caps: Capabilities) -> Choice:
     """Kernel and config per problem shape, a pure function of (shape, capabilities): the native
     kernel where its gate passes (SM12x, payload >= 13, smem), otherwise the dequant kernel."""
-    native = _or_two_stages(NATIVE, tile_for(NATIVE, n, tokens_per_group), caps)
+    native = or_two_stages(NATIVE, tile_for(NATIVE, n, tokens_per_group), caps)
     verdict = check(requirements(native), caps)
     if verdict.ok:
         return Choice(native, verdict)
-    return Choice(_or_two_stages(DEQUANT, tile_for(DEQUANT, n, tokens_per_group), caps), verdict)
+    return Choice(or_two_stages(DEQUANT, tile_for(DEQUANT, n, tokens_per_group), caps), verdict)
 
 
-def unsupported_reason(problem) -> str | None:
+def unsupported_reason(n: int, k: int) -> str | None:
     """Scale rows must be whole 4-byte chunks (K % 64) and output rows whole 16-byte chunks (N % 8)."""
-    bad = [f"{d}={v} (needs a multiple of {m})"
-           for d, v, m in (("K", problem.k, K_MULTIPLE), ("N", problem.n, N_MULTIPLE)) if v % m]
-    return "gpuhil-nvfp4: " + ", ".join(bad) if bad else None
-
-
-def problem_requirements(problem, caps: Capabilities) -> Requirements:
-    """What dispatch needs for this problem on `caps`: the chosen config at two stages."""
-    choice = choose(problem.n, problem.total_tokens / max(problem.groups, 1), caps)
-    return requirements(GemmConfig(choice.config.kernel, choice.config.tile, MIN_STAGES))
+    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", k, K_MULTIPLE), ("N", n, N_MULTIPLE)) if v % m]
+    return "gpuhil-cute NVFP4 grouped GEMM: " + ", ".join(bad) if bad else None
 
 
 def gate_rows(caps: Capabilities):
-    from ...problems import layer_problems
-
-    chosen: dict[tuple[str, Tile], list[str]] = {}
-    fallback = None
-    for p in layer_problems():
-        if p.name.endswith("uniform"):
-            choice = choose(p.n, p.total_tokens / max(p.groups, 1), caps)
-            chosen.setdefault((choice.config.kernel, choice.config.tile), []).append(p.name.removesuffix("-uniform"))
-            fallback = fallback or choice.warning()
+    """Every kernel x tile at the stages this device gives it; the native rows say why not where
+    they are refused (on SM12x with a CUDA 12.x payload: seed 002's gate)."""
     for kernel in KERNELS:
         for tile in TILES[kernel]:
             fits = config_for(kernel, tile, caps)
             cfg = fits or GemmConfig(kernel, tile, MIN_STAGES)
-            details = {"tile": tile.name, "stages": fits.stages if fits else None,
-                       "smem_bytes": smem_bytes(kernel, tile, cfg.stages), "smem_optin_bytes": caps.smem_optin_bytes,
-                       "chosen_for": chosen.get((kernel, tile), [])}
-            if kernel == NATIVE and fallback:
-                details["fallback"] = fallback
-            yield GateRow("nvfp4_grouped_gemm", f"gpuhil-nvfp4-{kernel} {tile.name}", requirements(cfg), details)
+            yield ConfigRow("nvfp4_grouped_gemm", f"gpuhil-cute-nvfp4-{kernel} {tile.name}", requirements(cfg),
+                            {"variant": kernel, "tile": tile.name, "stages": fits.stages if fits else None,
+                             "smem_bytes": smem_bytes(kernel, tile, cfg.stages), "smem_optin_bytes": caps.smem_optin_bytes})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...formats.nvfp4 import BLOCK, swizzled_shape
-from ...gating import Requirements
+from ...gating import ConfigRow, Requirements
 
 LAYOUTS = ("linear", "swizzled")
 TARGETS = ("sm_90a", "sm_100a", "sm_120a", "sm_121a")
@@ -66,3 +66,9 @@ def output_shapes(rows: int, k: int, layout: str) -> tuple[tuple[int, int], tupl
     """Shapes of (packed codes, scales) for an x of [rows, k]: ([rows, k/2], [rows, k/16] or [rows_pad * cols_pad])."""
     scales = (rows, k // BLOCK) if check_layout(layout) == "linear" else (scale_numel(rows, k, layout),)
     return (rows, k // 2), scales
+
+
+def gate_rows(caps):
+    for layout in LAYOUTS:
+        yield ConfigRow("nvfp4_quantize", f"gpuhil-cute {DEFAULT.name} {layout} scales", requirements(DEFAULT),
+                        {"layout": layout, "smem_bytes": smem_bytes(DEFAULT)})

@@ -184,15 +184,25 @@ def quantize(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Tensor,
     return pack_codes(codes.reshape(x.shape)), sf
 
 
-def dequantize(packed: torch.Tensor, scales: torch.Tensor, global_scale: torch.Tensor) -> torch.Tensor:
-    """fp32 [..., K] from packed [..., K/2], linear scales [..., K/16] and the global scale:
-    (e2m1 * e4m3) / g. The product is exact (at most 2 x 4 significant bits), the division rounds once."""
+def block_products(packed: torch.Tensor, scales: torch.Tensor, dtype=_F32) -> torch.Tensor:
+    """[..., K] e2m1 * e4m3, without the global scale: exact in any float format with 8 significand
+    bits (bf16 included: at most 2 x 4 significant bits, values within 2^-10 .. 2688), which is
+    what lets a dequantize-to-bf16 MMA compute the products the native FP4 instruction computes."""
     codes = unpack_codes(packed)
     lead, k = tuple(codes.shape[:-1]), codes.shape[-1]
     if tuple(scales.shape) != (*lead, k // BLOCK):
         raise ValueError(f"scales: expected shape {(*lead, k // BLOCK)} for packed {tuple(packed.shape)}, got {tuple(scales.shape)}")
     prod = decode_e2m1(codes).reshape(*lead, k // BLOCK, BLOCK) * scales.to(_F32).unsqueeze(-1)
-    return (prod / _per_block(global_scale, lead, packed.device).unsqueeze(-1)).reshape(*lead, k)
+    return prod.reshape(*lead, k).to(dtype)
+
+
+def dequantize(packed: torch.Tensor, scales: torch.Tensor, global_scale: torch.Tensor) -> torch.Tensor:
+    """fp32 [..., K] from packed [..., K/2], linear scales [..., K/16] and the global scale:
+    (e2m1 * e4m3) / g. The product is exact, the division rounds once."""
+    prod = block_products(packed, scales)
+    lead, k = tuple(prod.shape[:-1]), prod.shape[-1]
+    g = _per_block(global_scale, lead, packed.device).unsqueeze(-1)
+    return (prod.reshape(*lead, k // BLOCK, BLOCK) / g).reshape(*lead, k)
 
 
 # ---------------------------------------------------------------------------
@@ -252,7 +262,7 @@ def route(router_logits: torch.Tensor, top_k: int, renormalize: bool = True) -> 
 def moe_layer(hidden: torch.Tensor, router_logits: torch.Tensor, w13: NVFP4Experts, w2: NVFP4Experts, top_k: int, *,
               input_global_scale: torch.Tensor | None = None,
               intermediate_global_scale: torch.Tensor | None = None,
-              renormalize: bool = True) -> torch.Tensor:
+              renormalize: bool = True, activation_dtype: torch.dtype = _F32) -> torch.Tensor:
     """NVFP4 MoE layer, fp32 [T, H]:
 
         x      = dequant(quant(hidden, input_global_scale))                  once, shared by all experts
@@ -265,6 +275,8 @@ def moe_layer(hidden: torch.Tensor, router_logits: torch.Tensor, w13: NVFP4Exper
     intermediate_global_scale: one value or one per expert [E]; default: per expert, the recipe over
     that expert's own intermediate rows (a dynamic scale; serving stacks use calibrated static ones).
     All matmuls are fp32 on dequantized operands; an expert with no tokens contributes nothing.
+    activation_dtype=torch.bfloat16 rounds h_e, m_e and y_e to bf16 where a kernel path stores them
+    (its GEMMs write bf16; the quantizer reads bf16), so a kernel is compared with the same dataflow.
     """
     t, h = hidden.shape
     n_exp, two_i, h_w = w13.shape
@@ -280,13 +292,34 @@ def moe_layer(hidden: torch.Tensor, router_logits: torch.Tensor, w13: NVFP4Exper
         tok, slot = (ids == e).nonzero(as_tuple=True)
         if tok.numel() == 0:
             continue
-        h_e = x[tok] @ w13.dequantize(e).T
-        m_e = torch.nn.functional.silu(h_e[:, :inter]) * h_e[:, inter:]
+        h_e = _stored(x[tok] @ w13.dequantize(e).T, activation_dtype)
+        m_e = _stored(torch.nn.functional.silu(h_e[:, :inter]) * h_e[:, inter:], activation_dtype)
         if intermediate_global_scale is None:
             g_mid = global_scale(m_e)
         else:
             g_mid = torch.as_tensor(intermediate_global_scale, dtype=_F32).reshape(-1)
             g_mid = g_mid[e] if g_mid.numel() == n_exp else g_mid
-        y_e = dequantize(*quantize(m_e, g_mid), g_mid) @ w2.dequantize(e).T
+        y_e = _stored(dequantize(*quantize(m_e, g_mid), g_mid) @ w2.dequantize(e).T, activation_dtype)
         out.index_add_(0, tok, weights[tok, slot].unsqueeze(-1) * y_e)
     return out
+
+
+def _stored(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """x as a kernel that stores it in `dtype` hands it on (rounded once), back in fp32."""
+    return x if dtype == _F32 else x.to(dtype).to(_F32)
+
+
+def intermediate_amax_scale(hidden: torch.Tensor, router_logits: torch.Tensor, w13: NVFP4Experts, top_k: int, *,
+                            input_global_scale: torch.Tensor | None = None, renormalize: bool = True) -> torch.Tensor:
+    """A calibrated static intermediate global scale: the recipe over every expert's SiLU(gate) * up
+    on this batch, one value for the whole layer (what a serving stack ships from calibration)."""
+    g_in = global_scale(hidden) if input_global_scale is None else input_global_scale
+    x = dequantize(*quantize(hidden, g_in), g_in)
+    _, ids = route(router_logits, top_k, renormalize)
+    inter = w13.shape[1] // 2
+    amax = torch.zeros((), dtype=_F32, device=hidden.device)
+    for e in ids.unique().tolist():
+        h_e = x[(ids == e).any(dim=1)] @ w13.dequantize(e).T
+        m_e = torch.nn.functional.silu(h_e[:, :inter]) * h_e[:, inter:]
+        amax = torch.maximum(amax, m_e.abs().amax())
+    return global_scale(amax.reshape(1))

@@ -1,0 +1,103 @@
+"""Fresh random NVFP4 inputs for the suite and the benchmark, and the grouped-GEMM reference.
+
+Grouped-GEMM operands are random codes (every E2M1 code, signed zeros included) with E4M3 block
+scales mostly in [2^-3, 16] and one in 32 a zero or a subnormal, so exactness of the products is
+exercised everywhere; alpha from random global scales. Layer inputs are real: bf16 hidden states and
+router logits, expert weights drawn at the scale of a trained layer and quantized by the reference.
+Everything is drawn on the GPU from a generator seeded by the test's `rng`, so a failure replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ...kernels.nvfp4_grouped_gemm.operands import Nvfp4GroupedOperands
+from . import reference as R
+from .problems import GroupedGemmProblem, LayerProblem
+
+
+def _cuda_generator(rng: torch.Generator) -> torch.Generator:
+    return torch.Generator(device="cuda").manual_seed(int(torch.randint(0, 2**62, (1,), generator=rng)))
+
+
+def random_scales(shape, gen: torch.Generator) -> torch.Tensor:
+    codes = torch.randint(0x20, 0x59, shape, generator=gen, device=gen.device, dtype=torch.int32)
+    odd = torch.randint(0, 32, shape, generator=gen, device=gen.device) == 0
+    codes = torch.where(odd, torch.randint(0, 8, shape, generator=gen, device=gen.device, dtype=torch.int32), codes)
+    return codes.to(torch.uint8).view(torch.float8_e4m3fn)
+
+
+def random_codes(shape, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(0, 256, shape, generator=gen, device=gen.device, dtype=torch.int32).to(torch.uint8)
+
+
+def random_grouped_operands(problem: GroupedGemmProblem, rng: torch.Generator) -> Nvfp4GroupedOperands:
+    gen = _cuda_generator(rng)
+    t, n, k, g = problem.total_tokens, problem.n, problem.k, problem.groups
+    global_a = torch.empty(1, device="cuda").uniform_(1.0, 8.0, generator=gen)
+    global_b = torch.empty(g, device="cuda").uniform_(1.0, 8.0, generator=gen)
+    return Nvfp4GroupedOperands(
+        a=random_codes((t, k // 2), gen), a_scale=random_scales((t, k // 16), gen),
+        b=random_codes((g, n, k // 2), gen), b_scale=random_scales((g, n, k // 16), gen),
+        offs=torch.tensor(problem.offsets(), dtype=torch.int32, device="cuda"),
+        alpha=(1.0 / (global_a * global_b)).float())
+
+
+def grouped_reference(ops: Nvfp4GroupedOperands, offsets: list[int]) -> torch.Tensor:
+    """Per expert, alpha[g] * (A codes x scales) @ (B codes x scales)^T: fp64 where a group is small
+    enough, fp32 otherwise (the products are exact in both; fp32 accumulation adds far less than
+    the suite's tolerance)."""
+    t, n = ops.a.shape[0], ops.b.shape[1]
+    out = torch.zeros(t, n, dtype=torch.float64, device=ops.a.device)
+    start = 0
+    for g, end in enumerate(offsets):
+        if end > start:
+            dtype = torch.float64 if (end - start) * n * ops.b.shape[2] <= 1 << 30 else torch.float32
+            a = R.block_products(ops.a[start:end], ops.a_scale[start:end], dtype)
+            b = R.block_products(ops.b[g], ops.b_scale[g], dtype)
+            out[start:end] = ops.alpha[g].double() * (a @ b.T).double()
+        start = end
+    return out
+
+
+@dataclass
+class LayerInputs:
+    hidden: torch.Tensor  # [T, H] bf16
+    router_logits: torch.Tensor  # [T, E] fp32
+    w13: R.NVFP4Experts  # [E, 2I, H]: gate rows, then up rows
+    w2: R.NVFP4Experts  # [E, H, I]
+    top_k: int
+    input_global_scale: torch.Tensor  # [1] fp32, from the batch (the recipe)
+    intermediate_global_scale: torch.Tensor  # [1] fp32, calibrated (static, as serving stacks ship it)
+
+
+def _weights(experts: int, n: int, k: int, gen: torch.Generator) -> R.NVFP4Experts:
+    """Gaussian weights of std 1/sqrt(K) (activations keep their scale), quantized expert by expert
+    with the per-expert recipe (a DeepSeek-V3 layer in fp32 at once would not fit the GPU)."""
+    packed = torch.empty(experts, n, k // 2, dtype=torch.uint8, device="cuda")
+    scales = torch.empty(experts, n, k // 16, dtype=torch.float8_e4m3fn, device="cuda")
+    globals_ = torch.empty(experts, dtype=torch.float32, device="cuda")
+    for e in range(experts):
+        w = torch.randn(n, k, generator=gen, device="cuda") * k**-0.5
+        globals_[e] = R.global_scale(w)[0]
+        packed[e], scales[e] = R.quantize(w, globals_[e:e + 1])
+    return R.NVFP4Experts(packed, scales, globals_)
+
+
+def random_layer(problem: LayerProblem, rng: torch.Generator) -> LayerInputs:
+    gen = _cuda_generator(rng)
+    layer, t = problem.layer, problem.tokens
+    hidden = torch.randn(t, layer.hidden, generator=gen, device="cuda").to(torch.bfloat16)
+    logits = torch.randn(t, layer.experts, generator=gen, device="cuda")
+    if problem.routing == "skewed":
+        # Zipf-like popularity: a few experts take most tokens, the last quarter none at all.
+        rank = torch.randperm(layer.experts, generator=gen, device="cuda").float()
+        logits = logits - 1.5 * torch.log1p(rank)
+        logits[:, rank >= 0.75 * layer.experts] = float("-inf")
+    w13 = _weights(layer.experts, 2 * layer.inter, layer.hidden, gen)
+    w2 = _weights(layer.experts, layer.hidden, layer.inter, gen)
+    g_in = R.global_scale(hidden)
+    g_mid = R.intermediate_amax_scale(hidden, logits, w13, layer.top_k, input_global_scale=g_in)
+    return LayerInputs(hidden, logits, w13, w2, layer.top_k, g_in, g_mid)

@@ -1,0 +1,89 @@
+"""NVFP4 MoE problems: the layers served in NVFP4, their grouped GEMMs, and whole-layer batches.
+
+Why these: Qwen3-30B-A3B (128 experts, top-8, small hidden: decode-heavy, many tiny groups),
+DeepSeek-V3/R1 (256 experts, top-8, hidden 7168: the largest weights), and a gpt-oss-120b-like layer
+(128 experts, top-4, hidden = intermediate = 2880, not a power of two). Decode batches of 1, 7 (odd)
+and 64 tokens, prefill of 4096; routing uniform, or skewed with empty and single-token experts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..moe import GroupedGemmProblem, MoeLayer, skewed, uniform
+
+__all__ = ["LAYERS", "GroupedGemmProblem", "LayerProblem", "MoeLayer", "QuantizeProblem", "adversarial_gemm_problems",
+           "gemm_problems", "layer_problems", "quantize_problems", "skewed", "uniform"]
+
+LAYERS = (
+    MoeLayer("qwen3-30b-a3b", experts=128, hidden=2048, inter=768, top_k=8),
+    MoeLayer("deepseek-v3", experts=256, hidden=7168, inter=2048, top_k=8),
+    MoeLayer("gpt-oss-120b", experts=128, hidden=2880, inter=2880, top_k=4),
+)
+BATCHES = {"decode1": 1, "decode7": 7, "decode64": 64, "prefill": 4096}  # tokens before routing
+
+
+@dataclass(frozen=True)
+class QuantizeProblem:
+    name: str
+    rows: int
+    k: int
+
+
+@dataclass(frozen=True)
+class LayerProblem:
+    name: str
+    layer: MoeLayer
+    tokens: int
+    routing: str  # "uniform" or "skewed"
+
+    @property
+    def flops(self) -> int:
+        """Both GEMMs over every routed token (2 flops a multiply-add)."""
+        h, i = self.layer.hidden, self.layer.inter
+        return 2 * self.tokens * self.layer.top_k * (2 * i * h + h * i)
+
+    def weight_bytes(self) -> int:
+        """NVFP4 weights of the experts a batch can touch: half a byte an element plus one E4M3 scale
+        per 16 (every expert once at prefill; at most tokens x top-k experts at decode)."""
+        used = min(self.layer.experts, self.tokens * self.layer.top_k)
+        return used * 3 * self.layer.hidden * self.layer.inter * 9 // 16
+
+
+def gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
+    """Both grouped GEMMs of every layer, at every batch, uniform and skewed."""
+    out = []
+    for layer in LAYERS:
+        for gemm, (n, k) in layer.gemms().items():
+            for phase, batch in BATCHES.items():
+                routed = batch * layer.top_k
+                for split in ("uniform", "skewed"):
+                    tokens = uniform(routed, layer.experts) if split == "uniform" else skewed(routed, layer.experts, seed)
+                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens))
+    return out
+
+
+def adversarial_gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
+    """Shapes built to break tiling: K tails for k-tiles of 64, 128 and 256, a K shorter than one
+    k-tile, N not a tile multiple, empty and single-token experts, odd token counts, more than 32
+    experts (the schedule's scan takes several steps)."""
+    return [
+        GroupedGemmProblem("k64-shorter-than-a-k-tile-n8-single-tokens", 8, 64, (1, 0, 1, 3, 0, 1, 1, 2)),
+        GroupedGemmProblem("k192-tail-64-or-one-partial-tile", 64, 192, skewed(300, 8, seed)),
+        GroupedGemmProblem("k1088-n200-odd-tokens", 200, 1088, (5, 131, 1, 63, 257, 0, 17, 9)),
+        GroupedGemmProblem("all-empty-but-one", 256, 512, (0, 0, 0, 77, 0, 0, 0, 0)),
+        GroupedGemmProblem("g160-scan-of-five-steps", 128, 256, skewed(1000, 160, seed + 1)),
+        GroupedGemmProblem("t1-one-token-last-expert", 512, 2048, (0, 1)),
+    ]
+
+
+def layer_problems() -> list[LayerProblem]:
+    return [LayerProblem(f"{layer.name}-{phase}-{routing}", layer, batch, routing)
+            for layer in LAYERS for phase, batch in BATCHES.items() for routing in ("uniform", "skewed")]
+
+
+def quantize_problems() -> list[QuantizeProblem]:
+    """Activations as the layers quantize them (hidden and intermediate widths, decode and prefill)."""
+    return [QuantizeProblem(f"{layer.name}-{what}-{phase}", BATCHES[phase] * (1 if what == "hidden" else layer.top_k), k)
+            for layer in LAYERS for what, k in (("hidden", layer.hidden), ("intermediate", layer.inter))
+            for phase in ("decode64", "prefill")]

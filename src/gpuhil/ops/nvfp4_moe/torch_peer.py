@@ -1,0 +1,48 @@
+"""The portable peer: NVFP4 dequantized with torch ops and multiplied by torch's bf16 GEMMs.
+
+The block products e2m1 * e4m3 are exact in bf16, so the dequantized operands are the values the
+kernels multiply; torch's bf16 GEMM accumulates in fp32 and writes bf16, and the per-expert alpha is
+applied after that (a second bf16 rounding the gpuhil kernels do not have). torch._grouped_mm does
+all experts in one call where this build runs it (no host sync: graph-capturable); elsewhere one
+matmul per expert (the offsets are read on the host).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import reference as R
+
+
+def grouped_gemm(ops, out=None, *, grouped_mm: bool = True):
+    """out [T, N] bf16 = bf16(alpha[g] * bf16(A_g @ B_g^T)) from Nvfp4GroupedOperands."""
+    a = R.block_products(ops.a, ops.a_scale, torch.bfloat16)
+    b = R.block_products(ops.b, ops.b_scale, torch.bfloat16)
+    if out is None:
+        out = torch.empty(a.shape[0], b.shape[1], dtype=torch.bfloat16, device=a.device)
+    row_alpha = ops.alpha.repeat_interleave(_counts(ops.offs), output_size=a.shape[0])
+    if grouped_mm:
+        prod = torch._grouped_mm(a, b.transpose(-2, -1), offs=ops.offs)
+    else:
+        prod = torch.empty_like(out)
+        start = 0
+        for g, end in enumerate(ops.offs.tolist()):
+            if end > start:
+                prod[start:end] = a[start:end] @ b[g].T
+            start = end
+    out.copy_((prod.float() * row_alpha[:, None]).to(torch.bfloat16))
+    return out
+
+
+def _counts(offs: torch.Tensor) -> torch.Tensor:
+    return torch.diff(offs, prepend=offs.new_zeros(1)).clamp_min(0)
+
+
+def quantize(x, global_scale, out=None):
+    """The reference quantizer on the device (bit-exact with gpuhil's kernel by construction)."""
+    packed, scales = R.quantize(x, global_scale)
+    if out is None:
+        return packed, scales
+    out[0].copy_(packed)
+    out[1].copy_(scales)
+    return out

@@ -1,0 +1,47 @@
+"""NVFP4 MoE perf set (only with --perf): the whole layer and its gate_up grouped GEMM, torch and
+gpuhil, at decode (64 tokens) and prefill (4096), uniform routing; each case is checked before it is
+timed. Rows are set against the bf16 GEMM ceiling measured in the same run (the dequant kernels run
+bf16 tensor-core math on Hopper)."""
+
+import pytest
+import torch
+
+from fixtures.grouped_gemm import assert_close_per_group
+from gpuhil.ops import providers_for
+from gpuhil.ops.nvfp4_moe import reference as R
+from gpuhil.ops.nvfp4_moe.operands import grouped_reference, random_grouped_operands, random_layer
+from gpuhil.ops.nvfp4_moe.problems import gemm_problems, layer_problems
+from gpuhil.testing import provider_param
+
+PHASES = ("decode64-uniform", "prefill-uniform")
+LAYERS = [p for p in layer_problems() if p.name.endswith(PHASES) and p.layer.name != "deepseek-v3"]
+GEMMS = [p for p in gemm_problems() if "gate_up" in p.name and p.name.endswith(PHASES) and "deepseek" not in p.name]
+
+
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider, problem", [provider_param(p, q, p, q, id=f"{p.name}-{q.name}")
+                                               for p in providers_for("nvfp4_moe_layer") for q in LAYERS])
+def test_moe_layer_perf(provider, problem, perf, rng, capabilities):
+    inputs = random_layer(problem, rng)
+    out = torch.empty(problem.tokens, problem.layer.hidden, device="cuda")
+    launch = provider.prepare(inputs, capabilities)
+    launch(inputs, out)
+    ref = R.moe_layer(inputs.hidden, inputs.router_logits, inputs.w13, inputs.w2, inputs.top_k,
+                      input_global_scale=inputs.input_global_scale,
+                      intermediate_global_scale=inputs.intermediate_global_scale)
+    assert (out - ref).norm() / ref.norm() <= 2.0**-4  # test_moe_layer.py argues the bound
+    perf.record([lambda: launch(inputs, out)], provider=provider.name, flops=problem.flops, flops_kind="bf16")
+
+
+@pytest.mark.perf
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider, problem", [provider_param(p, q, p, q, id=f"{p.name}-{q.name}")
+                                               for p in providers_for("nvfp4_grouped_gemm") for q in GEMMS])
+def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
+    ops = random_grouped_operands(problem, rng)
+    out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
+    launch = provider.prepare(ops, capabilities)
+    launch(ops, out)
+    assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)
+    perf.record([lambda: launch(ops, out)], provider=provider.name, flops=problem.flops, flops_kind="bf16")
