@@ -204,14 +204,33 @@ def test_another_skus_folder_is_refused_for_compare_and_update(tmp_path):
 
 @pytest.mark.parametrize("layout, message", [
     ("nothing", "results: no such file or directory"),
-    ("empty dir", "results: no perf-*.parquet and no unmerged runs with rows under rows/ (was the run made with --perf?)"),
+    ("empty dir", "results: no perf-*.parquet and no unmerged rows under rows/ (was the run made with --perf?)"),
+    ("a claimed run that timed nothing",
+     "results: no perf-*.parquet and no unmerged rows under rows/ (was the run made with --perf?)"),
     ("two runs", "results: 2 runs (perf-a.parquet, perf-b.parquet); name one file"),
+    ("two unmerged runs", "results: no perf-*.parquet and 2 unmerged runs under rows/ (r1, r2); name one of them"),
 ])
 def test_a_results_dir_without_one_run_is_one_line(tmp_path, layout, message):
+    res = tmp_path / "results"
     if layout != "nothing":
-        (tmp_path / "results").mkdir()
+        res.mkdir()
+    if layout == "a claimed run that timed nothing":
+        store.claim_run(res, "r1")
     if layout == "two runs":
-        write(tmp_path / "results" / "perf-a.parquet", frame([row()]))
-        write(tmp_path / "results" / "perf-b.parquet", frame([row(run_id="r2")]))
+        write(res / "perf-a.parquet", frame([row()]))
+        write(res / "perf-b.parquet", frame([row(run_id="r2")]))
+    if layout == "two unmerged runs":
+        store.write_row(res, row())
+        store.write_row(res, row(run_id="r2"))
     r = gpuhil("perf", "compare", "results", cwd=tmp_path)
     assert (r.returncode, r.stdout, r.stderr) == (2, "", f"gpuhil perf: {message}\n")
+
+
+def test_unmerged_rows_of_a_crashed_session_are_compared(tmp_path):
+    """A single-process session that died never merged: its rows folder is the run, errored case included."""
+    write(tmp_path / "baselines" / "h100" / "argmax.json", json.dumps(baseline_doc()))
+    store.claim_run(tmp_path / "results", "r1")
+    store.write_row(tmp_path / "results", row(status="error", error="started, never finished", median=None))
+    for arg in ("results", "results/rows/r1"):
+        r = gpuhil("perf", "compare", arg, "--baseline", "baselines", "--gate", cwd=tmp_path)
+        assert r.returncode == 1 and r.stdout.splitlines()[-2:] == ["summary: 1 ERROR", "gate: fail (1 ERROR)"]

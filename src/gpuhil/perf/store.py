@@ -123,11 +123,16 @@ def read(path: Path) -> list[dict[str, Any]]:
         raise PerfInputError(f"{path}: {len(merged)} runs ({', '.join(p.name for p in merged)}); name one file")
     if merged:
         return check_rows(read_parquet(merged[0]), merged[0], SCHEMA)
-    runs = sorted(d for d in path.glob("rows/*") if d.is_dir())
-    parts = sorted(runs[0].glob("*.parquet")) if len(runs) == 1 else []
-    if not parts:
-        raise PerfInputError(f"{path}: no perf-*.parquet and {len(runs) or 'no'} unmerged runs with rows "
-                             "under rows/ (was the run made with --perf?)")
+    if any(path.glob("*.parquet")):  # a run's rows folder itself: rows/<run_id>/
+        runs = [path]
+    else:
+        runs = [d for d in sorted(path.glob("rows/*")) if d.is_dir() and any(d.glob("*.parquet"))]
+    if not runs:
+        raise PerfInputError(f"{path}: no perf-*.parquet and no unmerged rows under rows/ (was the run made with --perf?)")
+    if len(runs) > 1:
+        raise PerfInputError(f"{path}: no perf-*.parquet and {len(runs)} unmerged runs under rows/ "
+                             f"({', '.join(d.name for d in runs)}); name one of them")
     import pandas as pd
 
+    parts = sorted(runs[0].glob("*.parquet"))
     return check_rows(pd.concat([read_parquet(p) for p in parts], ignore_index=True), runs[0], SCHEMA)
