@@ -67,13 +67,6 @@ def marker_problem(value: object, reserved: frozenset[str] | set[str] = RESERVED
     return None
 
 
-def nonempty(value: str, what: str) -> str:
-    """`value` unless it is empty or blank (a value was required)."""
-    if not value.strip():
-        raise InvalidValue(f"{what}: empty value")
-    return value
-
-
 def option_value(value: str | None, flag: str) -> str | None:
     """An optional command-line value: None when the option was not given, refused when given empty
     (`--emulate-sku ''` must not silently mean 'no emulation')."""

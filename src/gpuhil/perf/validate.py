@@ -69,8 +69,8 @@ def _series(row: dict[str, Any]) -> str:
     return f"{row.get('suite')}|{row.get('case_id')}|{row.get('provider')}"
 
 
-def check_rows(df, source: Path | str, schema: dict[str, str]):
-    """The frame of one run's rows, typed by `schema`, or PerfInputError naming `source`."""
+def check_rows(df, source: Path | str, schema: dict[str, str]) -> list[dict[str, Any]]:
+    """One run's rows (typed by `schema`, nulls as None), or PerfInputError naming `source`."""
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise PerfInputError(f"{source}: missing column{'s' if len(missing) > 1 else ''} "
