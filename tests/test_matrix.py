@@ -1,6 +1,7 @@
 """hardware_matrix.yaml validation: the repo's file is valid, broken copies fail with FILE:LINE: messages."""
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ def line_of(text: str, needle: str) -> int:
 
 def test_repo_matrix_is_valid_and_complete():
     mx = matrix.load(REPO / "hardware_matrix.yaml", strict_expiry=True)
-    required = {"h100", "h200", "h20", "b200", "gb200", "b300", "rtx5090", "rtxpro6000", "gb10", "l40s", "a100"}
+    required = {"h100", "h200", "h200_nvl", "h20", "h20_3e", "b200", "gb200", "b300", "rtx5090", "rtxpro6000", "gb10",
+                "l40s", "a100"}
     assert required <= set(mx.skus)
     assert set(mx.selections) == set(mx.skus)
     gb10 = mx.sku("gb10")
@@ -94,7 +96,7 @@ def _check(*args, cwd=REPO):
 
 def test_cli_matrix_check_exit_codes(tmp_path):
     ok = _check()
-    assert ok.returncode == 0 and "ok: 11 SKUs" in ok.stdout
+    assert ok.returncode == 0 and "ok: 13 SKUs" in ok.stdout
     broken = tmp_path / "hardware_matrix.yaml"
     broken.write_text(TEXT.replace("  sm_count: 78\n", "  sm_count: many\n", 1))
     bad = _check(str(broken))
@@ -102,10 +104,125 @@ def test_cli_matrix_check_exit_codes(tmp_path):
     assert f"{broken}:{line_of(broken.read_text(), 'sm_count: many')}: " in bad.stderr
 
 
-def test_catalog_match_prefers_pci_id_and_longest_name():
+@pytest.mark.parametrize("name, pci, cc, expected", [
+    # PCI device id first: it names the board whatever the driver string says
+    ("Some renamed board", "0x2e12", "12.1", "gb10"),
+    ("NVIDIA H20", "0x232c", "9.0", "h20_3e"),
+    ("NVIDIA H200", "0x233b", "9.0", "h200_nvl"),
+    ("NVIDIA H100 80GB HBM3", "0x2330", "9.0", "h100"),
+    # exact name second (case and spacing ignored), never a substring of a sibling's name
+    ("NVIDIA H200", None, "9.0", "h200"),
+    ("NVIDIA H20", None, "9.0", "h20"),
+    ("NVIDIA H20-3e", None, "9.0", "h20_3e"),
+    ("nvidia  h200 nvl", None, "9.0", "h200_nvl"),
+    ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", None, "12.0", "rtxpro6000"),
+    ("NVIDIA RTX PRO 6000 Blackwell Server Edition", "0x2bb5", "12.0", "rtxpro6000"),
+    # unknown stays unknown: runs from its probe alone
+    ("NVIDIA H20-3e 141GB", None, "9.0", None),
+    ("NVIDIA H200 SXM 141GB", "0x2399", "9.0", None),  # a PCI id no row lists, a name no row lists
+    ("NVIDIA H100 80GB HBM3", None, "8.0", None),  # cc must agree
+    ("NVIDIA Future GPU", "0xffff", "13.0", None),
+])
+def test_catalog_match_is_pci_id_then_exact_name(name, pci, cc, expected):
+    got = matrix.load(REPO / "hardware_matrix.yaml").match(name, pci, cc)
+    assert (got.id if got else None) == expected
+
+
+def test_new_hopper_rows_are_siblings_not_copies():
     mx = matrix.load(REPO / "hardware_matrix.yaml")
-    assert mx.match("NVIDIA H200", None, "9.0").id == "h200"  # "NVIDIA H20" is a prefix of it
-    assert mx.match("NVIDIA H20", None, "9.0").id == "h20"
-    assert mx.match("Some renamed board", "0x2e12", "12.1").id == "gb10"
-    assert mx.match("NVIDIA H100 80GB HBM3", None, "8.0") is None  # cc must agree
-    assert mx.match("NVIDIA Future GPU", "0xffff", "13.0") is None
+    h20, h20_3e, h200, nvl = (mx.sku(i) for i in ("h20", "h20_3e", "h200", "h200_nvl"))
+    assert (h20_3e.mem_bytes, h20_3e.mem_bw_gbs, h20_3e.cluster_launch) == (141_000_000_000, 4800, False)
+    assert h20_3e.mem_bw_gbs != h20.mem_bw_gbs and h20_3e.match.pci_device_ids == ["0x232c"]
+    assert nvl.match.pci_device_ids == ["0x233b"] and nvl.peak_tflops.fp8 < h200.peak_tflops.fp8
+    assert mx.selections["h20_3e"] == mx.selections["h20"] and mx.selections["h200_nvl"] == mx.selections["h200"]
+
+
+NULL_CLAIM = re.compile(r"((?:[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)?)(?:/[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)?)*) null\b")
+
+
+def test_notes_agree_with_rows():
+    """A note saying 'X null' speaks of a catalog field X that the row leaves out."""
+    for sku in matrix.load(REPO / "hardware_matrix.yaml").skus.values():
+        for claim in NULL_CLAIM.findall(sku.notes or ""):
+            for field in claim.split("/"):
+                obj = sku
+                for part in field.split("."):
+                    assert part in type(obj).model_fields, f"{sku.id} notes: '{field}' is not a catalog field"
+                    obj = getattr(obj, part)
+                assert obj is None, f"{sku.id} notes say {field} is null, the row has {obj!r}"
+
+
+def _cli(*args, env=None):
+    """`python -m gpuhil` with this checkout's sources, from any directory."""
+    import os
+
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, env=full, timeout=120)
+
+
+SHADOWS = "shadows a marker pytest or gpuhil already defines"
+WHY = " (it names folders and the runner's marker)"
+SAFE = "not a safe identifier (letters, digits, '_', '.', '-', starting with a letter or digit, at most 64, no '..')"
+EMPTY = "Value error, empty value: give the text or leave the entry out"
+
+
+@pytest.mark.parametrize("old, new, needle, message", [
+    *[("  - id: h100\n", f"  - id: {m}\n", f"- id: {m}", f"skus.0.id: Value error, SKU id '{m}': {SHADOWS}{WHY}")
+      for m in ("skip", "xfail", "skipif", "parametrize", "usefixtures", "filterwarnings", "timeout", "gpu", "aot",
+                "perf", "slow", "requires", "skus", "known_issue", "sm90", "sm121", "not")],
+    ("  - id: h100\n", "  - id: ../x\n", "- id: ../x", f"skus.0.id: Value error, SKU id '../x': {SAFE}{WHY}"),
+    ("  - id: h100\n", "  - id: H100\n", "- id: H100", "skus.0.id: Value error, SKU id 'H100': not a marker name "
+     "(lower-case letters, digits and '_', starting with a letter, at most 64)" + WHY),
+    ("  - id: h100\n", "  - id: ''\n", "- id: ''", "skus.0.id: Value error, SKU id '': empty" + WHY),
+    ("    markers:\n    - hopper\n", "    markers:\n    - skip\n", "- skip",
+     f"skus.0.markers.0: Value error, marker 'skip': {SHADOWS}"),
+    ("      cc: read on device 2026-11-22 (H100 lease, driver 580.159.04); read on device 2026-11-13 (brief)\n",
+     "      cc: ''\n", "      cc: ''", f"skus.0.sources.cc: {EMPTY}"),
+    ("      - NVIDIA H100 80GB HBM3\n", "      - ''\n", "      - ''", f"skus.0.match.names.0: {EMPTY}"),
+    ("    name: H100 SXM5 80GB\n", "    name: ' '\n", "    name: ' '", f"skus.0.name: {EMPTY}"),
+    ("  h100: {suites: [device,", "  h100: {suites: [../device,", "../device",
+     f"selections.h100.suites.0: Value error, suite '../device': {SAFE}"),
+    ("      - '0x233b'\n", "      - '0x2335'\n", "- '0x2335'\n      cc: '9.0'\n    cc: '9.0'\n    smem_optin_bytes: 232448\n"
+     "    smem_per_sm_bytes: 233472\n    mem_bytes: 141",
+     "PCI device id 0x2335 is listed by SKU 'h200' and SKU 'h200_nvl': one device, one row"),
+    ("  h100: {suites:", "  h100: &sel {suites:", "&sel",
+     "YAML anchor '&sel': anchors and aliases are not allowed in the matrix; write the value out"),
+])
+def test_matrix_check_refuses_unsafe_or_empty_values_at_file_line(tmp_path, old, new, needle, message):
+    assert old in TEXT, f"fixture drifted from hardware_matrix.yaml: {old!r}"
+    broken = TEXT.replace(old, new, 1)
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text(broken)
+    r = _cli("matrix", "check", str(path))
+    line = broken[: broken.index(needle)].count("\n") + 1
+    assert r.returncode == 2 and r.stdout == ""
+    assert f"{path}:{line}: {message}" in r.stderr.splitlines(), r.stderr
+
+
+def test_aliases_are_refused_wherever_they_are(tmp_path):
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text(TEXT.replace("  h100: {suites:", "  h100: &sel {suites:", 1).replace(
+        "  h200: {suites: [device, gates, argmax, fp8_grouped_gemm, nvfp4_moe], tier: default}", "  h200: *sel", 1))
+    r = _cli("matrix", "check", str(path))
+    lines = path.read_text().splitlines()
+    at = [i + 1 for i, ln in enumerate(lines) if "&sel" in ln or "*sel" in ln]
+    assert r.returncode == 2 and r.stderr.splitlines() == [
+        f"{path}:{at[0]}: YAML anchor '&sel': anchors and aliases are not allowed in the matrix; write the value out",
+        f"{path}:{at[1]}: YAML alias '*sel': anchors and aliases are not allowed in the matrix; write the value out"]
+
+
+def test_a_billion_laughs_does_not_hang_matrix_check(tmp_path):
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        levels.append(f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]")  # 9^9 leaves once expanded
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text("version: 1\n" + "\n".join(levels) + "\nskus: [*i]\n")
+    r = _cli("matrix", "check", str(path))  # before the check, walking this took longer than any CI job allows
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == (f"{path}:2: YAML anchor '&a': anchors and aliases are not allowed in the matrix; "
+                                        "write the value out")
+
+
+def test_an_empty_matrix_variable_is_refused(tmp_path):
+    r = _cli("matrix", "check", env={"GPUHIL_MATRIX": ""})
+    assert (r.returncode, r.stderr) == (2, "gpuhil: $GPUHIL_MATRIX is set but empty: unset it or give it a value\n")

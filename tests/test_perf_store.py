@@ -1,6 +1,8 @@
 """The perf store and the baseline/compare commands, end to end on the CPU with synthetic rows."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 
 from gpuhil.perf import store
 from gpuhil.perf.baseline import HISTORY, Baseline
+from gpuhil.perf.recorder import new_run_id
 
 
 def make_row(run_id, case, provider, median, *, fp="fp-a", throttled=False):
@@ -23,29 +26,65 @@ def make_row(run_id, case, provider, median, *, fp="fp-a", throttled=False):
 
 def write_run(tmp_path, run_id, medians, **kw):
     d = tmp_path / run_id
-    for seq, ((case, provider), med) in enumerate(medians.items()):
-        store.write_row(d, "gw0" if seq % 2 else "gw1", seq, make_row(run_id, case, provider, med, **kw))
+    for (case, provider), med in medians.items():
+        store.write_row(d, make_row(run_id, case, provider, med, **kw))
     return store.merge(d, run_id)
 
 
 def test_rows_survive_a_worker_that_dies_and_merge_into_one_file(tmp_path):
-    store.write_row(tmp_path, "gw0", 1, make_row("old", "z", "torch", 9.0))  # an earlier run in the same dir
-    store.write_row(tmp_path, "gw0", 1, make_row("r", "a", "torch", 10.0))
-    store.write_row(tmp_path, "gw1", 1, make_row("r", "b", "torch", 11.0))
-    # gw1 dies before its next case: what it finished is on disk already
+    store.write_row(tmp_path, make_row("old", "z", "torch", 9.0))  # an earlier run in the same dir
+    store.write_row(tmp_path, make_row("r", "a", "torch", 10.0))
+    store.write_row(tmp_path, make_row("r", "b", "torch", 11.0))
+    # the worker dies before its next case: what it finished is on disk already
     merged = store.merge(tmp_path, "r")
     df = pd.read_parquet(merged)
     assert sorted(df["case_id"]) == ["a", "b"] and list(df.columns) == list(store.SCHEMA)
-    assert store.read(merged).shape[0] == 2
+    assert len(store.read(merged)) == 2
+
+
+def test_a_series_has_one_row_file_which_a_later_write_replaces(tmp_path):
+    started = {**make_row("r", "a", "torch", 1.0), "status": "error", "error": "started, never finished",
+               "median_us": None, "p25_us": None, "p75_us": None}
+    first = store.write_row(tmp_path, started)
+    assert store.write_row(tmp_path, make_row("r", "a", "torch", 10.0)) == first
+    [row] = store.read(store.merge(tmp_path, "r"))
+    assert (row["status"], row["median_us"], row["error"]) == ("ok", 10.0, None)
 
 
 def test_rows_outside_the_schema_are_refused(tmp_path):
     with pytest.raises(ValueError, match="outside the schema"):
-        store.write_row(tmp_path, "gw0", 1, {**make_row("r", "a", "t", 1.0), "speed": 3})
+        store.write_row(tmp_path, {**make_row("r", "a", "t", 1.0), "speed": 3})
+
+
+def test_a_reused_run_id_is_refused_not_merged(tmp_path):
+    store.claim_run(tmp_path, "nightly")
+    store.write_row(tmp_path, make_row("nightly", "a", "torch", 10.0))
+    with pytest.raises(store.RunIdTaken, match="run id 'nightly' was already used"):
+        store.claim_run(tmp_path, "nightly")
+    store.merge(tmp_path, "nightly")
+    shutil.rmtree(tmp_path / "rows")  # even with the rows gone, the merged file says the id was used
+    with pytest.raises(store.RunIdTaken):
+        store.claim_run(tmp_path, "nightly")
+
+
+def test_fresh_run_ids_are_unique_and_shared_through_the_environment():
+    envs = [{} for _ in range(50)]
+    made = {new_run_id(env) for env in envs}
+    assert len(made) == 50 and all(env["GPUHIL_RUN_ID"] in made for env in envs)
+    assert new_run_id({"GPUHIL_RUN_ID": "h100-A"}) == "h100-A"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", "$GPUHIL_RUN_ID is set but empty"),
+    ("../../x", "$GPUHIL_RUN_ID '../../x': not a safe identifier"),
+])
+def test_a_bad_run_id_from_the_environment_is_a_usage_error(value, message):
+    with pytest.raises(pytest.UsageError, match=re.escape(message)):
+        new_run_id({"GPUHIL_RUN_ID": value})
 
 
 def test_baseline_keeps_a_bounded_history_and_restarts_on_a_new_fingerprint(tmp_path):
-    base = Baseline(tmp_path, "h100")
+    base = Baseline(tmp_path / "h100")
     for i in range(HISTORY + 5):
         base.add_run([make_row(f"r{i}", "a", "torch", 10.0 + i * 0.01)])
     assert len(base.history(make_row("x", "a", "torch", 1))) == HISTORY
@@ -54,7 +93,7 @@ def test_baseline_keeps_a_bounded_history_and_restarts_on_a_new_fingerprint(tmp_
     assert [e.fingerprint_id for e in hist] == ["fp-b"]
     assert base.history(make_row("x", "b", "torch", 1)) == []  # throttled rows are never promoted
     base.save()
-    assert len(Baseline(tmp_path, "h100").history(make_row("x", "a", "torch", 1))) == 1
+    assert len(Baseline(tmp_path / "h100").history(make_row("x", "a", "torch", 1))) == 1
 
 
 def gpuhil(*args):
@@ -87,3 +126,32 @@ def test_update_compare_and_gate_exit_codes(tmp_path):
 def test_compare_without_perf_rows_is_a_clear_error(tmp_path):
     r = gpuhil("perf", "compare", str(tmp_path))
     assert r.returncode == 2 and "was the run made with --perf?" in r.stderr
+
+
+def test_missing_and_errored_series_fail_the_gate(tmp_path):
+    cases = {("a", "torch"): 10.0, ("b", "torch"): 7.0, ("c", "torch"): 5.0}
+    baselines = tmp_path / "baselines"
+    assert gpuhil("perf", "baseline", "update", "--from", str(write_run(tmp_path, "A", cases)),
+                  "--baseline", str(baselines)).returncode == 0
+    partial = write_run(tmp_path, "B", {("a", "torch"): 10.0, ("b", "torch"): 7.0})  # c crashed before its row
+    r = gpuhil("perf", "compare", str(partial), "--baseline", str(baselines), "--gate", "--json")
+    out = json.loads(r.stdout)
+    assert r.returncode == 1 and out["gate"] == "fail" and out["counts"]["MISSING"] == 1
+    assert [v for v in out["verdicts"] if v["verdict"] == "MISSING"] == [{
+        "series": "argmax|c|torch", "verdict": "MISSING", "baseline_us": 5.0, "current_us": None, "ratio": None,
+        "threshold": None, "note": f"in {baselines / 'h100' / 'argmax.json'}, no row in this run"}]
+    r = gpuhil("perf", "compare", str(partial), "--baseline", str(baselines / "h100"), "--gate", "--allow-missing")
+    assert r.returncode == 0, r.stdout + r.stderr  # the SKU folder works as --baseline too
+    assert r.stdout.splitlines()[-2:] == ["summary: 2 SAME, 1 MISSING", "gate: pass"]
+
+    d = tmp_path / "C"
+    for (case, provider), med in cases.items():
+        store.write_row(d, make_row("C", case, provider, med))
+    store.write_row(d, {**make_row("C", "c", "torch", 5.0), "status": "error", "error": "AssertionError: boom"})
+    errored = store.merge(d, "C")
+    r = gpuhil("perf", "compare", str(errored), "--baseline", str(baselines), "--gate", "--allow-missing")
+    assert r.returncode == 1
+    assert "| argmax / c / torch | ERROR |  |  |  |  | AssertionError: boom |" in r.stdout
+    assert r.stdout.splitlines()[-1] == "gate: fail (1 ERROR)"
+    assert gpuhil("perf", "baseline", "update", "--from", str(errored), "--baseline", str(baselines)).stdout.startswith(
+        "baseline h100: promoted 2 of 3 rows")  # the errored row never enters the baseline

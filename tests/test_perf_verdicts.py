@@ -38,11 +38,14 @@ def test_a_20_percent_speedup_is_fast():
     assert judge(history(STEADY), row(8.0)).verdict == "FAST"
 
 
-@pytest.mark.parametrize("kind", ["throttled", "error"])
-def test_throttled_or_failed_cases_are_invalid_never_slow(kind):
-    r = row(20.0, throttled=kind == "throttled", status=None if kind == "throttled" else "error")
+def test_throttled_cases_are_invalid_never_slow():
+    assert judge(history(STEADY), row(20.0, throttled=True)).verdict == "INVALID"
+
+
+def test_errored_cases_are_error_with_their_reason_never_a_timing():
+    r = {**row(20.0, status="error"), "error": "RuntimeError: CUDA error: an illegal memory access was encountered"}
     v = judge(history(STEADY), r)
-    assert v.verdict == "INVALID"
+    assert (v.verdict, v.current_us, v.ratio, v.note) == ("ERROR", None, None, r["error"])
 
 
 def test_a_bimodal_series_is_ambiguous_not_slow():

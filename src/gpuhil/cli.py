@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 
+from . import ids
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.emulate import EmulationRefused
@@ -19,6 +20,17 @@ def _load_matrix(path: str | None, **kw) -> matrix_mod.Matrix:
     except matrix_mod.MatrixError as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
+    except ids.InvalidValue as exc:  # $GPUHIL_MATRIX set but empty
+        print(f"gpuhil: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _sku_id(value: str) -> str:
+    """argparse type of every option naming a catalog SKU: an empty or unsafe id is a usage error."""
+    try:
+        return ids.check_id(value, "SKU id")
+    except ids.InvalidValue as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
@@ -30,7 +42,7 @@ def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
 
 
 def cmd_probe(args) -> int:
-    if args.sku:
+    if args.sku is not None:
         fp = session_mod.synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), software_fingerprint())
     else:
         fp = probe(args.device)
@@ -57,7 +69,7 @@ def cmd_gates(args) -> int:
     from .report.gates import decision_table
 
     mx = _load_matrix(args.matrix)
-    if args.all or args.sku:
+    if args.all or args.sku is not None:
         skus = list(mx.skus.values()) if args.all else [_sku(mx, args.sku)]
         software = software_fingerprint()
         if args.dsl_cuda:  # what-if: the same SKUs with another CuTe DSL native payload active
@@ -115,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("probe", help="fingerprint this machine (or a catalog SKU with --sku)")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--sku", help="print the catalog's synthetic fingerprint of this SKU")
+    sp.add_argument("--sku", type=_sku_id, help="print the catalog's synthetic fingerprint of this SKU")
     sp.add_argument("--device", type=int, default=0, help="CUDA device index")
     sp.set_defaults(fn=cmd_probe)
 
@@ -127,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sg = sub.add_parser("gates", help="decision table of every kernel config (CPU only)")
     g = sg.add_mutually_exclusive_group()
-    g.add_argument("--sku", help="decide for this catalog SKU")
+    g.add_argument("--sku", type=_sku_id, help="decide for this catalog SKU")
     g.add_argument("--all", action="store_true", help="decide for every catalog SKU")
     sg.add_argument("--dsl-cuda", metavar="VERSION",
                     help="with --sku/--all: decide as if the CuTe DSL native payload were this CUDA version "
@@ -136,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.set_defaults(fn=cmd_gates)
 
     sb = sub.add_parser("bench", help="benchmarks against the peer and the measured ceiling (GPU)")
-    sb.add_argument("--emulate-sku", help="dispatch within a catalog SKU's limits (ISA unchanged)")
+    sb.add_argument("--emulate-sku", type=_sku_id, help="dispatch within a catalog SKU's limits (ISA unchanged)")
     bsub = sb.add_subparsers(dest="bench", required=True)
     ba = bsub.add_parser("argmax", help="gpuhil-cute vs torch.argmax, %% of measured copy bandwidth")
     ba.add_argument("--m", default="1,2,7,64,256,1024", help="batch sizes, comma separated")
@@ -160,12 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     pbsub = pb.add_subparsers(dest="baseline_command", required=True)
     pu = pbsub.add_parser("update", help="promote a run's rows into baselines/<sku>/")
     pu.add_argument("--from", dest="from_", required=True, metavar="RESULTS", help="perf-*.parquet or results dir")
-    pu.add_argument("--baseline", help="baselines root (default: the repo's baselines/)")
+    pu.add_argument("--baseline", help="baselines root or a SKU's folder in it (default: the repo's baselines/)")
     pu.set_defaults(fn=lambda a: _perf("update", a))
-    pc = psub.add_parser("compare", help="SAME/FAST/SLOW/AMBG/INVALID per series against the baseline")
-    pc.add_argument("results", metavar="RESULTS")
-    pc.add_argument("--baseline", help="baselines root (default: the repo's baselines/)")
-    pc.add_argument("--gate", action="store_true", help="exit 1 when any series is SLOW")
+    pc = psub.add_parser("compare", help="a verdict per series against the SKU's baseline (docs/PERF_SCHEMA.md)")
+    pc.add_argument("results", metavar="RESULTS", help="perf-*.parquet or results dir")
+    pc.add_argument("--baseline", help="baselines root or a SKU's folder in it (default: the repo's baselines/)")
+    pc.add_argument("--gate", action="store_true", help="exit 1 when a series is SLOW, ERROR or MISSING")
+    pc.add_argument("--allow-missing", action="store_true",
+                    help="with --gate: a baseline series absent from the run (a deliberately partial run) does not fail")
     pc.add_argument("--json", action="store_true")
     pc.set_defaults(fn=lambda a: _perf("compare", a))
 

@@ -18,7 +18,7 @@ import pytest
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
-from . import isolation
+from . import ids, isolation
 from .device.emulate import EmulationRefused
 from .gating import Requirements
 
@@ -43,12 +43,14 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", {}).get("workerid")  # set by xdist on its workers only
     results_dir = config.getoption("--results-dir")
     isolation.register(config, Path(results_dir) if results_dir else None)  # pins a worker's GPU first
-    path = config.getoption("--matrix") or os.environ.get("GPUHIL_MATRIX") or Path(config.rootpath) / matrix_mod.MATRIX_FILE
     try:
+        path = (config.getoption("--matrix") or ids.env_value("GPUHIL_MATRIX")
+                or Path(config.rootpath) / matrix_mod.MATRIX_FILE)
         mx = matrix_mod.load(path)
-        emulate, target = config.getoption("--emulate-sku"), config.getoption("--target-sku")
+        emulate = ids.option_value(config.getoption("--emulate-sku"), "--emulate-sku")
+        target = ids.option_value(config.getoption("--target-sku"), "--target-sku")
         ctx = session_mod.build(mx, emulate=emulate, target=target)
-    except (matrix_mod.MatrixError, session_mod.SessionSetupError, EmulationRefused) as exc:
+    except (matrix_mod.MatrixError, session_mod.SessionSetupError, EmulationRefused, ids.InvalidValue) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
     if config.getoption("--perf"):
@@ -108,9 +110,9 @@ def _tier_timeout(item: pytest.Item, tier: str) -> int:
 
 
 def _tier_from_markexpr(expr: str, mx) -> str:
-    """`-m <sku or arch>` asks for that runner's list, whose own tier then applies; anything else
+    """`-m <sku, arch or catalog marker>` asks for those runners' lists, whose own tiers then apply; anything else
     (`-m gpu`, `-m "not perf"`) keeps the default tier."""
-    names = set(mx.skus) | set(matrix_mod.ARCH_MARKERS)
+    names = set(mx.skus) | set(matrix_mod.ARCH_MARKERS) | {m for sku in mx.skus.values() for m in sku.markers}
     return "full" if expr and names & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) else "default"
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import session as session_mod
+from . import ids, session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .report import run_report
@@ -68,11 +68,13 @@ def runner_problem(requested: str | None, require_gpu: bool, session) -> str | N
 
 
 def run_main_job(args) -> int:
-    root = repo_root()
     try:
+        root = repo_root()
         mx = matrix_mod.load(args.matrix or matrix_mod.default_path())
-    except matrix_mod.MatrixError as exc:
-        print(exc, file=sys.stderr)
+        for flag, value in (("--sku", args.sku), ("--emulate-sku", args.emulate_sku)):
+            ids.option_value(value, flag)
+    except (matrix_mod.MatrixError, ids.InvalidValue) as exc:
+        print(f"gpuhil run: {exc}", file=sys.stderr)
         return 2
     if args.sku is not None and args.sku not in mx.skus:
         print(f"gpuhil run: unknown SKU '{args.sku}' (catalog {mx.path} has: {', '.join(mx.skus)})", file=sys.stderr)

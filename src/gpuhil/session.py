@@ -113,6 +113,15 @@ def drift(fp: DeviceFingerprint, sku: Sku) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Fingerprint field -> the catalog field (and so the `sources:` entry) its value comes from.
+_CATALOG_SOURCE = {
+    "cc": "cc", "pci_device_id": "match.pci_device_ids", "sm_count": "sm_count",
+    "smem_optin_bytes": "smem_optin_bytes", "smem_per_sm_bytes": "smem_per_sm_bytes", "l2_bytes": "l2_bytes",
+    "mem_bytes": "mem_bytes", "cluster_launch": "cluster_launch", "max_cluster_size": "max_cluster_size",
+    "peak_dram_gbs": "mem_bw_gbs",
+}
+
+
 def synthetic_fingerprint(sku: Sku, software: DeviceFingerprint | None = None) -> DeviceFingerprint:
     """The fingerprint a device matching `sku` would give, from the catalog row alone."""
     fp = DeviceFingerprint(
@@ -122,9 +131,14 @@ def synthetic_fingerprint(sku: Sku, software: DeviceFingerprint | None = None) -
         l2_bytes=sku.l2_bytes, mem_bytes=sku.mem_bytes, cluster_launch=sku.cluster_launch,
         max_cluster_size=sku.max_cluster_size, peak_dram_gbs=sku.mem_bw_gbs,
     )
-    for f in ("name", "cc", "arch_family", "pci_device_id", "sm_count", "smem_optin_bytes", "smem_per_sm_bytes",
-              "l2_bytes", "mem_bytes", "cluster_launch", "max_cluster_size", "peak_dram_gbs"):
-        fp.how_read[f] = f"catalog row '{sku.id}' ({sku.sources.get(f, sku.sources.get('mem_bw_gbs', 'catalog'))})"
+    row = f"catalog row '{sku.id}'"
+    fp.how_read["name"] = f"{row} name"
+    fp.how_read["arch_family"] = f"{row}: major of cc {sku.cc}"
+    for f, key in _CATALOG_SOURCE.items():
+        if getattr(fp, f) is None:
+            fp.how_read[f] = f"{row}: no published value (a device reports it in its own probe)"
+        else:
+            fp.how_read[f] = f"{row} {key}: {sku.sources.get(key, 'no source cited')}"
     if software is not None:
         for f in ("cpu_arch", "python", "torch", "torch_cuda_build", "triton", "cutlass_dsl", "dsl_cuda",
                   "ptxas", "git_sha", "cuda_runtime"):

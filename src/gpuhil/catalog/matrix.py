@@ -10,14 +10,17 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .. import ids
 from .predicates import Predicate, PredicateError
 
 ARCH_MARKERS = ("sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121")
+# SKU ids and catalog markers become pytest markers: none may take a name that already means something.
+RESERVED_MARKERS = ids.RESERVED_MARKERS | frozenset(ARCH_MARKERS)
 MATRIX_FILE = "hardware_matrix.yaml"
 # Catalog numbers that must each cite where they come from (datasheet, or "read on device DATE").
 SOURCED_FIELDS = ("sm_count", "smem_optin_bytes", "smem_per_sm_bytes", "l2_bytes", "mem_bytes",
@@ -28,20 +31,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _required_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty value: give the text or leave the entry out")
+    return value
+
+
+def _catalog_marker(value: str) -> str:
+    problem = ids.marker_problem(value, RESERVED_MARKERS)
+    if problem:
+        raise ValueError(f"marker {value!r}: {problem}")
+    return value
+
+
+def _suite(value: str) -> str:
+    return ids.check_id(value, "suite")  # a suite names a folder and baselines/<sku>/<suite>.json
+
+
+# Each entry is checked on its own, so a problem is reported at that entry's line.
+Text = Annotated[str, AfterValidator(_required_text)]
+CatalogMarker = Annotated[str, AfterValidator(_catalog_marker)]
+SuiteName = Annotated[str, AfterValidator(_suite)]
+
+
 class Match(_Strict):
-    names: list[str] = []
+    names: list[Text] = []  # the driver's device name (cuDeviceGetName), compared exactly, ignoring case
     pci_device_ids: list[str] = []
     cc: str
 
     @field_validator("pci_device_ids")
     @classmethod
-    def _hex_ids(cls, ids: list[str]) -> list[str]:
-        for i in ids:
+    def _hex_ids(cls, values: list[str]) -> list[str]:
+        for i in values:
             try:
                 int(i, 16)
             except ValueError:
                 raise ValueError(f"PCI device id {i!r} is not hex like '0x2330'") from None
-        return [f"0x{int(i, 16):04x}" for i in ids]
+        return [f"0x{int(i, 16):04x}" for i in values]
 
 
 class PeakTflops(_Strict):
@@ -51,7 +77,7 @@ class PeakTflops(_Strict):
 
 
 class Sku(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    id: str
     name: str
     arch: Literal["sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121"]
     match: Match
@@ -65,9 +91,22 @@ class Sku(_Strict):
     max_cluster_size: int = Field(ge=1, le=16)
     mem_bw_gbs: float = Field(gt=0)
     peak_tflops: PeakTflops
-    markers: list[str] = []
-    sources: dict[str, str]
+    markers: list[CatalogMarker] = []
+    sources: dict[Text, Text]
     notes: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        problem = ids.marker_problem(value, RESERVED_MARKERS)
+        if problem:
+            raise ValueError(f"SKU id {value!r}: {problem} (it names folders and the runner's marker)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _required_text(value)
 
     @property
     def arch_family(self) -> int:
@@ -75,7 +114,7 @@ class Sku(_Strict):
 
 
 class Selection(_Strict):
-    suites: list[str]
+    suites: list[SuiteName]
     tier: Literal["default", "full"] = "default"
     providers: list[str] = ["*"]
 
@@ -143,30 +182,40 @@ class Matrix:
         return self.lines.get(tuple(path), 1)
 
     def match(self, name: str | None, pci_device_id: str | None, cc: str | None) -> Sku | None:
-        """The catalog row for a probed device: PCI device id first, then name, each with cc agreeing.
+        """The catalog row for a probed device: its PCI device id first, else its exact driver name
+        (case and repeated spaces ignored), each with cc agreeing; never a substring, so an H20-3e is
+        not taken for the H20 nor an H200 NVL for the H200 SXM. No match: an unknown device, which
+        runs from its probe alone.
 
         A SKU name labels results and picks the test list; it never decides what may run.
         """
-        if pci_device_id:
-            pid = pci_device_id.lower()
+        pid = _pci_id(pci_device_id)
+        if pid:
             for sku in self.skus.values():
                 if pid in sku.match.pci_device_ids and (cc is None or sku.cc == cc):
                     return sku
         if name:
-            best = None
+            want = _name_key(name)
             for sku in self.skus.values():
-                for pat in sku.match.names:
-                    if pat.lower() in name.lower() and (cc is None or sku.cc == cc):
-                        if best is None or len(pat) > best[0]:
-                            best = (len(pat), sku)
-            if best:
-                return best[1]
+                if any(_name_key(n) == want for n in sku.match.names) and (cc is None or sku.cc == cc):
+                    return sku
         return None
+
+
+def _pci_id(raw: str | None) -> str | None:
+    try:
+        return f"0x{int(raw, 16):04x}" if raw else None
+    except ValueError:
+        return None
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def default_path() -> Path:
     """$GPUHIL_MATRIX, else the nearest hardware_matrix.yaml from the working directory upwards."""
-    env = os.environ.get("GPUHIL_MATRIX")
+    env = ids.env_value("GPUHIL_MATRIX")  # set but empty is refused: InvalidValue
     if env:
         return Path(env)
     here = Path.cwd().resolve()
@@ -174,6 +223,20 @@ def default_path() -> Path:
         if (d / MATRIX_FILE).exists():
             return d / MATRIX_FILE
     return Path(__file__).resolve().parents[3] / MATRIX_FILE
+
+
+def _anchors_and_aliases(text: str) -> list[Problem]:
+    """Every anchor (&a) and alias (*a), read from the event stream before anything is built: nested
+    aliases expand exponentially ("billion laughs") when the document is walked, and a catalog has no
+    use for them, so they are refused outright."""
+    by_line: dict[int, str] = {}
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, yaml.AliasEvent):
+            by_line.setdefault(ev.start_mark.line + 1, f"YAML alias '*{ev.anchor}'")
+        elif getattr(ev, "anchor", None):
+            by_line.setdefault(ev.start_mark.line + 1, f"YAML anchor '&{ev.anchor}'")
+    return [Problem(line, f"{what}: anchors and aliases are not allowed in the matrix; write the value out")
+            for line, what in by_line.items()]
 
 
 def _line_map(node: yaml.Node, path: tuple, out: dict, dupes: list[Problem]) -> None:
@@ -209,7 +272,10 @@ def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
     except OSError as exc:
         raise MatrixError(shown, [Problem(0, f"cannot read: {exc.strerror or exc}")]) from None
     try:
-        node = yaml.compose(text)
+        aliases = _anchors_and_aliases(text)
+        if aliases:
+            raise MatrixError(shown, aliases)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -235,13 +301,23 @@ def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
 def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.date,
                   suites_dir: Path) -> list[Problem]:
     problems = []
-    ids: dict[str, int] = {}
+    sku_lines: dict[str, int] = {}
+    pci_ids: dict[str, str] = {}
+    names: dict[str, str] = {}
     for i, sku in enumerate(doc.skus):
-        if sku.id in ids:
-            problems.append(Problem(lines[("skus", i, "id")], f"duplicate SKU id '{sku.id}' (first at line {ids[sku.id]})"))
-        ids.setdefault(sku.id, lines[("skus", i, "id")])
-        if sku.id in ARCH_MARKERS:
-            problems.append(Problem(lines[("skus", i, "id")], f"SKU id '{sku.id}' collides with an arch marker"))
+        if sku.id in sku_lines:
+            problems.append(Problem(lines[("skus", i, "id")], f"duplicate SKU id '{sku.id}' (first at line {sku_lines[sku.id]})"))
+        sku_lines.setdefault(sku.id, lines[("skus", i, "id")])
+        for j, pid in enumerate(sku.match.pci_device_ids):
+            other = pci_ids.setdefault(pid, sku.id)
+            if other != sku.id:
+                problems.append(Problem(lines[("skus", i, "match", "pci_device_ids", j)],
+                                        f"PCI device id {pid} is listed by SKU '{other}' and SKU '{sku.id}': one device, one row"))
+        for j, name in enumerate(sku.match.names):
+            other = names.setdefault(_name_key(name), sku.id)
+            if other != sku.id:
+                problems.append(Problem(lines[("skus", i, "match", "names", j)],
+                                        f"device name '{name}' is listed by SKU '{other}' and SKU '{sku.id}': one device, one row"))
         for f in SOURCED_FIELDS:
             if getattr(sku, f) is not None and f not in sku.sources:
                 problems.append(Problem(lines[("skus", i, f)], f"SKU '{sku.id}': no source for {f}"))
@@ -252,8 +328,9 @@ def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.da
             problems.append(Problem(lines[("skus", i, "match", "cc")], f"SKU '{sku.id}': match.cc {sku.match.cc} differs from cc {sku.cc}"))
     known_suites = {d.name for d in suites_dir.iterdir() if d.is_dir()} if suites_dir.is_dir() else None
     for sel_id, sel in doc.selections.items():
-        if sel_id not in ids:
-            problems.append(Problem(lines[("selections", sel_id)], f"selection for unknown SKU '{sel_id}' (known: {', '.join(ids)})"))
+        if sel_id not in sku_lines:
+            problems.append(Problem(lines[("selections", sel_id)],
+                                    f"selection for unknown SKU '{sel_id}' (known: {', '.join(sku_lines)})"))
         for j, suite in enumerate(sel.suites):
             if known_suites is not None and suite not in known_suites:
                 problems.append(Problem(lines[("selections", sel_id, "suites", j)],

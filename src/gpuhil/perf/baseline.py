@@ -10,9 +10,11 @@ regression). The rule (docs/PERF_SCHEMA.md):
                     2.5 % while the epoch has fewer than 3 runs)
     threshold = max(floor, k * noise)                        (defaults: floor 5 %, k 4)
     ratio     = current median / center
-    INVALID   current case throttled, clock-dropped or errored: never SLOW
+    ERROR     the case crashed or raised: its row has status `error` and no valid timing
+    INVALID   current case throttled or clock-dropped: never SLOW
     AMBG      the history is bimodal and this run sits on its upper mode: not a new regression
     SLOW      ratio > 1 + threshold;  FAST  ratio < 1 - threshold;  SAME  otherwise
+    MISSING   (compare) in the baseline, no row in the run
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import ids
+from .store import series_key
+from .validate import check_baseline
+
 FLOOR = 0.05
 K = 4.0
 YOUNG = 3  # runs in an epoch below which the series' own spread is not yet known
 YOUNG_NOISE = 0.025  # assumed run-to-run noise until then (threshold 10 %): an A/A pair on an H100 differed by 7.8 %
 HISTORY = 20  # runs kept per series and epoch
-VERDICTS = ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "EPOCH", "NEW")
+VERDICTS = ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "ERROR", "EPOCH", "NEW", "MISSING")
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,6 @@ class Verdict:
     note: str
 
 
-def series_key(suite: str, case_id: str, provider: str) -> str:
-    return f"{suite}|{case_id}|{provider}"
-
-
 def _mad_rel(xs: list[float]) -> float:
     if len(xs) < 2:
         return 0.0
@@ -77,6 +79,8 @@ def _bimodal(xs: list[float], threshold: float) -> tuple[float, float] | None:
 def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR, k: float = K) -> Verdict:
     key = series_key(current["suite"], current["case_id"], current["provider"])
     cur = current.get("median_us")
+    if current.get("status") == "error":
+        return Verdict(key, "ERROR", None, None, None, None, current.get("error") or "the case did not finish")
     if current.get("status") != "ok" or current.get("throttled"):
         reason = current.get("throttle_reasons") or current.get("status")
         return Verdict(key, "INVALID", None, cur, None, None, f"not comparable: {reason}")
@@ -101,18 +105,31 @@ def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR
 
 
 class Baseline:
-    """baselines/<sku>/<suite>.json: series -> bounded history of entries."""
+    """One SKU's folder, baselines/<sku>/<suite>.json: series -> bounded history of entries. Files are
+    checked as they load (validate.check_baseline): a malformed one is a PerfInputError."""
 
-    def __init__(self, root: Path, sku: str) -> None:
-        self.dir = Path(root) / sku
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
         self.series: dict[str, list[Entry]] = {}
+        self.files: dict[str, Path] = {}  # series -> the file it came from
         for f in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
-            doc = json.loads(f.read_text())
-            for key, entries in doc["series"].items():
+            for key, entries in check_baseline(f, f.read_text()).items():
                 self.series[key] = [Entry(**e) for e in entries]
+                self.files[key] = f
 
     def history(self, row: dict[str, Any]) -> list[Entry]:
         return self.series.get(series_key(row["suite"], row["case_id"], row["provider"]), [])
+
+    def missing(self, rows: list[dict[str, Any]]) -> list[Verdict]:
+        """MISSING for every baseline series the run has no row for (a crash, a deselection, a rename)."""
+        present = {series_key(r["suite"], r["case_id"], r["provider"]) for r in rows}
+        out = []
+        for key in sorted(set(self.series) - present):
+            hist = self.series[key]
+            epoch = [e.median_us for e in hist if e.fingerprint_id == hist[-1].fingerprint_id]
+            out.append(Verdict(key, "MISSING", statistics.median(epoch), None, None, None,
+                               f"in {self.files[key]}, no row in this run"))
+        return out
 
     def add_run(self, rows: list[dict[str, Any]]) -> int:
         """Promote a run's valid rows; a new fingerprint keeps only its own epoch going forward."""
@@ -137,7 +154,7 @@ class Baseline:
             by_suite.setdefault(key.split("|", 1)[0], {})[key] = [asdict(e) for e in entries]
         paths = []
         for suite, series in by_suite.items():
-            p = self.dir / f"{suite}.json"
+            p = self.dir / f"{ids.check_id(suite, 'suite')}.json"  # rows were checked; this is the last guard
             p.write_text(json.dumps({"schema": 1, "rule": "see docs/PERF_SCHEMA.md", "series": series}, indent=1) + "\n")
             paths.append(p)
         return paths

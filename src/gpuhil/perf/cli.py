@@ -1,4 +1,9 @@
-"""`gpuhil perf baseline update` and `gpuhil perf compare`."""
+"""`gpuhil perf baseline update` and `gpuhil perf compare`.
+
+Exit status: 0, 1 when `--gate` fails (a series SLOW or ERROR, or MISSING without `--allow-missing`),
+2 when an input is malformed or a baseline folder is missing: one line on stderr naming the file and
+the column or field, never a verdict.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +12,73 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from .. import ids
 from . import store
-from .baseline import Baseline, judge
+from .baseline import VERDICTS, Baseline, judge
+from .validate import PerfInputError, sku_key
+
+
+class _Refused(Exception):
+    """An input problem already phrased as the one line to print."""
 
 
 def _rows(results: str) -> tuple[list[dict], str]:
-    try:
-        df = store.read(Path(results))
-    except (FileNotFoundError, OSError) as exc:
-        print(f"gpuhil perf: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    # An emulated run is another machine as far as timings go: it gets its own baseline folder.
-    emulated = df["emulated_sku"].fillna("")
-    keys = sorted(set(df["sku"].fillna("unknown") + emulated.map(lambda e: f"-as-{e}" if e else "")))
-    if len(keys) != 1:
-        print(f"gpuhil perf: {results}: expected rows of one SKU, found {keys or 'none'}", file=sys.stderr)
-        raise SystemExit(2)
-    return df.astype(object).where(df.notna(), None).to_dict("records"), keys[0]
+    rows = store.read(Path(results))
+    return rows, sku_key(rows[0])
 
 
-def _baseline_root(arg: str | None) -> Path:
+def _baseline_dir(arg: str | None, sku: str, *, creating: bool) -> Path:
+    """The SKU's baseline folder from --baseline (the baselines root, or the SKU's own folder in it)."""
     if arg:
-        return Path(arg)
-    from ..catalog.matrix import default_path
+        given = Path(arg)
+    else:
+        from ..catalog.matrix import default_path
 
-    return default_path().parent / "baselines"
+        given = default_path().parent / "baselines"
+    if given.name == sku and not (given / sku).is_dir():
+        folder = given
+    elif given.is_dir() and any(given.glob("*.json")):  # a SKU folder holds the files itself
+        raise _Refused(f"--baseline {given} is the baseline folder of SKU '{given.name}', but the run is SKU '{sku}': "
+                       f"give the baselines root or {given.parent / sku}")
+    else:
+        folder = given / sku
+    if not creating and not folder.is_dir():
+        raise _Refused(f"no baseline for SKU '{sku}': {folder} does not exist (--baseline takes the baselines root "
+                       "or the SKU's folder; `gpuhil perf baseline update --from RESULTS` starts one)")
+    return folder
 
 
+def _guard(fn):
+    def run(args) -> int:
+        try:
+            return fn(args)
+        except (PerfInputError, _Refused, ids.InvalidValue) as exc:
+            print(f"gpuhil perf: {exc}", file=sys.stderr)
+            return 2
+    return run
+
+
+@_guard
 def update(args) -> int:
     rows, sku = _rows(args.from_)
-    base = Baseline(_baseline_root(args.baseline), sku)
+    base = Baseline(_baseline_dir(args.baseline, sku, creating=True))
     added = base.add_run(rows)
     paths = base.save()
-    print(f"baseline {sku}: promoted {added} of {len(rows)} rows (throttled or failed rows are never promoted) "
-          f"into {', '.join(map(str, paths))}")
+    print(f"baseline {sku}: promoted {added} of {len(rows)} rows (throttled or errored rows are never promoted) "
+          f"into {', '.join(map(str, paths)) or 'nothing'}")
     return 0
 
 
+@_guard
 def compare(args) -> int:
     rows, sku = _rows(args.results)
-    base = Baseline(_baseline_root(args.baseline), sku)
-    verdicts = [judge(base.history(r), r) for r in rows]
-    counts = {v: sum(1 for x in verdicts if x.verdict == v) for v in ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "EPOCH", "NEW")}
+    base = Baseline(_baseline_dir(args.baseline, sku, creating=False))
+    verdicts = [judge(base.history(r), r) for r in rows] + base.missing(rows)
+    counts = {v: sum(1 for x in verdicts if x.verdict == v) for v in VERDICTS}
+    failing = [k for k in ("SLOW", "ERROR") if counts[k]] + (["MISSING"] if counts["MISSING"] and not args.allow_missing else [])
+    gate = None if not args.gate else ("fail" if failing else "pass")
     if args.json:
-        print(json.dumps({"sku": sku, "counts": counts, "verdicts": [asdict(v) for v in verdicts]}, indent=2))
+        print(json.dumps({"sku": sku, "counts": counts, "gate": gate, "verdicts": [asdict(v) for v in verdicts]}, indent=2))
     else:
         print(f"| series ({sku}) | verdict | baseline us | current us | ratio | threshold | note |")
         print("|---|---|---:|---:|---:|---:|---|")
@@ -59,4 +87,6 @@ def compare(args) -> int:
             print(f"| {v.series.replace('|', ' / ')} | {v.verdict} | {f(v.baseline_us, '.2f')} | {f(v.current_us, '.2f')} | "
                   f"{f(v.ratio, '.3f')} | {f(v.threshold, '.1%')} | {v.note} |")
         print("summary: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
-    return 1 if args.gate and counts["SLOW"] else 0
+        if gate:
+            print(f"gate: {gate}" + (f" ({', '.join(f'{counts[k]} {k}' for k in failing)})" if failing else ""))
+    return 1 if gate == "fail" else 0

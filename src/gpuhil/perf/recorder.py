@@ -1,23 +1,45 @@
 """Turns perf-marked cases into result rows: times them, sets them against ceilings measured in the
-same run and the catalog's datasheet peaks, and writes each row as soon as the case is done."""
+same run and the catalog's datasheet peaks, and writes each row as soon as the case is done.
+
+Write-ahead: `start` writes a case's row with status `error` ("started, never finished") before it
+runs; `record` replaces it with the timed row; `fail` turns a case's rows to `error` with the
+exception's first line. A case that crashes its process leaves `error`, never `ok` and never nothing.
+The pytest plugin constructs this while configuring a session, so refusals are pytest.UsageError.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import ids
 from . import ceilings, store
 from .timer import Timer
+
+RUN_ID_ENV = "GPUHIL_RUN_ID"
+NEVER_FINISHED = "started, never finished (the process died or the case hung: see the test's report)"
+
+
+def _usage_error(message: str) -> Exception:
+    import pytest
+
+    return pytest.UsageError(f"gpuhil: {message}")
 
 
 class PerfRecorder:
     def __init__(self, results_dir: Path, ctx, worker: str, run_id: str) -> None:
         self.results_dir, self.ctx, self.worker, self.run_id = Path(results_dir), ctx, worker, run_id
         self._timer: Timer | None = None
-        self.seq = 0
+        self.rows: dict[str, dict[str, Any]] = {}  # series -> the last row this process wrote for it
+        if worker == "main":  # the controller (or a run without xdist) claims the run's folder once
+            try:
+                store.claim_run(self.results_dir, run_id)
+            except (store.RunIdTaken, ids.InvalidValue) as exc:
+                raise _usage_error(str(exc)) from None
 
     @property
     def timer(self) -> Timer:
@@ -49,6 +71,31 @@ class PerfRecorder:
             "emulated_sku": self.ctx.caps.emulated_sku,
         }
 
+    def _write(self, row: dict[str, Any]) -> dict[str, Any]:
+        store.write_row(self.results_dir, row)
+        self.rows[store.series_key(row["suite"], row["case_id"], row["provider"])] = row
+        return row
+
+    def start(self, *, suite: str, case_id: str, provider: str) -> str:
+        """Write the case's provisional `error` row before it runs; returns its series."""
+        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider,
+               "status": "error", "error": NEVER_FINISHED}
+        self._write(row)
+        return store.series_key(suite, case_id, provider)
+
+    def fail(self, series: list[str], message: str) -> None:
+        """The case raised: its rows (provisional or already timed) become `error` with `message`."""
+        for key in series:
+            if key in self.rows:
+                self._write({**self.rows[key], "status": "error", "error": message})
+
+    def discard(self, series: list[str]) -> None:
+        """The case was skipped after it started: it leaves no row."""
+        for key in series:
+            row = self.rows.pop(key, None)
+            if row is not None:
+                store.remove_row(self.results_dir, row)
+
     def record(self, *, suite: str, case_id: str, provider: str, fns: Sequence[Callable[[], object]],
                bytes: int | None = None, flops: int | None = None, flops_kind: str = "fp8") -> dict[str, Any]:
         """Time `fns` (rotating input sets, graph mode) and write the row. Bytes-bound cases are set
@@ -60,7 +107,8 @@ class PerfRecorder:
                "median_us": t.median_us, "p25_us": t.p25_us, "p75_us": t.p75_us, "min_us": t.min_us,
                "n_samples": t.n_samples, "stdrel": t.stdrel, "timer_mode": t.mode, "bytes": bytes, "flops": flops,
                "sm_clock_mhz": t.sm_clock_mhz, "throttled": t.throttled,
-               "throttle_reasons": ",".join(t.throttle_reasons), "status": "throttled" if t.throttled else "ok"}
+               "throttle_reasons": ",".join(t.throttle_reasons), "status": "throttled" if t.throttled else "ok",
+               "error": None}
         seconds = t.median_us * 1e-6
         if bytes:
             row["gbps"] = bytes / seconds / 1e9
@@ -75,11 +123,20 @@ class PerfRecorder:
             value = ceil["copy_gbps"]
             row.update(ceiling="device copy", ceiling_value=value, pct_of_ceiling=100 * row["gbps"] / value,
                        pct_of_datasheet=100 * row["gbps"] / sku.mem_bw_gbs if sku else None)
-        self.seq += 1
-        store.write_row(self.results_dir, self.worker, self.seq, row)
-        return row
+        return self._write(row)
 
 
-def new_run_id() -> str:
-    """Shared by every xdist worker of a session through the environment."""
-    return os.environ.setdefault("GPUHIL_RUN_ID", dt.datetime.now().strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}")
+def new_run_id(environ: dict[str, str] | None = None) -> str:
+    """This session's run id: $GPUHIL_RUN_ID when set (a safe identifier: it names rows/<run_id>/), else a
+    fresh one (time, pid and a random suffix, so two sessions started in one second differ), put into
+    the environment so the xdist workers started later share it."""
+    env = os.environ if environ is None else environ
+    try:
+        given = ids.env_id(RUN_ID_ENV, env)
+    except ids.InvalidValue as exc:
+        raise _usage_error(str(exc)) from None
+    if given is not None:
+        return given
+    run_id = f"{dt.datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}-{secrets.token_hex(3)}"
+    env[RUN_ID_ENV] = run_id
+    return run_id
