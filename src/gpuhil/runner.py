@@ -105,7 +105,9 @@ def run_main_job(args) -> int:
     summary = run_report.summarize(results)
     verdict, code = _verdict(rc, summary)
     facts += [f"selection: {sku_id or 'default'}", f"command: `{' '.join(cmd)}`"]
-    text = run_report.render(summary, title=f"gpuhil run {stamp}", facts=facts, verdict=verdict, matrix=mx)
+    perf_lines = _perf_lines(results) if args.perf else []
+    text = run_report.render(summary, title=f"gpuhil run {stamp}", facts=facts, verdict=verdict, matrix=mx,
+                             perf_lines=perf_lines)
     _write(results, text)
     print(f"gpuhil run: {verdict}")
     print(f"gpuhil run: report {results / 'report.md'}, junit {results / 'junit.xml'}")
@@ -123,6 +125,14 @@ def _verdict(rc: int, s: run_report.RunSummary) -> tuple[str, int]:
     if rc == 1 or s.totals["failed"] or s.totals["errors"] or s.totals["xpassed"]:
         return f"FAIL ({counts})", 1
     return f"PASS ({counts})", 0
+
+
+def _perf_lines(results: Path) -> list[str]:
+    if not list(results.glob("perf-*.parquet")):
+        return ["No perf rows were written (no perf case ran)."]
+    from .perf.cli import perf_summary
+
+    return perf_summary(results)
 
 
 def _write(results: Path, text: str) -> None:

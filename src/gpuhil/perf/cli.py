@@ -69,12 +69,32 @@ def update(args) -> int:
     return 0
 
 
+def judge_run(results, baseline: str | None):
+    """(sku, every series' verdict, counts per verdict) of a run against its SKU's baseline."""
+    rows, sku = _rows(str(results))
+    base = Baseline(_baseline_dir(baseline, sku, creating=False))
+    verdicts = [judge(base.history(r), r) for r in rows] + base.missing(rows)
+    return sku, verdicts, {v: sum(1 for x in verdicts if x.verdict == v) for v in VERDICTS}
+
+
+def perf_summary(results) -> list[str]:
+    """Markdown lines for a run report: verdict counts and every series that is not SAME, or why not."""
+    try:
+        sku, verdicts, counts = judge_run(results, None)
+    except (PerfInputError, _Refused, ids.InvalidValue) as exc:
+        return [f"No verdicts: {exc}"]
+    lines = [f"Verdicts against the committed baseline of {sku}: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n),
+             "", "| series | verdict | baseline us | current us | ratio | note |", "|---|---|---:|---:|---:|---|"]
+    for v in sorted((v for v in verdicts if v.verdict != "SAME"), key=lambda v: v.series):
+        f = lambda x, fmt: "" if x is None else format(x, fmt)  # noqa: E731
+        lines.append(f"| {v.series.replace('|', ' / ')} | {v.verdict} | {f(v.baseline_us, '.2f')} | "
+                     f"{f(v.current_us, '.2f')} | {f(v.ratio, '.3f')} | {v.note} |")
+    return lines
+
+
 @_guard
 def compare(args) -> int:
-    rows, sku = _rows(args.results)
-    base = Baseline(_baseline_dir(args.baseline, sku, creating=False))
-    verdicts = [judge(base.history(r), r) for r in rows] + base.missing(rows)
-    counts = {v: sum(1 for x in verdicts if x.verdict == v) for v in VERDICTS}
+    sku, verdicts, counts = judge_run(args.results, args.baseline)
     failing = [k for k in ("SLOW", "ERROR") if counts[k]] + (["MISSING"] if counts["MISSING"] and not args.allow_missing else [])
     gate = None if not args.gate else ("fail" if failing else "pass")
     if args.json:
