@@ -21,6 +21,11 @@ GPU_NAMES = {"h100": "NVIDIA H100 80GB HBM3", "h200": "NVIDIA H200", "gb10": "NV
 START = dt.datetime(2026, 10, 1, 3, 0, tzinfo=dt.timezone.utc)
 
 
+def run_id(night: int, minutes: int = 0) -> str:
+    """The perf run id of the given night's run (started minutes after 03:00)."""
+    return (START + dt.timedelta(days=night, minutes=minutes)).strftime("%Y%m%dT%H%M%S") + "-4242"
+
+
 def sha(night: int) -> str:
     return hashlib.sha1(f"commit {night}".encode()).hexdigest()
 
