@@ -94,6 +94,10 @@ def test_trend_plots_render_and_a_filter_changes_what_is_shown(page, site, tmp_p
     # the first card drew its median trace (a path with points), not just an empty frame
     assert page.locator(".card >> nth=0 >> .scatterlayer .trace path.js-line").count() >= 1
 
+    # figures come per machine, when a card of that machine scrolls near the viewport
+    assert any(u.endswith("/data/trends-h100.js") for u in page.requests)
+    assert not any(u.endswith("/data/trends-h200.js") for u in page.requests)
+
     page.select_option("#filter-sku", "h100-as-h20")
     assert page.locator(".card[data-series]:not([hidden])").count() == 2
     assert page.inner_text("#shown") == f"2 of {total} series"

@@ -46,13 +46,22 @@ def page(site, name):
     return (site.root / name).read_text(encoding="utf-8")
 
 
+def trend_figures(site):
+    """Every trend figure, from the per-machine data files the trends page loads on demand."""
+    figures = {}
+    for f in sorted((site.root / "data").glob("trends-*.js")):
+        text = f.read_text(encoding="utf-8")
+        figures.update(json.loads(text[text.index("gpuhilFigures(") + len("gpuhilFigures("):text.rindex(");")]))
+    return figures
+
+
 def blob(site, name, blob_id="figures"):
     m = re.search(rf'<script type="application/json" id="{blob_id}">(.*?)</script>', page(site, name), re.S)
     return json.loads(m.group(1))
 
 
 def test_the_site_is_self_contained_and_links_relatively(site):
-    assert sorted(p.name for p in site.root.iterdir()) == ["assets", *sorted(PAGES)]
+    assert sorted(p.name for p in site.root.iterdir()) == sorted(["assets", "data", *PAGES])
     assert [p.name for p in site.root.rglob("*plotly*")] == ["plotly.min.js"]  # written once
     for name in PAGES:
         doc = parse(page(site, name))
@@ -62,6 +71,7 @@ def test_the_site_is_self_contained_and_links_relatively(site):
             assert not re.match(r"^([a-z]+:|//)", ref), f"{name}: {ref} leaves the site"
             target = ref.split("#", 1)[0]
             assert not target or (site.root / target).is_file(), f"{name}: {ref} is not in the site"
+        refs += [e.attrs["data-src"] for e in doc.find_all("div", cls="plot") if "data-src" in e.attrs]
         has_plots = bool(doc.find_all("div", cls="plot"))
         assert ("assets/plotly.min.js" in refs) == has_plots, name
     assert site.bytes["assets/plotly.min.js"] > 1_000_000
@@ -104,11 +114,11 @@ def test_missing_series_come_from_the_previous_run_and_the_baseline(site):
 def test_every_figure_is_valid_plotly_and_marks_what_it_should(site):
     import plotly.graph_objects as go
 
-    figures = {**blob(site, "trends.html"), **{f"roof-{k}": v for k, v in blob(site, "roofline.html").items()}}
+    figures = {**trend_figures(site), **{f"roof-{k}": v for k, v in blob(site, "roofline.html").items()}}
     assert len(figures) == len(site.fleet.views) + 2  # two suites in the roofline view
     for fig in figures.values():
         go.Figure(fig)  # plotly's own schema validation: raises on a property it does not know
-    trends = blob(site, "trends.html")
+    trends = trend_figures(site)
     by_uid = {v.series.uid: trends[f"f{i}"] for i, v in enumerate(site.fleet.views)}
     canary = by_uid[f"h100|{CANARY[0]}|{CANARY[1]}|{CANARY[2]}"]
     colors = [s["line"]["color"] for s in canary["layout"]["shapes"]]
@@ -151,7 +161,20 @@ def test_text_from_data_is_escaped_everywhere(site):
             assert raw not in text, f"{name} carries {raw!r} unescaped"
         for m in re.finditer(r'<script type="application/json"[^>]*>(.*?)</script>', text, re.S):
             assert "<" not in m.group(1) and ">" not in m.group(1)
+    for f in (site.root / "data").glob("*.js"):
+        assert "<" not in f.read_text() and ">" not in f.read_text()
     assert "&lt;probed&gt; &amp; &#x27;emulated&#x27;" in page(site, "coverage.html")
+
+
+def test_each_machines_figures_are_in_its_own_file(site):
+    doc = parse(page(site, "trends.html"))
+    figures = {f.name: f.read_text() for f in (site.root / "data").glob("*.js")}
+    assert sorted(figures) == ["trends-h100-as-h20.js", "trends-h100.js", "trends-h200.js"]
+    for card in doc.find_all("div", cls="card"):
+        plot, = card.find_all("div", cls="plot")
+        assert plot.attrs["data-src"] == f"data/trends-{card.attrs['data-sku']}.js"
+        assert f'"{plot.attrs["data-fig"]}":' in figures[plot.attrs["data-src"].split("/")[1]]
+    assert "gpuhilFigures" not in page(site, "trends.html")  # the page itself stays small
 
 
 def test_filters_offer_every_sku_suite_and_provider(site):

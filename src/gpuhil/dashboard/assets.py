@@ -40,9 +40,24 @@ JS = r"""
   "use strict";
   function blob(id) { var el = document.getElementById(id); return el ? JSON.parse(el.textContent) : null; }
   var figures = blob("figures") || {};
+  // Figures of one machine arrive in data/trends-<machine>.js, loaded when its first card scrolls in.
+  var loading = {};
+  window.gpuhilFigures = function (figs) { Object.keys(figs).forEach(function (k) { figures[k] = figs[k]; }); };
   function render(div) {
     if (div.dataset.rendered) return;
-    var fig = figures[div.dataset.fig];
+    var fig = figures[div.dataset.fig], src = div.dataset.src;
+    if (!fig && src && loading[src] !== "done") {
+      if (!loading[src]) {
+        loading[src] = [];
+        var s = document.createElement("script");
+        s.src = src;
+        s.onload = function () { var wait = loading[src]; loading[src] = "done"; wait.forEach(render); };
+        s.onerror = function () { console.error("gpuhil: could not load " + src); };
+        document.head.appendChild(s);
+      }
+      loading[src].push(div);
+      return;
+    }
     if (!fig) { console.error("gpuhil: no figure " + div.dataset.fig); return; }
     div.dataset.rendered = "1";
     Plotly.newPlot(div, fig.data, fig.layout, {displaylogo: false, responsive: true});

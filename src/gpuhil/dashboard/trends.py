@@ -9,22 +9,32 @@ import math
 from typing import Any
 
 from .analysis import Fleet, SeriesView, midpoint
-from .page import esc, frame, short_case
+from .page import esc, frame, json_for_script, short_case
 
 COLORS = {"regression": "#cf222e", "improvement": "#1a7f37", "epoch": "#6b7280"}
 LINE = "#2563eb"
 
 
+DISPLAY_RUNS = 120  # points drawn per series: about four months of nightlies; detection looks further back
+
+
 def _num(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else round(float(v), 6)
+    return None if v is None or not math.isfinite(v) else float(f"{v:.5g}")
 
 
-def _hover(p, *, invalid: bool = False) -> str:
-    sw = " · ".join(f"{k} {v}" for k, v in p.software if v)
-    head = f"<b>{esc(p.run_id)}</b><br>commit {esc(p.git_sha[:12])}<br>"
-    if invalid:
-        return head + f"INVALID ({esc(p.status)}: {esc(p.why_invalid)})<br>median {_fmt(p.median_us)} us<br>{esc(sw)}"
-    return head + f"median {_fmt(p.median_us)} us (p25 {_fmt(p.p25_us)}, p75 {_fmt(p.p75_us)})<br>{esc(sw)}"
+def _t(ts: str) -> str:
+    """'2026-10-01T03:00:00+00:00' -> '2026-10-01 03:00' (UTC; shorter in every point of the JSON)."""
+    return ts[:16].replace("T", " ")
+
+
+def _custom(p, *, invalid: bool = False) -> list[str]:
+    extra = f"{p.status}: {p.why_invalid}" if invalid else f"p25 {_fmt(p.p25_us)}, p75 {_fmt(p.p75_us)}"
+    return [esc(p.run_id), esc(p.git_sha[:12]), esc(extra)]
+
+
+HOVER = "<b>%{customdata[0]}</b><br>commit %{customdata[1]}<br>median %{y:.4g} us (%{customdata[2]})<extra></extra>"
+HOVER_INVALID = ("<b>%{customdata[0]}</b><br>commit %{customdata[1]}<br>INVALID (%{customdata[2]})"
+                 "<br>median %{y:.4g} us<extra></extra>")
 
 
 def _fmt(v: float | None) -> str:
@@ -44,8 +54,10 @@ def _label(x: str, text: str, color: str, row: int) -> dict[str, Any]:
 def figure(view: SeriesView) -> dict[str, Any]:
     """A plotly figure (plain JSON) of one series."""
     s = view.series
-    pts, bad = s.points, s.invalid
-    x = [p.timestamp for p in pts]
+    pts = s.points[-DISPLAY_RUNS:]
+    shown = len(s.points) - len(pts)  # index offset of the first drawn point
+    bad = [p for p in s.invalid if not pts or p.timestamp >= pts[0].timestamp]
+    x = [_t(p.timestamp) for p in pts]
     emulated = s.emulated_sku is not None
     data: list[dict[str, Any]] = [
         {"type": "scatter", "x": x, "y": [_num(p.p25_us) for p in pts], "mode": "lines", "name": "p25",
@@ -54,17 +66,17 @@ def figure(view: SeriesView) -> dict[str, Any]:
          "line": {"width": 0, "color": LINE}, "fill": "tonexty", "fillcolor": "rgba(37,99,235,0.18)",
          "hoverinfo": "skip"},
         {"type": "scatter", "x": x, "y": [_num(p.median_us) for p in pts], "mode": "lines+markers",
-         "name": "median (emulated)" if emulated else "median", "hovertext": [_hover(p) for p in pts],
-         "hoverinfo": "text", "line": {"color": LINE, "width": 1.5, "dash": "dot" if emulated else "solid"},
+         "name": "median (emulated)" if emulated else "median", "customdata": [_custom(p) for p in pts],
+         "hovertemplate": HOVER, "line": {"color": LINE, "width": 1.5, "dash": "dot" if emulated else "solid"},
          "marker": {"size": 6, "symbol": "diamond-open" if emulated else "circle"}},
     ]
     if bad:
-        data.append({"type": "scatter", "x": [p.timestamp for p in bad], "y": [_num(p.median_us) for p in bad],
-                     "mode": "markers", "name": "invalid (throttled or failed)", "hoverinfo": "text",
-                     "hovertext": [_hover(p, invalid=True) for p in bad],
+        data.append({"type": "scatter", "x": [_t(p.timestamp) for p in bad], "y": [_num(p.median_us) for p in bad],
+                     "mode": "markers", "name": "invalid (throttled or failed)", "hovertemplate": HOVER_INVALID,
+                     "customdata": [_custom(p, invalid=True) for p in bad],
                      "marker": {"symbol": "x", "size": 9, "color": "#9ca3af"}})
     if view.band and (x or bad):
-        span = sorted(x + [p.timestamp for p in bad])
+        span = sorted(x + [_t(p.timestamp) for p in bad])
         lo, hi = view.band.center_us * (1 - view.band.threshold), view.band.center_us * (1 + view.band.threshold)
         name = f"baseline ±{view.band.threshold:.0%} ({view.band.runs} runs)"
         data += [{"type": "scatter", "x": [span[0], span[-1]], "y": [_num(lo)] * 2, "mode": "lines",
@@ -76,12 +88,14 @@ def figure(view: SeriesView) -> dict[str, Any]:
     shapes, notes = [], []
     marked = {c.index for c in view.changes}
     for c in view.changes:
-        at = midpoint(c.before.timestamp, c.after.timestamp)
+        if c.index <= shown:
+            continue  # before the drawn window
+        at = _t(midpoint(c.before.timestamp, c.after.timestamp))
         shapes.append(_vline(at, COLORS[c.kind], "dash" if c.kind == "epoch" else "solid"))
         notes.append(_label(at, esc(f"{(c.ratio - 1) * 100:+.1f} % {c.kind}"), COLORS[c.kind], len(notes) % 3))
     for i in view.epochs:
-        if i not in marked:  # a fingerprint change with no step in the timings
-            at = midpoint(pts[i - 1].timestamp, pts[i].timestamp)
+        if i not in marked and i > shown:  # a fingerprint change with no step in the timings
+            at = _t(midpoint(s.points[i - 1].timestamp, s.points[i].timestamp))
             shapes.append(_vline(at, COLORS["epoch"], "dot"))
             notes.append(_label(at, "epoch", COLORS["epoch"], len(notes) % 3))
     layout = {"margin": {"l": 56, "r": 12, "t": 8, "b": 36}, "showlegend": False, "hovermode": "closest",
@@ -109,7 +123,7 @@ def _card(i: int, view: SeriesView) -> str:
             f'<h3 title="{esc(s.case_id)}">{esc(short_case(s.case_id))}</h3>'
             f'<div class="meta">{esc(s.machine)} · {esc(s.suite)} · {esc(s.provider)}{emu} · {len(s.points)} valid, '
             f'{len(s.invalid)} invalid runs · {esc(latest)}{" · " + esc(band) if band else ""}</div>'
-            f'<div class="plot" data-fig="f{i}"></div>'
+            f'<div class="plot" data-fig="f{i}" data-src="{esc(data_path(s.machine))}"></div>'
             f'{"<ul class=changes>" + changes + "</ul>" if changes else ""}</div>')
 
 
@@ -124,7 +138,18 @@ LEGEND = ("<p class=muted>Blue line: median per run, shaded: p25-p75 of the run'
           "improvement, grey dashed epoch change), grey dotted: fingerprint change without a step.</p>")
 
 
-def page(fleet: Fleet, footer: str) -> str:
+def data_path(machine: str) -> str:
+    """Where a machine's figures live, relative to the site (machine names are safe identifiers)."""
+    return f"data/trends-{machine}.js"
+
+
+def data_file(figures: dict[str, Any]) -> str:
+    """A script that hands its figures to site.js: a <script src> loads from file:// where fetch() may not."""
+    return "/* gpuhil trend figures */\ngpuhilFigures(" + json_for_script(figures) + ");\n"
+
+
+def page(fleet: Fleet, footer: str) -> tuple[str, dict[str, str]]:
+    """The page, and {relative path: text} of the per-machine figure files it loads as cards scroll in."""
     views = fleet.views
     filters = (_select("sku", "SKU", sorted({v.series.machine for v in views}))
                + _select("suite", "suite", sorted({v.series.suite for v in views}))
@@ -133,5 +158,8 @@ def page(fleet: Fleet, footer: str) -> str:
     body = (f'<div class="filters">{filters}</div>{LEGEND}'
             f'<div class="grid">{"".join(_card(i, v) for i, v in enumerate(views))}</div>'
             if views else "<p>No perf rows in the history yet (runs made without --perf add coverage only).</p>")
-    figures = {f"f{i}": figure(v) for i, v in enumerate(views)}
-    return frame("trends.html", "Trends per series", body, footer=footer, data={"figures": figures}, plotly=True)
+    per_machine: dict[str, dict[str, Any]] = {}
+    for i, v in enumerate(views):
+        per_machine.setdefault(data_path(v.series.machine), {})[f"f{i}"] = figure(v)
+    html = frame("trends.html", "Trends per series", body, footer=footer, plotly=True)
+    return html, {path: data_file(figs) for path, figs in per_machine.items()}

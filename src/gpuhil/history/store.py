@@ -71,7 +71,8 @@ def _write(path: Path, rows, columns: dict[str, str]) -> None:
     df = df.reindex(columns=list(columns)).astype(columns).drop(columns=list(PARTITION))
     table = pa.Table.from_pandas(df, schema=_arrow_schema(columns, with_partition=False), preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
+    # Without pandas' schema metadata (most of a one-row file's bytes): readers apply the typed schema.
+    pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
 
 
 def _stored_digest(history: Path, sku: str, run_id: str) -> str | None:
