@@ -126,7 +126,8 @@ def cases_for(machine: str, *, failing: bool = False) -> list[tuple[str, str, st
 def fleet(root: Path) -> list[Path]:
     """Results folders of the fixture fleet (deterministic)."""
     rng = np.random.default_rng(20261001)
-    noise = lambda: math.exp(rng.normal(0, 0.015))  # noqa: E731  1.5 % run-to-run
+    def noise():
+        return math.exp(rng.normal(0, 0.015))  # 1.5 % run-to-run
     dirs = []
     for i in range(H100_RUNS):  # h100: the epoch change and the planted regression
         software = {**SOFTWARE, "torch": "2.12.0"} if i >= EPOCH_RUN else SOFTWARE

@@ -25,8 +25,8 @@ def make_baselines(history: Path, root: Path) -> Path:
     runs = read_runs(history)
     perf = read_perf(history, runs)
     base = Baseline(root, "h200")
-    for run_id in runs[runs["machine"] == "h200"]["run_id"][:5]:
-        rows = perf[perf["run_id"] == run_id]
+    for rid in runs[runs["machine"] == "h200"]["run_id"][:5]:
+        rows = perf[perf["run_id"] == rid]
         base.add_run(rows.astype(object).where(rows.notna(), None).to_dict("records"))
     ghost = rows.iloc[0].to_dict()
     ghost.update(case_id=GHOST.split("|")[1], provider="torch")

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from fake_runs import CLUSTER_SKIP, SERIES, START, XFAIL_REASON, cases_for, results_dir, sha
-from gpuhil.history import HistoryError, add, read_perf, read_runs, read_tests
-from gpuhil.history import junit
+from gpuhil.history import HistoryError, add, junit, read_perf, read_runs, read_tests
 from gpuhil.history.store import partition
 
 ROWS = [(s, c, p, b) for s, c, p, b in SERIES[:3]]
@@ -147,6 +146,25 @@ def test_malformed_files_are_named(tmp_path, name, content, expected):
     (res / name).write_text(content)
     with pytest.raises(HistoryError, match=expected.replace("(", r"\(").replace("[", r"\[")):
         add([res], tmp_path / "hist")
+
+
+def test_a_hand_edited_report_with_unbalanced_quotes_still_reads(tmp_path):
+    res = one_run(tmp_path / "res", perf=False)
+    (res / "report.md").write_text("# gpuhil run 20261001-030000\n- catalog SKU: h100\n"
+                                   "- command: `python -m pytest -k 'oops --emulate-sku h20`\n")
+    add([res], tmp_path / "hist")
+    assert read_runs(tmp_path / "hist")["machine"].tolist() == ["h100-as-h20"]
+
+
+def test_a_damaged_history_is_one_line_and_exit_2(tmp_path):
+    res = one_run(tmp_path / "res")
+    add([res], tmp_path / "hist")
+    next((tmp_path / "hist" / "tests").rglob("tests.parquet")).write_bytes(b"garbage")
+    with pytest.raises(HistoryError, match="tests: unreadable dataset"):
+        read_tests(tmp_path / "hist")
+    r = run_cli("dashboard", "build", "--history", str(tmp_path / "hist"), "--out", str(tmp_path / "site"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "unreadable dataset" in r.stderr
+    assert not (tmp_path / "hist" / ".staging").exists()
 
 
 def test_a_damaged_perf_parquet_is_named(tmp_path):

@@ -99,7 +99,7 @@ def _baselines(root: Path | None, machines: list[str]) -> dict[str, Any]:
         for f in sorted((Path(root) / m).glob("*.json")):  # name the bad file, not just the folder
             try:
                 doc = json.loads(f.read_text())
-                for key, entries in doc["series"].items():
+                for entries in doc["series"].values():
                     [Entry(**e) for e in entries]
             except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
                 raise HistoryError(f"{f}: not a baseline file ({type(exc).__name__}: {exc})".splitlines()[0]) from None

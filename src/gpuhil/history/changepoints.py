@@ -28,6 +28,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ..perf.baseline import FLOOR
 from .series import Point
@@ -66,7 +67,7 @@ class ChangePoint:
 
 def noise(log_values: Sequence[float]) -> float:
     """Run-to-run noise of a log series from successive differences, robust to steps and outliers."""
-    d = [b - a for a, b in zip(log_values, log_values[1:])]
+    d = [b - a for a, b in pairwise(log_values)]
     if len(d) < 2:
         return NOISE_FLOOR
     c = statistics.median(d)
@@ -75,8 +76,8 @@ def noise(log_values: Sequence[float]) -> float:
 
 def _ratios(values: Sequence[float], breaks: list[int]) -> list[float]:
     edges = [0, *breaks, len(values)]
-    med = [statistics.median(values[a:b]) for a, b in zip(edges, edges[1:])]
-    return [float(after / before) for before, after in zip(med, med[1:])]
+    med = [statistics.median(values[a:b]) for a, b in pairwise(edges)]
+    return [float(after / before) for before, after in pairwise(med)]
 
 
 def segment(values: Sequence[float], *, min_effect: float = MIN_EFFECT, penalty: float = PENALTY,

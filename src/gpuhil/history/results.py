@@ -47,7 +47,10 @@ def _report_fields(path: Path) -> dict[str, str | None]:
         raise HistoryError(f"{path}: no '# gpuhil run <stamp>' header (not a gpuhil run report)")
     sku = re.search(r"^- catalog SKU: (\S+)", text, re.M)
     command = re.search(r"^- command: `(.*)`", text, re.M)
-    argv = shlex.split(command.group(1)) if command else []
+    try:
+        argv = shlex.split(command.group(1)) if command else []
+    except ValueError:  # unbalanced quotes in a hand-edited report: words are enough to find the flags
+        argv = command.group(1).split()
     emulated = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--emulate-sku"), None)
     emulated = emulated or next((a.split("=", 1)[1] for a in argv if a.startswith("--emulate-sku=")), None)
     return {"stamp": head.group(1), "sku": sku.group(1) if sku else None, "emulated_sku": emulated,
@@ -80,7 +83,7 @@ def _perf(results: Path):
         return pd.DataFrame({k: pd.Series(dtype=v) for k, v in SCHEMA.items()}), None
     try:
         df = pd.read_parquet(merged[0])
-    except Exception as exc:  # pyarrow raises several types for a damaged file
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError, its IO errors OSErrors
         raise HistoryError(f"{merged[0]}: unreadable parquet ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     missing = [c for c in ("run_id", "sku", "suite", "case_id", "provider", "median_us", "status") if c not in df]
     if missing:
@@ -146,7 +149,7 @@ def load(results: Path) -> Run:
     meta = {"run_id": run_id, "sku": sku, "emulated_sku": emulated, "machine": machine_label(sku, emulated),
             "timestamp": started, "git_sha": probe.get("git_sha") or _first(perf, "git_sha") or "",
             **{k: _str(probe.get(v)) for k, v in FINGERPRINT.items()},
-            "perf_requested": bool(report["perf_requested"]), "perf_rows": int(len(perf)),
+            "perf_requested": bool(report["perf_requested"]), "perf_rows": len(perf),
             **junit.counts(cases), "source_sha256": _digest(sources)}
     meta["result"] = "FAIL" if meta["failed"] or meta["error"] else "PASS"
     files = {p.name: p for p in sources[:3]}

@@ -58,10 +58,10 @@ def _num(v: Any) -> float:
 
 
 def _none(v: Any) -> Any:
-    try:
-        return None if v is None or v != v or str(v) == "<NA>" else v  # NaN and pandas NA compare unequal
-    except TypeError:  # pd.NA raises on bool()
-        return None
+    """None for None, NaN and pandas' NA (frames come with either for a missing value)."""
+    import pandas as pd
+
+    return None if v is None or pd.isna(v) else v
 
 
 def is_valid(row: dict[str, Any]) -> bool:

@@ -131,11 +131,16 @@ def add(results_dirs: Iterable[Path], history_dir: Path, *, skip_incomplete: boo
             runs.append(run)
     for run in runs:
         _commit(history, run)
+    try:
+        (history / ".staging").rmdir()
+    except OSError:
+        pass  # absent, or another add is staging right now
     return report
 
 
 def _read(history: Path, dataset: str):
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     name, columns = DATASETS[dataset][0], DATASETS[dataset][1]()
@@ -149,9 +154,12 @@ def _read(history: Path, dataset: str):
     # Partition values are read as strings (a run id of digits must not become an integer); columns a
     # newer schema added are null in older files.
     part = ds.partitioning(_arrow_schema({k: "string" for k in PARTITION}, with_partition=True), flavor="hive")
-    dataset_ = ds.dataset(files, format="parquet", partitioning=part, partition_base_dir=str(root),
-                          schema=_arrow_schema(columns, with_partition=True))
-    df = dataset_.to_table().to_pandas()
+    try:
+        dataset_ = ds.dataset(files, format="parquet", partitioning=part, partition_base_dir=str(root),
+                              schema=_arrow_schema(columns, with_partition=True))
+        df = dataset_.to_table().to_pandas()
+    except (pa.ArrowException, OSError) as exc:  # a damaged or foreign file inside the history
+        raise HistoryError(f"{root}: unreadable dataset ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     return df.reindex(columns=list(columns)).astype(columns)
 
 
