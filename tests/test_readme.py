@@ -20,5 +20,8 @@ def test_readme_opens_with_the_main_job_and_the_test_command():
 
 
 def test_ci_runs_the_readme_test_command():
+    """The last step of .ci/run is the README's test command verbatim; before it only the system
+    packages the browser test needs are installed (command -v ... || apt-get ...)."""
     ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
-    assert ci == [readme_commands()[1]]
+    assert ci[-1] == readme_commands()[1]
+    assert all(line.startswith("command -v ") and "apt-get install" in line for line in ci[:-1]), ci

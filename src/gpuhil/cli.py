@@ -1,4 +1,4 @@
-"""`gpuhil` command line: probe, matrix check, gates, run."""
+"""`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, run."""
 
 from __future__ import annotations
 
@@ -182,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --gate: a baseline series absent from the run (a deliberately partial run) does not fail")
     pc.add_argument("--json", action="store_true")
     pc.set_defaults(fn=lambda a: _perf("compare", a))
+
+    from .dashboard.cli import add_subparsers as add_dashboard_commands
+
+    add_dashboard_commands(sub)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="default: results/<timestamp>-<sku>")

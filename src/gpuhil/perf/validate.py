@@ -59,10 +59,15 @@ def _kind_ok(series, want: str) -> bool:
     return True
 
 
+def machine_key(sku: str, emulated_sku: str | None) -> str:
+    """The machine timings belong to: the SKU, or `<sku>-as-<emulated>` for a run within another
+    SKU's limits (another machine as far as timings go)."""
+    return f"{sku}-as-{emulated_sku}" if emulated_sku else sku
+
+
 def sku_key(row: dict[str, Any]) -> str:
-    """The baseline folder a row belongs to: its SKU, or `<sku>-as-<emulated>` for an emulated run
-    (another machine as far as timings go)."""
-    return row["sku"] + (f"-as-{row['emulated_sku']}" if row.get("emulated_sku") else "")
+    """The baseline folder a row belongs to (see machine_key)."""
+    return machine_key(row["sku"], row.get("emulated_sku"))
 
 
 def _series(row: dict[str, Any]) -> str:

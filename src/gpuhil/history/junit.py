@@ -1,0 +1,73 @@
+"""Test outcomes per case from a pytest junit.xml, for the coverage matrix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .ids import HistoryError
+
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
+# When one test id appears twice (a teardown error beside a failure, a rerun), the worse outcome stays.
+_SEVERITY = {"failed": 4, "error": 3, "xfailed": 2, "skipped": 1, "passed": 0}
+REASON_CHARS = 400  # a failure message can carry a whole traceback; the matrix shows its first lines
+
+
+def suite_of(classname: str) -> str:
+    """'suites.argmax.test_argmax' -> 'argmax' (the suite folder); anything else -> its first component."""
+    parts = classname.split(".")
+    return parts[1] if parts[0] == "suites" and len(parts) > 2 else parts[0]
+
+
+def _outcome(case: ET.Element) -> tuple[str, str]:
+    # Same precedence as the runner's summary: a failure beats an error beats a skip.
+    for tag, outcome in (("failure", "failed"), ("error", "error")):
+        el = case.find(tag)
+        if el is not None:
+            return outcome, (el.get("message") or el.text or "").strip()
+    el = case.find("skipped")
+    if el is not None:
+        outcome = "xfailed" if el.get("type") == "pytest.xfail" else "skipped"
+        return outcome, (el.get("message") or el.text or "").strip()
+    return "passed", ""
+
+
+def parse(path: Path) -> tuple[list[dict], str | None]:
+    """(one dict per test case, the session's start as UTC ISO seconds or None)."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise HistoryError(f"{path}: not well-formed XML ({exc})") from None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    if root.tag not in ("testsuite", "testsuites"):
+        raise HistoryError(f"{path}: root element <{root.tag}> is not <testsuites> or <testsuite>")
+    stamp = next((s.get("timestamp") for s in suites if s.get("timestamp")), None)
+    cases: dict[str, dict] = {}
+    for case in root.iter("testcase"):
+        classname, name = case.get("classname") or "", case.get("name")
+        if not name:
+            raise HistoryError(f"{path}: a <testcase> has no name attribute")
+        outcome, reason = _outcome(case)
+        test_id = f"{classname}::{name}" if classname else name
+        row = {"suite": suite_of(classname) if classname else "", "test_id": test_id, "classname": classname,
+               "name": name, "outcome": outcome, "reason": reason[:REASON_CHARS],
+               "duration_s": float(case.get("time") or 0.0)}
+        old = cases.get(test_id)
+        if old is None or _SEVERITY[outcome] > _SEVERITY[old["outcome"]]:
+            cases[test_id] = row
+    return list(cases.values()), _utc(stamp, path) if stamp else None
+
+
+def _utc(stamp: str, path: Path) -> str:
+    try:
+        t = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        raise HistoryError(f"{path}: testsuite timestamp {stamp!r} is not ISO 8601") from None
+    if t.tzinfo is None:  # older pytest wrote local time without an offset: taken as UTC
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def counts(cases: list[dict]) -> dict[str, int]:
+    return {o: sum(1 for c in cases if c["outcome"] == o) for o in OUTCOMES}

@@ -1,0 +1,187 @@
+"""The history folder: finished runs of every SKU as hive-partitioned parquet datasets (docs/HISTORY.md).
+
+    runs/sku=<sku>/run_id=<run>/run.parquet      one row per run: machine, fingerprint, sha, counts
+    perf/sku=<sku>/run_id=<run>/perf.parquet     the run's perf rows (docs/PERF_SCHEMA.md)
+    tests/sku=<sku>/run_id=<run>/tests.parquet   one row per test case: outcome and skip/xfail reason
+    raw/sku=<sku>/run_id=<run>/                  junit.xml, probe.json, report.md as the run left them
+
+A run's runs/ partition is written last: it is the commit record, and readers take only the runs it
+lists, so an interrupted `add` leaves nothing half-visible and a retry replaces the leftovers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import results as results_mod
+from .ids import HistoryError, check_id
+
+PARTITION = ("sku", "run_id")
+RUN_COLUMNS: dict[str, str] = {
+    "run_id": "string", "sku": "string", "emulated_sku": "string", "machine": "string", "timestamp": "string",
+    "git_sha": "string", "fingerprint_id": "string", "gpu_name": "string", "driver": "string", "cuda": "string",
+    "torch": "string", "cutlass_dsl": "string", "dsl_cuda": "string", "perf_requested": "boolean",
+    "perf_rows": "Int64", "passed": "Int64", "failed": "Int64", "error": "Int64", "skipped": "Int64",
+    "xfailed": "Int64", "result": "string", "source_sha256": "string",
+}
+TEST_COLUMNS: dict[str, str] = {
+    "run_id": "string", "sku": "string", "suite": "string", "test_id": "string", "classname": "string",
+    "name": "string", "outcome": "string", "reason": "string", "duration_s": "float64",
+}
+
+
+def _perf_columns() -> dict[str, str]:
+    from ..perf.store import SCHEMA
+
+    return SCHEMA
+
+
+DATASETS = {"runs": ("run.parquet", lambda: RUN_COLUMNS), "perf": ("perf.parquet", _perf_columns),
+            "tests": ("tests.parquet", lambda: TEST_COLUMNS)}
+
+
+@dataclass
+class AddReport:
+    added: list[tuple[str, str]] = field(default_factory=list)      # (sku, run_id)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)  # already there, same files
+    refused: list[str] = field(default_factory=list)                # one line per refused folder
+
+
+def partition(history: Path, dataset: str, sku: str, run_id: str) -> Path:
+    return Path(history) / dataset / f"sku={sku}" / f"run_id={run_id}"
+
+
+def _arrow_schema(columns: dict[str, str], *, with_partition: bool):
+    import pyarrow as pa
+
+    to_arrow = {"string": pa.string(), "boolean": pa.bool_(), "Int64": pa.int64(), "float64": pa.float64()}
+    return pa.schema([(c, to_arrow[t]) for c, t in columns.items() if with_partition or c not in PARTITION])
+
+
+def _write(path: Path, rows, columns: dict[str, str]) -> None:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=list(columns))
+    df = df.reindex(columns=list(columns)).astype(columns).drop(columns=list(PARTITION))
+    table = pa.Table.from_pandas(df, schema=_arrow_schema(columns, with_partition=False), preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Without pandas' schema metadata (most of a one-row file's bytes): readers apply the typed schema.
+    pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
+
+
+def _stored_digest(history: Path, sku: str, run_id: str) -> str | None:
+    import pyarrow.parquet as pq
+
+    p = partition(history, "runs", sku, run_id) / "run.parquet"
+    if not p.exists():
+        return None
+    return pq.read_table(p, columns=["source_sha256"]).column(0)[0].as_py()
+
+
+def _commit(history: Path, run: results_mod.Run) -> None:
+    sku, run_id = run.key
+    staging = Path(history) / ".staging" / f"{sku}.{run_id}.{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    _write(staging / "perf" / "perf.parquet", run.perf, _perf_columns())
+    _write(staging / "tests" / "tests.parquet", [{**c, "sku": sku, "run_id": run_id} for c in run.tests], TEST_COLUMNS)
+    _write(staging / "runs" / "run.parquet", [run.meta], RUN_COLUMNS)
+    (staging / "raw").mkdir(parents=True)
+    for name, src in run.files.items():
+        shutil.copyfile(src, staging / "raw" / name)
+    for dataset in ("raw", "perf", "tests", "runs"):  # runs/ last: the commit record
+        dest = partition(history, dataset, sku, run_id)
+        shutil.rmtree(dest, ignore_errors=True)  # leftovers of an interrupted add of this run
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / dataset, dest)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def add(results_dirs: Iterable[Path], history_dir: Path, *, skip_incomplete: bool = False) -> AddReport:
+    """Append finished runs to the history; adding a run that is already there with the same files is a no-op.
+
+    Every folder is checked before anything is written: by default one refused folder refuses the batch
+    (HistoryError); with skip_incomplete the others go in and the refusals are listed in the report.
+    The same run id with different files is always refused: history is never silently rewritten.
+    """
+    history = Path(history_dir)
+    report = AddReport()
+    runs: list[results_mod.Run] = []
+    for d in results_dirs:
+        try:
+            run = results_mod.load(Path(d))
+            stored = _stored_digest(history, *run.key)
+            if stored is not None and stored != run.meta["source_sha256"]:
+                raise HistoryError(f"{d}: history already holds run {run.key[1]} of {run.key[0]} with other files; "
+                                   f"remove {partition(history, 'runs', *run.key)} to replace it")
+            if any(r.key == run.key for r in runs):
+                raise HistoryError(f"{d}: run {run.key[1]} of {run.key[0]} is given twice")
+        except HistoryError as exc:
+            if not skip_incomplete:
+                raise
+            report.refused.append(str(exc))
+            continue
+        (report.unchanged if stored is not None else report.added).append(run.key)
+        if stored is None:
+            runs.append(run)
+    for run in runs:
+        _commit(history, run)
+    try:
+        (history / ".staging").rmdir()
+    except OSError:
+        pass  # absent, or another add is staging right now
+    return report
+
+
+def _read(history: Path, dataset: str):
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    name, columns = DATASETS[dataset][0], DATASETS[dataset][1]()
+    root = Path(history) / dataset
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    if not root.is_dir():
+        return empty
+    files = sorted(str(p) for p in root.glob(f"sku=*/run_id=*/{name}"))
+    if not files:
+        return empty
+    # Partition values are read as strings (a run id of digits must not become an integer); columns a
+    # newer schema added are null in older files.
+    part = ds.partitioning(_arrow_schema({k: "string" for k in PARTITION}, with_partition=True), flavor="hive")
+    try:
+        dataset_ = ds.dataset(files, format="parquet", partitioning=part, partition_base_dir=str(root),
+                              schema=_arrow_schema(columns, with_partition=True))
+        df = dataset_.to_table().to_pandas()
+    except (pa.ArrowException, OSError) as exc:  # a damaged or foreign file inside the history
+        raise HistoryError(f"{root}: unreadable dataset ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    return df.reindex(columns=list(columns)).astype(columns)
+
+
+def read_runs(history_dir: Path):
+    """Every committed run, ordered by (machine, timestamp, run_id)."""
+    df = _read(history_dir, "runs")
+    for sku, run_id in zip(df["sku"], df["run_id"]):
+        check_id(sku, "sku", str(history_dir))
+        check_id(run_id, "run_id", str(history_dir))
+    return df.sort_values(["machine", "timestamp", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def _committed(df, runs):
+    keys = set(zip(runs["sku"], runs["run_id"]))
+    return df[[k in keys for k in zip(df["sku"], df["run_id"])]].reset_index(drop=True)
+
+
+def read_perf(history_dir: Path, runs=None):
+    """Perf rows of committed runs (docs/PERF_SCHEMA.md columns)."""
+    return _committed(_read(history_dir, "perf"), read_runs(history_dir) if runs is None else runs)
+
+
+def read_tests(history_dir: Path, runs=None):
+    """Test outcomes of committed runs."""
+    return _committed(_read(history_dir, "tests"), read_runs(history_dir) if runs is None else runs)
