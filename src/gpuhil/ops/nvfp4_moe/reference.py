@@ -75,8 +75,13 @@ def encode_e2m1(v: torch.Tensor) -> torch.Tensor:
 
 
 def decode_e2m1(codes: torch.Tensor) -> torch.Tensor:
-    """fp32 values of E2M1 codes (any integer dtype, values 0..15)."""
-    return e2m1_values().to(codes.device)[codes.long()]
+    """fp32 values of E2M1 codes (any integer dtype, values 0..15), computed from the code bits on the
+    codes' device (no table copied from the host, so it also runs inside a CUDA-graph capture):
+    magnitude code m < 2 is m / 2, else 2^(m // 2 - 1) * (1 + (m % 2) / 2); bit 3 is the sign."""
+    m = (codes & 7).to(_F32)
+    e = torch.floor(m * 0.5)
+    mag = torch.where(m < 2, m * 0.5, torch.exp2(e - 1) * (1 + (m - 2 * e) * 0.5))
+    return torch.where((codes & 8) != 0, -mag, mag)
 
 
 def round_to_e4m3(s: torch.Tensor) -> torch.Tensor:
