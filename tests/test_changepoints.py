@@ -144,3 +144,8 @@ def test_emulated_rows_are_a_separate_series():
     series = build(frame([row("n1", 5.0), row("e1", 9.0, emulated="h20")]), runs)
     assert [(s.machine, s.emulated_sku, [p.median_us for p in s.points]) for s in series] == \
         [("h100", None, [5.0]), ("h100-as-h20", "h20", [9.0])]
+
+
+def test_a_series_without_valid_points_has_no_change_points():
+    """Seen on the H100: a series throttled in every run reaches detection with no valid point."""
+    assert detect([]) == []

@@ -125,6 +125,8 @@ def detect(points: Sequence[Point], *, min_effect: float = MIN_EFFECT, penalty: 
     """Change points of a series' valid points (in run order), each labelled regression/improvement/epoch."""
     offset = max(0, len(points) - window)
     pts = list(points[offset:])
+    if not pts:  # every run of the series was invalid (throttled, errored): nothing to compare
+        return []
     values = [float(p.median_us) for p in pts]
     breaks = segment(values, min_effect=min_effect, penalty=penalty, min_size=min_size)
     epochs = epoch_boundaries(pts)
