@@ -74,3 +74,17 @@ class MoeLayer:
     def gemms(self) -> dict[str, tuple[int, int]]:
         """(N, K) of the two GEMMs of an expert: gate+up fused, then down."""
         return {"gate_up": (2 * self.inter, self.hidden), "down": (self.hidden, self.inter)}
+
+
+def grouped_problems(layers, batches: dict[str, int], seed: int = 0) -> list[GroupedGemmProblem]:
+    """Both grouped GEMMs of every layer at every batch (tokens before routing; x top-k = routed),
+    routed uniformly and skewed: named <layer>-<gemm>-<batch>-<split>."""
+    out = []
+    for layer in layers:
+        for gemm, (n, k) in layer.gemms().items():
+            for phase, batch in batches.items():
+                routed = batch * layer.top_k
+                for split in ("uniform", "skewed"):
+                    tokens = uniform(routed, layer.experts) if split == "uniform" else skewed(routed, layer.experts, seed)
+                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens))
+    return out

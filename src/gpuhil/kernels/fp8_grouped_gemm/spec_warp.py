@@ -12,22 +12,12 @@ from dataclasses import dataclass
 
 from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements
+from ..tiles import Tile
 
 TILES_MN = ((64, 64), (128, 64), (128, 128))
 TILES_K = (64, 128)
 MIN_STAGES, MAX_STAGES = 2, 6  # past 6 the cp.async ring hides no more latency at these tile sizes
 TARGETS = ("sm_90a", "sm_120a", "sm_121a")
-
-
-@dataclass(frozen=True)
-class Tile:
-    m: int
-    n: int
-    k: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.m}x{self.n}x{self.k}"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements, Verdict, check
+from ..tiles import Tile
 
 DEQUANT, NATIVE = "dequant", "native"
 KERNELS = (DEQUANT, NATIVE)
@@ -33,17 +34,6 @@ MIN_STAGES, MAX_STAGES = 2, 6  # past 6 the cp.async ring hides no more latency 
 SF_VEC = 16  # NVFP4: one E4M3 scale per 16 consecutive K elements
 K_MULTIPLE = 64  # scale rows are K/16 bytes: 4-byte cp.async chunks need K % 64 == 0
 N_MULTIPLE = 8  # 16-byte bf16 output chunks
-
-
-@dataclass(frozen=True)
-class Tile:
-    m: int
-    n: int
-    k: int  # K elements per k-tile
-
-    @property
-    def name(self) -> str:
-        return f"{self.m}x{self.n}x{self.k}"
 
 
 @dataclass(frozen=True)

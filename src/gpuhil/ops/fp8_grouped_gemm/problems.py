@@ -3,7 +3,7 @@ routing, plus shapes built to break tiling (K not a multiple of 128, tiny N, odd
 
 from __future__ import annotations
 
-from ..moe import GroupedGemmProblem, MoeLayer, skewed, uniform
+from ..moe import GroupedGemmProblem, MoeLayer, grouped_problems, skewed, uniform
 
 __all__ = ["LAYERS", "PHASES", "GroupedGemmProblem", "MoeLayer", "adversarial_problems", "layer_problems",
            "skewed", "uniform"]
@@ -18,15 +18,7 @@ PHASES = {"decode": 64, "prefill": 4096}  # tokens in the batch before routing (
 
 
 def layer_problems(seed: int = 0) -> list[GroupedGemmProblem]:
-    out = []
-    for layer in LAYERS:
-        for gemm, (n, k) in layer.gemms().items():
-            for phase, batch in PHASES.items():
-                routed = batch * layer.top_k
-                for split in ("uniform", "skewed"):
-                    tokens = uniform(routed, layer.experts) if split == "uniform" else skewed(routed, layer.experts, seed)
-                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens))
-    return out
+    return grouped_problems(LAYERS, PHASES, seed)
 
 
 def adversarial_problems(seed: int = 0) -> list[GroupedGemmProblem]:

@@ -39,9 +39,9 @@ def _gemm_bytes(problem) -> int:
 def bench(session, layers: tuple[str, ...] = (), on_row=None):
     import torch
 
-    from .. import providers_for
     from ...perf.ceilings import copy_gbps, gemm_tflops
     from ...perf.timer import Timer
+    from .. import providers_for
     from .operands import random_grouped_operands, random_layer
     from .problems import gemm_problems, layer_problems
 

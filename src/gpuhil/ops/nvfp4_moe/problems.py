@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..moe import GroupedGemmProblem, MoeLayer, skewed, uniform
+from ..moe import GroupedGemmProblem, MoeLayer, grouped_problems, skewed, uniform
 
 __all__ = ["LAYERS", "GroupedGemmProblem", "LayerProblem", "MoeLayer", "QuantizeProblem", "adversarial_gemm_problems",
            "gemm_problems", "layer_problems", "quantize_problems", "skewed", "uniform"]
@@ -52,15 +52,7 @@ class LayerProblem:
 
 def gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
     """Both grouped GEMMs of every layer, at every batch, uniform and skewed."""
-    out = []
-    for layer in LAYERS:
-        for gemm, (n, k) in layer.gemms().items():
-            for phase, batch in BATCHES.items():
-                routed = batch * layer.top_k
-                for split in ("uniform", "skewed"):
-                    tokens = uniform(routed, layer.experts) if split == "uniform" else skewed(routed, layer.experts, seed)
-                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens))
-    return out
+    return grouped_problems(LAYERS, BATCHES, seed)
 
 
 def adversarial_gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 
 from ...gating import Requirements
-from ...kernels import nvfp4_grouped_gemm as gemm_kernels, nvfp4_quant
+from ...kernels import nvfp4_grouped_gemm as gemm_kernels
+from ...kernels import nvfp4_quant
 from ...kernels.nvfp4_grouped_gemm import spec as gemm_spec
 from ...kernels.nvfp4_quant import spec as quant_spec
 from ...providers import PeerLaunch, Provider

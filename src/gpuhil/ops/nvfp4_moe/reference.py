@@ -43,9 +43,21 @@ from dataclasses import dataclass
 
 import torch
 
-from ...formats.nvfp4 import (BLOCK, E2M1_MAGNITUDES, E2M1_MAX, E2M1_NAN_CODE, E2M1_THRESHOLDS, E4M3_MAX, E4M3_MIN_NORMAL,
-                      GLOBAL_SCALE_MAX, GLOBAL_SCALE_NUMERATOR, SWIZZLE_COLS, SWIZZLE_ROWS, swizzle_offset,
-                      swizzled_shape)
+from ...formats.nvfp4 import (
+    BLOCK,
+    E2M1_MAGNITUDES,
+    E2M1_MAX,
+    E2M1_NAN_CODE,
+    E2M1_THRESHOLDS,
+    E4M3_MAX,
+    E4M3_MIN_NORMAL,
+    GLOBAL_SCALE_MAX,
+    GLOBAL_SCALE_NUMERATOR,
+    SWIZZLE_COLS,
+    SWIZZLE_ROWS,
+    swizzle_offset,
+    swizzled_shape,
+)
 
 __all__ = ["NVFP4Experts", "decode_e2m1", "dequantize", "e2m1_values", "encode_e2m1", "global_scale", "moe_layer",
            "pack_codes", "quantize", "round_to_e4m3", "route", "swizzle_offset", "swizzle_scales", "swizzled_shape",
