@@ -46,6 +46,13 @@ def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, ta
     return CompiledKernel(config, variant, target, compiled)
 
 
+def require(cond: bool, msg: str) -> None:
+    """Host-side operand check before a launch: a wrong operand is a ValueError naming it, never a
+    fault inside the kernel."""
+    if not cond:
+        raise ValueError(msg)
+
+
 def gmem_ptr(dtype, address: int = 0, align: int = 16):
     """A typed global-memory pointer (a bare int would be narrowed to Int32); 0 for AOT stand-ins."""
     import cutlass.cute as cute

@@ -27,6 +27,11 @@ class GroupedGemmProblem:
         return sum(self.tokens)
 
     @property
+    def tokens_per_group(self) -> float:
+        """What the kernels' tile choice keys on: decode has a few rows per expert, prefill many."""
+        return self.total_tokens / max(self.groups, 1)
+
+    @property
     def flops(self) -> int:
         return 2 * self.total_tokens * self.n * self.k
 

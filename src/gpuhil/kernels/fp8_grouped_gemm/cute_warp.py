@@ -40,7 +40,7 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
+from ..compiled import CompiledKernel, compile_kernel, null_stream, require, stream_for
 from . import operands
 from .dsl_args import operand_pointers, pointers
 from .spec_warp import WarpGemmConfig, smem_bytes
@@ -401,15 +401,10 @@ def compile_gemm(config: WarpGemmConfig, scale_mode: str, target: str | None = N
 
 def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
-    _check(compiled.variant == q.recipe, f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
+    require(compiled.variant == q.recipe, f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     T, N, K, G = operands.check(q, out)
     grid_m = -(-T // compiled.config.tile.m) + G
-    _check(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
+    require(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
     if T == 0:
         return
     compiled(*operand_pointers(q, out), T, N, K, G, stream_for(q.a.device, stream))
-
-
-def _check(cond: bool, msg: str):
-    if not cond:
-        raise ValueError(msg)

@@ -8,6 +8,8 @@ ValueError that names it, raised before any launch, never a fault inside the ker
 
 from __future__ import annotations
 
+from ..compiled import require
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,45 +32,40 @@ class Nvfp4GroupedOperands:
     alpha: Any
 
 
-def _require(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 def check(ops, out) -> tuple[int, int, int, int]:
     """Validate `ops` (an Nvfp4GroupedOperands or anything with its fields) and `out` [T, N] bf16.
     Returns (T, N, K, G) with K in elements."""
     import torch
 
     a, a_scale, b, b_scale, offs, alpha = ops.a, ops.a_scale, ops.b, ops.b_scale, ops.offs, ops.alpha
-    _require(a.dtype == torch.uint8, f"a must be uint8 (two E2M1 codes a byte), got {a.dtype}")
-    _require(b.dtype == torch.uint8, f"b must be uint8 (two E2M1 codes a byte), got {b.dtype}")
-    _require(a.dim() == 2, f"a must be 2-D [T, K/2], got shape {tuple(a.shape)}")
-    _require(b.dim() == 3, f"b must be 3-D [G, N, K/2], got shape {tuple(b.shape)}")
+    require(a.dtype == torch.uint8, f"a must be uint8 (two E2M1 codes a byte), got {a.dtype}")
+    require(b.dtype == torch.uint8, f"b must be uint8 (two E2M1 codes a byte), got {b.dtype}")
+    require(a.dim() == 2, f"a must be 2-D [T, K/2], got shape {tuple(a.shape)}")
+    require(b.dim() == 3, f"b must be 3-D [G, N, K/2], got shape {tuple(b.shape)}")
     T, half_k = a.shape
     G, N, half_kb = b.shape
     K = 2 * half_k
-    _require(half_kb == half_k, f"b's packed K ({half_kb} bytes) must equal a's ({half_k} bytes)")
-    _require(K > 0 and K % K_MULTIPLE == 0, f"K must be a positive multiple of {K_MULTIPLE}, got {K}")
-    _require(N > 0 and N % N_MULTIPLE == 0, f"N must be a positive multiple of {N_MULTIPLE}, got {N}")
-    _require(G > 0, "b must hold at least one group")
+    require(half_kb == half_k, f"b's packed K ({half_kb} bytes) must equal a's ({half_k} bytes)")
+    require(K > 0 and K % K_MULTIPLE == 0, f"K must be a positive multiple of {K_MULTIPLE}, got {K}")
+    require(N > 0 and N % N_MULTIPLE == 0, f"N must be a positive multiple of {N_MULTIPLE}, got {N}")
+    require(G > 0, "b must hold at least one group")
     for name, t, shape in (("a_scale", a_scale, (T, K // 16)), ("b_scale", b_scale, (G, N, K // 16))):
-        _require(t.dtype == torch.float8_e4m3fn, f"{name} must be float8_e4m3fn, got {t.dtype}")
-        _require(tuple(t.shape) == shape, f"{name} must have shape {list(shape)}, got {list(t.shape)}")
-    _require(offs.dtype == torch.int32, f"offs must be int32, got {offs.dtype}")
-    _require(offs.dim() == 1 and offs.shape[0] == G, f"offs must have shape [{G}], got {tuple(offs.shape)}")
-    _require(alpha.dtype == torch.float32, f"alpha must be float32, got {alpha.dtype}")
-    _require(alpha.dim() == 1 and alpha.shape[0] == G, f"alpha must have shape [{G}], got {tuple(alpha.shape)}")
-    _require(out.dtype == torch.bfloat16, f"out must be bfloat16, got {out.dtype}")
-    _require(tuple(out.shape) == (T, N), f"out must have shape [{T}, {N}], got {tuple(out.shape)}")
+        require(t.dtype == torch.float8_e4m3fn, f"{name} must be float8_e4m3fn, got {t.dtype}")
+        require(tuple(t.shape) == shape, f"{name} must have shape {list(shape)}, got {list(t.shape)}")
+    require(offs.dtype == torch.int32, f"offs must be int32, got {offs.dtype}")
+    require(offs.dim() == 1 and offs.shape[0] == G, f"offs must have shape [{G}], got {tuple(offs.shape)}")
+    require(alpha.dtype == torch.float32, f"alpha must be float32, got {alpha.dtype}")
+    require(alpha.dim() == 1 and alpha.shape[0] == G, f"alpha must have shape [{G}], got {tuple(alpha.shape)}")
+    require(out.dtype == torch.bfloat16, f"out must be bfloat16, got {out.dtype}")
+    require(tuple(out.shape) == (T, N), f"out must have shape [{T}, {N}], got {tuple(out.shape)}")
     named = (("a", a), ("a_scale", a_scale), ("b", b), ("b_scale", b_scale), ("offs", offs), ("alpha", alpha),
              ("out", out))
     dev = a.device
     for name, t in named:
-        _require(t.is_contiguous(), f"{name} must be contiguous")
-        _require(t.is_cuda and t.device == dev, f"{name} must be a CUDA tensor on {dev}")
+        require(t.is_contiguous(), f"{name} must be contiguous")
+        require(t.is_cuda and t.device == dev, f"{name} must be a CUDA tensor on {dev}")
     for name, t, align in (("a", a, 16), ("b", b, 16), ("out", out, 16), ("a_scale", a_scale, 4),
                            ("b_scale", b_scale, 4), ("offs", offs, 4), ("alpha", alpha, 4)):
-        _require(t.data_ptr() % align == 0, f"{name} must be {align}-byte aligned")
-    _require(T < 2**31 and G < 2**31, "T and G must fit in int32")
+        require(t.data_ptr() % align == 0, f"{name} must be {align}-byte aligned")
+    require(T < 2**31 and G < 2**31, "T and G must fit in int32")
     return T, N, K, G

@@ -29,7 +29,7 @@ from cutlass._mlir.dialects import llvm
 from cutlass.cutlass_dsl import T
 
 from ...formats.nvfp4 import BLOCK, SWIZZLE_COLS, SWIZZLE_ROWS, e2m1_threshold_bits
-from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_for
+from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, require, stream_for
 from .spec import DEFAULT, MAX_ITEMS, QuantizeConfig, check_layout, output_shapes, work_items
 
 __all__ = ["aot_args", "build", "compile_quantize", "launch", "pointers"]
@@ -200,38 +200,33 @@ def compile_quantize(config: QuantizeConfig = DEFAULT, layout: str = "linear", t
     return compile_kernel(build, aot_args, config, layout, target)
 
 
-def _require(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ValueError(msg)
-
-
 def check_operands(layout: str, x, global_scale, packed_out, scales_out) -> tuple[int, int, int]:
     """Host-side checks of the torch operands; returns (rows, k, row stride in elements)."""
     import torch
 
-    _require(x.dim() == 2, f"x: expected a 2-D [rows, K] tensor, got shape {tuple(x.shape)}")
+    require(x.dim() == 2, f"x: expected a 2-D [rows, K] tensor, got shape {tuple(x.shape)}")
     rows, k = x.shape
-    _require(x.dtype == torch.bfloat16, f"x: expected torch.bfloat16, got {x.dtype}")
-    _require(x.is_cuda, "x: expected a CUDA tensor")
-    _require(k % BLOCK == 0 and k > 0, f"x: K must be a positive multiple of {BLOCK}, got {k}")
-    _require(x.stride(1) == 1, f"x: expected unit column stride, got strides {x.stride()}")
+    require(x.dtype == torch.bfloat16, f"x: expected torch.bfloat16, got {x.dtype}")
+    require(x.is_cuda, "x: expected a CUDA tensor")
+    require(k % BLOCK == 0 and k > 0, f"x: K must be a positive multiple of {BLOCK}, got {k}")
+    require(x.stride(1) == 1, f"x: expected unit column stride, got strides {x.stride()}")
     ld = x.stride(0) if rows > 1 else k
-    _require(ld % 8 == 0 and ld >= k, f"x: row stride must be >= K and a multiple of 8 elements (16 bytes), got {ld}")
-    _require(x.data_ptr() % 16 == 0, "x: data pointer must be 16-byte aligned")
-    _require(global_scale.dtype == torch.float32 and global_scale.numel() == 1 and global_scale.device == x.device,
+    require(ld % 8 == 0 and ld >= k, f"x: row stride must be >= K and a multiple of 8 elements (16 bytes), got {ld}")
+    require(x.data_ptr() % 16 == 0, "x: data pointer must be 16-byte aligned")
+    require(global_scale.dtype == torch.float32 and global_scale.numel() == 1 and global_scale.device == x.device,
              f"global_scale: expected one fp32 element on {x.device}, got {global_scale.dtype} x{global_scale.numel()} "
              f"on {global_scale.device}")
-    _require(packed_out.dtype == torch.uint8 and tuple(packed_out.shape) == output_shapes(rows, k, layout)[0]
+    require(packed_out.dtype == torch.uint8 and tuple(packed_out.shape) == output_shapes(rows, k, layout)[0]
              and packed_out.is_contiguous() and packed_out.device == x.device,
              f"packed_out: expected contiguous torch.uint8 {(rows, k // 2)} on {x.device}, got {packed_out.dtype} "
              f"{tuple(packed_out.shape)} on {packed_out.device}")
-    _require(packed_out.data_ptr() % 8 == 0, "packed_out: data pointer must be 8-byte aligned")
+    require(packed_out.data_ptr() % 8 == 0, "packed_out: data pointer must be 8-byte aligned")
     want = output_shapes(rows, k, layout)[1]
-    _require(scales_out.dtype in (torch.float8_e4m3fn, torch.uint8) and tuple(scales_out.shape) == want
+    require(scales_out.dtype in (torch.float8_e4m3fn, torch.uint8) and tuple(scales_out.shape) == want
              and scales_out.is_contiguous() and scales_out.device == x.device,
              f"scales_out: expected contiguous float8_e4m3fn or uint8 {want} ({layout}) on {x.device}, got "
              f"{scales_out.dtype} {tuple(scales_out.shape)} on {scales_out.device}")
-    _require(work_items(rows, k, layout) <= MAX_ITEMS,
+    require(work_items(rows, k, layout) <= MAX_ITEMS,
              f"x: {rows} x {k} needs {work_items(rows, k, layout)} threads, past the int32 index limit {MAX_ITEMS}")
     return rows, k, ld
 
@@ -245,4 +240,3 @@ def launch(compiled: CompiledKernel, x, global_scale, packed_out, scales_out, st
     stream = stream_for(x.device, stream)
     compiled(*pointers(x.data_ptr(), global_scale.data_ptr(), packed_out.data_ptr(), scales_out.data_ptr()),
                 rows, k, ld // 2, stream)
-

@@ -16,7 +16,7 @@ def gate_rows(caps):
     chosen: dict[tuple, list[str]] = {}
     for p in layer_problems():
         if p.name.endswith("uniform"):
-            key = spec_wgmma.choose(p.n, p.total_tokens / max(p.groups, 1), caps)
+            key = spec_wgmma.choose(p.n, p.tokens_per_group, caps)
             chosen.setdefault(key, []).append(p.name.removesuffix("-uniform"))
     for row in spec_wgmma.gate_rows(caps):
         tile = next(t for t in spec_wgmma.TILES if t.name == row.details["tile"])

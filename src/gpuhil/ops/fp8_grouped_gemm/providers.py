@@ -22,16 +22,12 @@ def _torch_prepare(q, caps, **options):
     return PeerLaunch(torch_grouped_gemm)
 
 
-def _tokens_per_group(problem: GroupedGemmProblem) -> float:
-    return problem.total_tokens / max(problem.groups, 1)
-
-
 def _warp_requirements(problem: GroupedGemmProblem, caps, *, tile=None) -> Requirements:
-    return spec_warp.tile_requirements(tile or spec_warp.choose_tile(problem.n, _tokens_per_group(problem)), caps)
+    return spec_warp.tile_requirements(tile or spec_warp.choose_tile(problem.n, problem.tokens_per_group), caps)
 
 
 def _wgmma_requirements(problem: GroupedGemmProblem, caps, *, tile=None, cluster_m=None) -> Requirements:
-    chosen_tile, chosen_cluster = spec_wgmma.choose(problem.n, _tokens_per_group(problem), caps)
+    chosen_tile, chosen_cluster = spec_wgmma.choose(problem.n, problem.tokens_per_group, caps)
     return spec_wgmma.config_requirements(tile or chosen_tile, cluster_m or chosen_cluster, caps)
 
 

@@ -23,7 +23,7 @@ def gate_rows(caps):
     fallback = None
     for p in gemm_problems():
         if p.name.endswith("uniform"):
-            choice = gemm_spec.choose(p.n, p.total_tokens / max(p.groups, 1), caps)
+            choice = gemm_spec.choose(p.n, p.tokens_per_group, caps)
             chosen.setdefault((choice.config.kernel, choice.config.tile.name), []).append(p.name.removesuffix("-uniform"))
             fallback = fallback or choice.warning()
     for row in gemm_spec.gate_rows(caps):

@@ -44,17 +44,13 @@ QUANTIZE_CUTE = Provider("gpuhil-cute", "nvfp4_quantize", "cute-dsl", _quant_req
 # -- grouped GEMM ----------------------------------------------------------------------------------
 
 
-def _tokens_per_group(problem: GroupedGemmProblem) -> float:
-    return problem.total_tokens / max(problem.groups, 1)
-
-
 def _kernel_requirements(kernel: str | None):
     """What the config dispatch picks for the problem needs (a forced tile: that tile's config)."""
     def requirements(problem: GroupedGemmProblem, caps, *, tile=None) -> Requirements:
         if kernel is None:
-            cfg = gemm_spec.choose(problem.n, _tokens_per_group(problem), caps).config
+            cfg = gemm_spec.choose(problem.n, problem.tokens_per_group, caps).config
         else:
-            cfg = gemm_spec.or_two_stages(kernel, tile or gemm_spec.tile_for(kernel, problem.n, _tokens_per_group(problem)), caps)
+            cfg = gemm_spec.or_two_stages(kernel, tile or gemm_spec.tile_for(kernel, problem.n, problem.tokens_per_group), caps)
         return gemm_spec.requirements(cfg)
     return requirements
 
