@@ -34,6 +34,7 @@ class Timing:
     throttle_reasons: tuple[str, ...]
 
 
+REPLAY_TARGET_US = 2000.0  # a replay this long makes its ~10 us launch cost < 1 % of a sample
 UNKNOWN_L2_BYTES = 64 << 20  # larger than any L2 shipped so far: flushing too much is only slower
 
 
@@ -106,12 +107,27 @@ class Timer:
         xs, clocks = self._sample_loop(one)
         return self._timing(xs, "events", clocks)
 
-    def graph(self, fns: Sequence[Callable[[], object]], calls_per_replay: int = 50) -> Timing:
-        """Time one call of `fns[i]` (rotating, so inputs are cold when their total exceeds L2) from a
-        CUDA graph replay, which removes launch gaps from microsecond kernels."""
+    def _call_us(self, fns: Sequence[Callable[[], object]]) -> float:
+        """One warm call's time, launch gaps included (an upper bound, good enough to size replays)."""
         torch = self.torch
-        calls_per_replay = max(calls_per_replay, len(fns))  # every input set once per replay
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for fn in fns:
+            fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) * 1e3 / len(fns)
+
+    def graph(self, fns: Sequence[Callable[[], object]], calls_per_replay: int | None = None) -> Timing:
+        """Time one call of `fns[i]` (rotating, so inputs are cold when their total exceeds L2) from a
+        CUDA graph replay, which removes launch gaps from microsecond kernels. By default a replay holds
+        about REPLAY_TARGET_US of work (at most 50 calls): enough to amortize the replay's own launch
+        for microsecond kernels, without making a 40 ms call take 2 s per sample."""
+        torch = self.torch
         self._warm(*fns)
+        if calls_per_replay is None:
+            calls_per_replay = min(50, math.ceil(REPLAY_TARGET_US / max(self._call_us(fns), 1e-3)))
+        calls_per_replay = max(calls_per_replay, len(fns))  # every input set once per replay
         graph = torch.cuda.CUDAGraph()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
