@@ -53,3 +53,12 @@ def test_cold_input_sets_exceed_twice_the_l2():
     assert cold_input_sets(l2, 1 << 30) == 2  # already far past the L2: two sets still alternate
     assert cold_input_sets(l2, 1) == 512  # capped
     assert cold_input_sets(None, 1 << 20) == 128  # unknown L2: assume a large one
+
+
+def test_a_replay_holds_about_two_ms_of_work():
+    from gpuhil.perf.timer import replay_calls
+
+    assert replay_calls(5.0) == 50  # microsecond kernels: 50 calls amortize the replay's launch
+    assert replay_calls(100.0) == 20
+    assert replay_calls(40_000.0) == 1  # a 40 ms torch peer call: one per sample, not 2 s per sample
+    assert replay_calls(0.0) == 50

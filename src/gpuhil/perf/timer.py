@@ -44,6 +44,11 @@ def cold_input_sets(l2_bytes: int | None, nbytes: int, cap: int = 512) -> int:
     return max(2, min(cap, math.ceil(2 * (l2_bytes or UNKNOWN_L2_BYTES) / nbytes)))
 
 
+def replay_calls(call_us: float, most: int = 50) -> int:
+    """Calls per graph replay for a call of `call_us`: about REPLAY_TARGET_US of work, 1 to `most`."""
+    return max(1, min(most, math.ceil(REPLAY_TARGET_US / max(call_us, 1e-3))))
+
+
 def _quantile(sorted_xs: list[float], q: float) -> float:
     pos = q * (len(sorted_xs) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
@@ -126,7 +131,7 @@ class Timer:
         torch = self.torch
         self._warm(*fns)
         if calls_per_replay is None:
-            calls_per_replay = min(50, math.ceil(REPLAY_TARGET_US / max(self._call_us(fns), 1e-3)))
+            calls_per_replay = replay_calls(self._call_us(fns))
         calls_per_replay = max(calls_per_replay, len(fns))  # every input set once per replay
         graph = torch.cuda.CUDAGraph()
         stream = torch.cuda.Stream()
