@@ -5,14 +5,105 @@ A kernel module provides `build(config, variant)` (the @cute.jit host function) 
 `compile_kernel` compiles that pair once per (config, variant, target) for the current GPU or ahead of
 time for a named target, and the launcher passes typed pointers plus the stream from `stream_for`.
 Host functions take raw typed pointers, not DLPack tensors, so a launch costs no per-call wrapping.
+
+A kernel that also gives `host_args(config, variant, *raw)` (raw ints -> the DSL arguments) gets
+`CompiledKernel.launch(*raw)`: a PackedCall that writes the raw values straight into C slots instead of
+converting typed arguments on every call (see PackedCall). The slots' C types come from the host
+function's own annotations, so the signature is stated once.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# One C value per host-function argument: what the compiled host function reads through each address.
+SLOT_TYPES = {"ptr": ctypes.c_void_p, "i32": ctypes.c_int32, "i64": ctypes.c_int64, "stream": ctypes.c_void_p}
+_ANNOTATION_KINDS = {"Pointer": "ptr", "Int32": "i32", "Int64": "i64", "CUstream": "stream"}
+
+
+def arg_kinds(host_fn: Callable) -> tuple[str, ...] | None:
+    """The slot kind of each parameter of a @cute.jit host function, from its annotations (a type, or
+    its name as a string under postponed evaluation); None when one is not a plain pointer (cute.Pointer),
+    Int32, Int64 or stream (cuda.CUstream)."""
+    import inspect
+
+    kinds = []
+    for param in inspect.signature(host_fn).parameters.values():
+        ann = param.annotation if isinstance(param.annotation, str) else getattr(param.annotation, "__name__", "")
+        ann = ann.rpartition(".")[2]
+        if ann not in _ANNOTATION_KINDS:
+            return None
+        kinds.append(_ANNOTATION_KINDS[ann])
+    return tuple(kinds)
+
+
+class PackedCall:
+    """Calls a compiled host function with its arguments written in place into C slots it owns.
+
+    The DSL's generic call builds typed pointers and Int32/Int64 casts and converts each of them on
+    every call: 15-20 us of Python, more than a decode-sized kernel runs. The compiled host function
+    only reads one C value per argument, through an address, so the slots' addresses are all a call
+    needs. The first call takes the generic path (it loads the module and validates everything) and
+    compares the slots, byte for byte, with the DSL's own conversion of the same arguments (`agrees`);
+    only if they match do later calls take the fast path. A DSL whose convention differs keeps the
+    generic path: slower, never wrong. Slots are per thread, like the DSL's own packing buffer.
+    """
+
+    def __init__(self, compiled: CompiledKernel, kinds: tuple[str, ...], host_args: Callable) -> None:
+        unknown = [k for k in kinds if k not in SLOT_TYPES]
+        if unknown:
+            raise ValueError(f"argument kinds {unknown} are not among {sorted(SLOT_TYPES)}")
+        self.compiled, self.kinds, self.host_args = compiled, kinds, host_args
+        self.fast = False
+        self._local = threading.local()
+
+    def _slots(self):
+        local = self._local
+        if not hasattr(local, "slots"):
+            local.slots = [SLOT_TYPES[k]() for k in self.kinds]
+            local.addrs = [ctypes.addressof(slot) for slot in local.slots]
+        return local.slots, local.addrs
+
+    def dsl_args(self, raw: tuple) -> tuple:
+        return self.host_args(self.compiled.config, self.compiled.variant, *raw)
+
+    def agrees(self, raw: tuple) -> bool:
+        """Whether the slots hold, for these raw values, the very bytes the DSL's conversion passes."""
+        generate = getattr(self.compiled.fn, "generate_execution_args", None)
+        if generate is None or not hasattr(self.compiled.fn, "run_compiled_program"):
+            return False
+        # exe_args point into memory owned by the DSL arguments and the adapted ones: keep both alive
+        # while comparing, or a slot may be allocated where a freed value was and compare with itself.
+        dsl = self.dsl_args(raw)
+        exe_args, adapted = generate(*dsl)
+        if len(exe_args) != len(self.kinds):
+            return False
+        slots, addrs = self._slots()
+        for slot, value in zip(slots, raw):
+            slot.value = value
+            if (slot.value or 0) != value:  # the value does not fit the slot's width
+                return False
+        for slot, addr, theirs in zip(slots, addrs, exe_args):
+            theirs = theirs.value if isinstance(theirs, ctypes.c_void_p) else theirs
+            if not isinstance(theirs, int) or ctypes.string_at(addr, ctypes.sizeof(slot)) != ctypes.string_at(theirs, ctypes.sizeof(slot)):
+                return False
+        del dsl, adapted
+        return True
+
+    def __call__(self, *raw) -> None:
+        if not self.fast:
+            self.compiled(*self.dsl_args(raw))
+            self.fast = self.agrees(raw)
+            return
+        slots, addrs = self._slots()
+        for slot, value in zip(slots, raw):
+            slot.value = value
+        self.compiled.fn.run_compiled_program(addrs)
 
 
 @dataclass(frozen=True)
@@ -23,17 +114,27 @@ class CompiledKernel:
     variant: str  # dtype, scale recipe, ...: what else the build was specialised on
     target: str | None  # None: the current GPU
     fn: Callable = field(repr=False, compare=False)
+    packed: PackedCall | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, *args):
         return self.fn(*args)
 
+    def launch(self, *raw) -> None:
+        """Call with raw values (addresses, ints, a stream handle) in the host function's order."""
+        if self.packed is None:
+            raise TypeError(f"{self.config} has no packed call (no host_args, or an argument that is not a "
+                            "pointer, Int32, Int64 or stream): call it with DSL arguments")
+        self.packed(*raw)
+
 
 @functools.cache
-def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, target: str | None = None) -> CompiledKernel:
+def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, target: str | None = None, *,
+                   host_args: Callable | None = None) -> CompiledKernel:
     """Compiled `build(config, variant)`, valid for every problem size; cached per process.
 
     target=None compiles for the current GPU (JIT); otherwise ahead of time for that target through
-    gpuhil.aot (launchable only on a GPU of that target)."""
+    gpuhil.aot (launchable only on a GPU of that target). With `host_args` the result also has the
+    packed `launch(*raw)`."""
     import cutlass.cute as cute
 
     fn, args = build(config, variant), aot_args(config, variant)
@@ -43,7 +144,11 @@ def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, ta
         from ..aot import compile_for_target
 
         compiled = compile_for_target(fn, *args, target=target).compiled
-    return CompiledKernel(config, variant, target, compiled)
+    kernel = CompiledKernel(config, variant, target, compiled)
+    kinds = arg_kinds(fn) if host_args is not None else None
+    if kinds is not None:
+        object.__setattr__(kernel, "packed", PackedCall(kernel, kinds, host_args))
+    return kernel
 
 
 def require(cond: bool, msg: str) -> None:
@@ -70,6 +175,18 @@ def stream_for(device, stream=None):
 
         stream = torch.cuda.current_stream(device).cuda_stream
     return cuda.CUstream(stream) if isinstance(stream, int) else stream
+
+
+def stream_handle(device, stream=None) -> int:
+    """`stream_for` as a raw handle, for a packed launch; torch's current stream read without building
+    a Stream object (a few us per call otherwise)."""
+    if stream is None:
+        import torch
+
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        return raw(device.index if device.index is not None else torch.cuda.current_device()) if raw else \
+            torch.cuda.current_stream(device).cuda_stream
+    return stream if isinstance(stream, int) else int(stream)
 
 
 def null_stream():

@@ -40,9 +40,9 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, require, stream_for
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
 from . import operands
-from .dsl_args import operand_pointers, pointers
+from .dsl_args import host_args, operand_addresses, pointers
 from .spec_warp import WarpGemmConfig, smem_bytes
 
 __all__ = [
@@ -396,15 +396,17 @@ def aot_args(config: WarpGemmConfig, scale_mode: str):
 
 def compile_gemm(config: WarpGemmConfig, scale_mode: str, target: str | None = None) -> CompiledKernel:
     """Compiled for (config, scale_mode), valid for any T/N/K/G (see kernels.compiled)."""
-    return compile_kernel(build, aot_args, config, scale_mode, target)
+    return compile_kernel(build, aot_args, config, scale_mode, target, host_args=host_args)
 
 
 def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
-    require(compiled.variant == q.recipe, f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
+    if compiled.variant != q.recipe:
+        raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     T, N, K, G = operands.check(q, out)
     grid_m = -(-T // compiled.config.tile.m) + G
-    require(grid_m <= 65535, f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
+    if grid_m > 65535:
+        raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
     if T == 0:
         return
-    compiled(*operand_pointers(q, out), T, N, K, G, stream_for(q.a.device, stream))
+    compiled.launch(*operand_addresses(q, out), T, N, K, G, stream_handle(q.a.device, stream))

@@ -30,9 +30,9 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
+from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
 from . import operands
-from .dsl_args import operand_pointers, pointers
+from .dsl_args import host_args, operand_addresses, pointers
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
 
 __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
@@ -312,7 +312,7 @@ def aot_args(config: WgmmaConfig, scale_mode: str):
 
 def compile_gemm(config: WgmmaConfig, scale_mode: str, target: str | None = None) -> CompiledKernel:
     """Compiled for (config, scale_mode), valid for any T, N, K, G (see kernels.compiled)."""
-    return compile_kernel(build, aot_args, config, scale_mode, target)
+    return compile_kernel(build, aot_args, config, scale_mode, target, host_args=host_args)
 
 
 def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None:
@@ -327,4 +327,4 @@ def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None
     config = compiled.config
     bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
     clusters = max(1, min(sm_count // config.cluster_m, bound))
-    compiled(*operand_pointers(q, out), t, n, k, g, clusters, stream_for(q.a.device, stream))
+    compiled.launch(*operand_addresses(q, out), t, n, k, g, clusters, stream_handle(q.a.device, stream))

@@ -1,8 +1,9 @@
-"""The DSL-side pointer arguments both gpuhil FP8 grouped-GEMM kernels take, in the order
-(a, b, out, offs, scale_a, scale_b)."""
+"""The host-function arguments both gpuhil FP8 grouped-GEMM kernels take: pointers in the order
+(a, b, out, offs, scale_a, scale_b), then int32 sizes, then the stream."""
 
 from __future__ import annotations
 
+import cuda.bindings.driver as cuda
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32
 
 from ..compiled import gmem_ptr
@@ -14,7 +15,13 @@ def pointers(a: int = 0, b: int = 0, out: int = 0, offs: int = 0, sa: int = 0, s
             gmem_ptr(Int32, offs, 4), gmem_ptr(Float32, sa, 4), gmem_ptr(Float32, sb, 4))
 
 
-def operand_pointers(q, out) -> tuple:
-    """Pointers to torch operands (a QuantizedOperands) and the output."""
-    return pointers(q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(),
-                    q.scale_a.data_ptr(), q.scale_b.data_ptr())
+def operand_addresses(q, out) -> tuple[int, ...]:
+    """Base addresses of torch operands (a QuantizedOperands) and the output, in pointer order."""
+    return (q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(), q.scale_a.data_ptr(),
+            q.scale_b.data_ptr())
+
+
+def host_args(config, scale_mode: str, a: int, b: int, out: int, offs: int, sa: int, sb: int, *rest: int) -> tuple:
+    """The DSL arguments for raw values (the generic, first-call path of a packed launch)."""
+    *sizes, stream = rest
+    return (*pointers(a, b, out, offs, sa, sb), *sizes, cuda.CUstream(stream))

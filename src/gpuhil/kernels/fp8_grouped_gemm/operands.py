@@ -1,49 +1,70 @@
 """The launch contract both gpuhil grouped-GEMM kernels share, checked on the host before a launch
-so a wrong operand is a ValueError that names it, never a fault inside the kernel."""
+so a wrong operand is a ValueError that names it, never a fault inside the kernel.
+
+The check runs on every call, so it is split by cost: everything that depends only on the operands'
+layout (shapes, dtypes, contiguity, device) is decided once per layout and cached; per call only the
+layout tuple is read and the base addresses' alignment checked."""
 
 from __future__ import annotations
 
+import functools
+
 from ..compiled import require
+
+NAMES = ("a", "b", "offs", "scale_a", "scale_b", "out")
 
 
 def check(q, out) -> tuple[int, int, int, int]:
     """q: recipes.QuantizedOperands, out: [T, N] bf16. Returns (T, N, K, G)."""
+    tensors = (q.a, q.b, q.offs, q.scale_a, q.scale_b, out)
+    dims = check_layout(q.recipe, tuple((t.shape, t.dtype, t.is_contiguous(), t.device) for t in tensors))
+    if (q.a.data_ptr() | q.b.data_ptr() | out.data_ptr()) % 16:
+        for name, t in (("a", q.a), ("b", q.b), ("out", out)):
+            require(t.data_ptr() % 16 == 0, f"{name} must be 16-byte aligned")
+    return dims
+
+
+@functools.lru_cache(maxsize=256)
+def check_layout(recipe: str, layout: tuple) -> tuple[int, int, int, int]:
+    """The whole contract on (shape, dtype, contiguous, device) per operand, in NAMES order."""
     import torch
 
-    a, b, offs, scale_a, scale_b = q.a, q.b, q.offs, q.scale_a, q.scale_b
+    meta = dict(zip(NAMES, layout))
+    (a_shape, a_dtype, a_contig, dev), (b_shape, b_dtype, b_contig, _) = meta["a"], meta["b"]
     f8 = torch.float8_e4m3fn
-    require(a.dtype == f8, f"a must be float8_e4m3fn, got {a.dtype}")
-    require(b.dtype == f8, f"b must be float8_e4m3fn, got {b.dtype}")
-    require(a.dim() == 2, f"a must be 2-D [T, K], got shape {tuple(a.shape)}")
-    require(b.dim() == 3, f"b must be 3-D [G, N, K], got shape {tuple(b.shape)}")
-    T, K = a.shape
-    G, N, Kb = b.shape
+    require(a_dtype == f8, f"a must be float8_e4m3fn, got {a_dtype}")
+    require(b_dtype == f8, f"b must be float8_e4m3fn, got {b_dtype}")
+    require(len(a_shape) == 2, f"a must be 2-D [T, K], got shape {tuple(a_shape)}")
+    require(len(b_shape) == 3, f"b must be 3-D [G, N, K], got shape {tuple(b_shape)}")
+    T, K = a_shape
+    G, N, Kb = b_shape
     require(Kb == K, f"b's K ({Kb}) must equal a's K ({K})")
     require(K > 0 and K % 16 == 0, f"K must be a positive multiple of 16, got {K}")
     require(N > 0 and N % 8 == 0, f"N must be a positive multiple of 8, got {N}")
     require(G > 0, "b must hold at least one group")
-    require(a.is_contiguous(), "a must be contiguous (row-major [T, K])")
-    require(b.is_contiguous(), "b must be contiguous ([G, N, K], K contiguous)")
-    require(offs.dtype == torch.int32, f"offs must be int32, got {offs.dtype}")
-    require(offs.dim() == 1 and offs.shape[0] == G, f"offs must have shape [{G}], got {tuple(offs.shape)}")
-    require(offs.is_contiguous(), "offs must be contiguous")
-    require(out.dtype == torch.bfloat16, f"out must be bfloat16, got {out.dtype}")
-    require(tuple(out.shape) == (T, N), f"out must have shape [{T}, {N}], got {tuple(out.shape)}")
-    require(out.is_contiguous(), "out must be contiguous")
-    for name, t in (("scale_a", scale_a), ("scale_b", scale_b)):
-        require(t.dtype == torch.float32, f"{name} must be float32, got {t.dtype}")
-        require(t.is_contiguous(), f"{name} must be contiguous")
-    if q.recipe == "tensor":
-        require(scale_a.numel() == 1, f"tensor recipe: scale_a must have 1 element, got {scale_a.numel()}")
-        require(scale_b.numel() == G, f"tensor recipe: scale_b must have G={G} elements, got {scale_b.numel()}")
+    require(a_contig, "a must be contiguous (row-major [T, K])")
+    require(b_contig, "b must be contiguous ([G, N, K], K contiguous)")
+    offs_shape, offs_dtype, offs_contig, _ = meta["offs"]
+    require(offs_dtype == torch.int32, f"offs must be int32, got {offs_dtype}")
+    require(len(offs_shape) == 1 and offs_shape[0] == G, f"offs must have shape [{G}], got {tuple(offs_shape)}")
+    require(offs_contig, "offs must be contiguous")
+    out_shape, out_dtype, out_contig, _ = meta["out"]
+    require(out_dtype == torch.bfloat16, f"out must be bfloat16, got {out_dtype}")
+    require(tuple(out_shape) == (T, N), f"out must have shape [{T}, {N}], got {tuple(out_shape)}")
+    require(out_contig, "out must be contiguous")
+    for name in ("scale_a", "scale_b"):
+        _, dtype, contig, _ = meta[name]
+        require(dtype == torch.float32, f"{name} must be float32, got {dtype}")
+        require(contig, f"{name} must be contiguous")
+    sa_shape, sb_shape = meta["scale_a"][0], meta["scale_b"][0]
+    if recipe == "tensor":
+        require(sa_shape.numel() == 1, f"tensor recipe: scale_a must have 1 element, got {sa_shape.numel()}")
+        require(sb_shape.numel() == G, f"tensor recipe: scale_b must have G={G} elements, got {sb_shape.numel()}")
     else:
-        require(scale_a.numel() == T and scale_a.dim() == 1,
-                 f"rowwise recipe: scale_a must be [T={T}], got {tuple(scale_a.shape)}")
-        require(tuple(scale_b.shape) == (G, N), f"rowwise recipe: scale_b must be [G={G}, N={N}], got {tuple(scale_b.shape)}")
-    dev = a.device
-    for name, t in (("a", a), ("b", b), ("offs", offs), ("scale_a", scale_a), ("scale_b", scale_b), ("out", out)):
-        require(t.is_cuda and t.device == dev, f"{name} must be a CUDA tensor on {dev}")
-    for name, t in (("a", a), ("b", b), ("out", out)):
-        require(t.data_ptr() % 16 == 0, f"{name} must be 16-byte aligned")
+        require(len(sa_shape) == 1 and sa_shape[0] == T, f"rowwise recipe: scale_a must be [T={T}], got {tuple(sa_shape)}")
+        require(tuple(sb_shape) == (G, N), f"rowwise recipe: scale_b must be [G={G}, N={N}], got {tuple(sb_shape)}")
+    for name in NAMES:
+        device = meta[name][3]
+        require(device.type == "cuda" and device == dev, f"{name} must be a CUDA tensor on {dev}")
     require(T < 2**31 and G < 2**31, "T and G must fit in int32")
     return T, N, K, G
