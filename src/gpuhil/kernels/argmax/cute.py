@@ -7,7 +7,7 @@ gives (-inf, 0).
 Work split: one cluster of ``cluster_n`` CTAs per row (grid.x = cluster_n * M,
 rows in grid.x so M is not capped at 65535).  The row's full 16-byte vectors
 are split into ``cluster_n`` contiguous chunks; each thread walks its chunk
-with ``UNROLL`` independent vector loads in flight, keeps a running (value,
+in rounds of ``unroll`` independent vector loads, keeps a running (value,
 index) pair, then warp-shuffle and smem reduce to one pair per CTA.  CTAs of
 rank > 0 push their pair into rank 0's shared memory with ``st.async``
 (mapa + mbarrier complete_tx); rank 0 waits on its mbarrier, reduces and
@@ -32,10 +32,9 @@ from cutlass._mlir.dialects import llvm
 from cutlass.cutlass_dsl import T
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_for
+from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_handle
 from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
 
-UNROLL = 4  # vector loads in flight per thread per iteration
 _SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
 _DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16, "fp32": cutlass.Float32}
 
@@ -100,9 +99,9 @@ def build(config: ArgmaxConfig, dtype: str):
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     config.check_vec(dtype)
-    threads, vec, cn = config.threads, config.vec, config.cluster_n
+    threads, vec, cn, unroll = config.threads, config.vec, config.cluster_n, config.unroll
     num_warps = threads // 32
-    step = threads * UNROLL
+    step = threads * unroll
 
     @cute.kernel
     def argmax_kernel(X: cute.Tensor, out_val: cute.Tensor, out_idx: cute.Tensor):
@@ -139,21 +138,21 @@ def build(config: ArgmaxConfig, dtype: str):
         v0 = rank * per
         v1 = cutlass.min(v0 + per, nvec)
         nloc = cutlass.max(v1 - v0, 0)
-        nfull = nloc // step
+        rounds = (nloc + (step - 1)) // step
 
         best = Float32(-float("inf"))
         bi = Int32(_SENTINEL)
-        for it in cutlass.range(nfull):
+        # Every round issues all `unroll` loads before scanning, the last one too: a load past the
+        # chunk is clamped to its last vector, so it re-reads a (value, index) pair another thread
+        # scans anyway (ties go to the lower index, so a duplicate pair changes nothing), and a
+        # thread's indices never decrease (the first maximum still wins). One round trip per round.
+        for it in cutlass.range(rounds):
             base = v0 + it * step + tidx
-            chunks = [xv[(None, base + u * threads)].load().to(Float32) for u in range(UNROLL)]
-            for u in cutlass.range_constexpr(UNROLL):
-                col = (base + u * threads) * vec
+            js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
+            chunks = [xv[(None, js[u])].load().to(Float32) for u in range(unroll)]
+            for u in cutlass.range_constexpr(unroll):
                 for k in cutlass.range_constexpr(vec):
-                    best, bi = _scan_update(best, bi, chunks[u][k], col + k)
-        for j in cutlass.range(v0 + nfull * step + tidx, v1, threads):
-            chunk = xv[(None, j)].load().to(Float32)
-            for k in cutlass.range_constexpr(vec):
-                best, bi = _scan_update(best, bi, chunk[k], j * vec + k)
+                    best, bi = _scan_update(best, bi, chunks[u][k], js[u] * vec + k)
         if cutlass.const_expr(vec > 1):
             t = nvec * vec + tidx
             if rank == cn - 1 and t < n:
@@ -240,17 +239,25 @@ def aot_args(config: ArgmaxConfig, dtype: str):
     return (*_pointers(config, dtype), Int32(1), Int32(1), Int64(config.vec), null_stream())
 
 
+def host_args(config: ArgmaxConfig, dtype: str, x: int, val: int, idx: int, m: int, n: int, ld: int, stream: int):
+    """The host function's DSL arguments for raw values (the generic, first-call path)."""
+    return (*_pointers(config, dtype, x, val, idx), m, n, ld, cuda.CUstream(stream))
+
+
 def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) -> CompiledKernel:
     """Compiled for (config, dtype), valid for every M, N and row stride (see kernels.compiled)."""
-    return compile_kernel(build, aot_args, config, dtype, target)
+    return compile_kernel(build, aot_args, config, dtype, target, host_args=host_args)
+
+
+_OUT_DTYPES = ("torch.float32", "torch.int64")
 
 
 def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> None:
     """Launch on torch CUDA tensors; graph-capturable (no sync, no allocation).
 
     logits [M, N] (unit column stride, any row stride); out_val float32 [M];
-    out_idx int64 [M].  Raw data pointers go straight to the compiled host
-    function, so no DLPack wrapping happens per call.
+    out_idx int64 [M].  The checks below run on every call, so they only read
+    metadata and format a message only when one fails.
     """
     m, n = logits.shape
     ld = row_stride(logits)
@@ -261,14 +268,13 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> N
         raise ValueError("logits must have unit column stride")
     if dtype_name(logits.dtype) != compiled.variant:
         raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.variant}")
-    if str(out_val.dtype) != "torch.float32" or str(out_idx.dtype) != "torch.int64":
+    if (str(out_val.dtype), str(out_idx.dtype)) != _OUT_DTYPES:
         raise ValueError("out_val must be float32 and out_idx int64")
     if out_val.numel() < m or out_idx.numel() < m or out_val.stride(0) != 1 or out_idx.stride(0) != 1:
         raise ValueError("out_val/out_idx must be contiguous with at least M elements")
     ptr = logits.data_ptr()
-    if not pick_vec_ok(ptr, ld, logits.element_size(), cfg.vec):
+    if cfg.vec > 1 and not pick_vec_ok(ptr, ld, logits.element_size(), cfg.vec):
         raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * logits.element_size()}B-aligned base and row stride % vec == 0; use a vec=1 config")
     if n >= 2**31 or m * cfg.cluster_n >= 2**31:
         raise ValueError("N and M * cluster_n must fit in int32")
-    compiled(*_pointers(cfg, compiled.variant, ptr, out_val.data_ptr(), out_idx.data_ptr()), m, n, ld,
-             stream_for(logits.device, stream))
+    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), m, n, ld, stream_handle(logits.device, stream))

@@ -18,6 +18,7 @@ DTYPES = tuple(ELEM_BYTES)
 VOCAB_SIZES = (4096, 32000, 32768, 128256, 151936, 152064, 201088, 262144)
 FORCEABLE_CLUSTERS = (1, 2, 4, 8, 16)
 MIN_ELEMS_PER_CTA = 8192  # below this a CTA spends more time on the cluster handoff than on loads
+UNROLLS = (2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ArgmaxConfig:
     threads: int
     vec: int  # elements per vector load (16 bytes / element size for full-width loads)
     cluster_n: int  # CTAs of one cluster sharing a row
+    unroll: int = 4  # vector loads a thread issues per round (one memory round trip each round)
 
     def __post_init__(self):
         if self.threads % 32 or not 32 <= self.threads <= 1024:
@@ -33,10 +35,12 @@ class ArgmaxConfig:
             raise ValueError(f"vec must be 1, 2, 4 or 8, got {self.vec}")
         if self.cluster_n < 1 or self.cluster_n & (self.cluster_n - 1):
             raise ValueError(f"cluster_n must be a power of two >= 1, got {self.cluster_n}")
+        if self.unroll not in UNROLLS:
+            raise ValueError(f"unroll must be one of {UNROLLS}, got {self.unroll}")
 
     @property
     def name(self) -> str:
-        return f"t{self.threads}v{self.vec}c{self.cluster_n}"
+        return f"t{self.threads}v{self.vec}c{self.cluster_n}u{self.unroll}"
 
     def smem_bytes(self) -> int:
         """Shared memory per CTA: warp partials (+ cluster partials and an mbarrier)."""
@@ -90,7 +94,16 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
             cluster_n *= 2
     per_cta = n // cluster_n
     threads = 64 if per_cta <= 2048 else 128 if per_cta <= 16384 or m * cluster_n >= 4 * (caps.sm_count or 1) else 256
-    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n)
+    unroll = 4
+    if m * cluster_n <= (caps.sm_count or 1):
+        # Fewer CTAs than SMs: latency-bound, so cover the chunk in as few rounds of loads as 512
+        # threads of 8 loads allow (every round is another trip to memory). With more CTAs than SMs
+        # the loads of other CTAs fill the gaps, and 4 loads per round measured faster on the H100
+        # (M=64 N=151936 bf16: t256 c8 u4 11.2 us, u8 12.7 us; docs/PERF.md).
+        unroll = 8
+        while threads < 512 and threads * unroll * vec < per_cta:
+            threads *= 2
+    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n, unroll=unroll)
 
 
 def gate_rows(caps: Capabilities):
@@ -101,9 +114,9 @@ def gate_rows(caps: Capabilities):
                 cfg = select_config(m, n, dtype, caps)
                 yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
                               {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
-                               "vec": cfg.vec, "smem_bytes": cfg.smem_bytes(), "forced": False})
+                               "vec": cfg.vec, "unroll": cfg.unroll, "smem_bytes": cfg.smem_bytes(), "forced": False})
     for c in FORCEABLE_CLUSTERS:
         cfg = select_config(1, 151936, "bf16", caps, cluster_n=c)
         yield ConfigRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
                       {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": c, "threads": cfg.threads, "vec": cfg.vec,
-                       "smem_bytes": cfg.smem_bytes(), "forced": True})
+                       "unroll": cfg.unroll, "smem_bytes": cfg.smem_bytes(), "forced": True})

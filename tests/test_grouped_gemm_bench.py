@@ -1,0 +1,47 @@
+"""The grouped-GEMM benchmark's roofline and goal lines, on the CPU (the timings come from `gpuhil bench
+grouped-gemm` on a GPU)."""
+
+import pytest
+
+from gpuhil.ops.fp8_grouped_gemm.bench import GemmRow, bytes_once, goals, roofline, table
+from gpuhil.ops.moe import GroupedGemmProblem
+
+
+def test_bytes_count_only_experts_that_received_tokens():
+    p = GroupedGemmProblem("x", n=256, k=512, tokens=(3, 0, 5, 0))
+    # activations 8x512 fp8, two experts' 256x512 fp8 weights, fp32 scales, 8x256 bf16 output
+    assert bytes_once(p) == 8 * 512 + 2 * 256 * 512 + 4 * 8 + 4 * 2 * 256 + 2 * 8 * 256
+
+
+def test_roofline_names_the_bound_that_sets_it():
+    decode = GroupedGemmProblem("decode", n=1536, k=2048, tokens=(4,) * 128)  # weights dominate: bytes
+    prefill = GroupedGemmProblem("prefill", n=1536, k=2048, tokens=(2048,) * 16)  # math dominates
+    us, bound = roofline(decode, fp8_tflops=1300.0, copy_gbps=3000.0)
+    assert bound == "bytes" and us == pytest.approx(bytes_once(decode) / 3000e9 * 1e6)
+    us, bound = roofline(prefill, fp8_tflops=1300.0, copy_gbps=3000.0)
+    assert bound == "fp8 math" and us == pytest.approx(prefill.flops / 1300e12 * 1e6)
+
+
+def row(problem, provider, us, vs_torch=None, pct=0.0, host=None):
+    return GemmRow(problem, provider, "-", us, 1.0, vs_torch, 50.0, False, us * pct / 100, "bytes", pct, host)
+
+
+def test_goal_lines():
+    lines = goals([row("qwen3-30b-a3b-down-prefill-uniform", "gpuhil-cute-wgmma", 100.0, 1.5, pct=63.0),
+                   row("mixtral-8x7b-down-prefill-uniform", "gpuhil-cute-wgmma", 100.0, 1.5, pct=91.0),
+                   row("qwen3-30b-a3b-down-decode-uniform", "torch", 30.0, host=9.0),
+                   row("qwen3-30b-a3b-down-decode-uniform", "gpuhil-cute-wgmma", 20.0, 1.5, host=12.0),
+                   row("qwen3-30b-a3b-down-decode-uniform", "gpuhil-cute-warp", 28.0, 1.07, host=210.0)])
+    assert lines == [
+        "MISS qwen3-30b-a3b-down-prefill-uniform gpuhil-cute-wgmma: 63.0 % of roofline 63.0 us (bytes) (goal >= 90 %)",
+        "MET  mixtral-8x7b-down-prefill-uniform gpuhil-cute-wgmma: 91.0 % of roofline 91.0 us (bytes) (goal >= 90 %)",
+        "MET  qwen3-30b-a3b-down-decode-uniform gpuhil-cute-wgmma: 1.50x torch (goal >= 1.25x)",
+        "MET  host qwen3-30b-a3b-down-decode-uniform gpuhil-cute-wgmma: 12.0 us per call without graphs (goal <= 15 us)",
+        "MISS host qwen3-30b-a3b-down-decode-uniform gpuhil-cute-warp: 210.0 us per call without graphs (goal <= 15 us)",
+    ]
+
+
+def test_table_shows_roofline_and_host_columns():
+    text = table([row("p-decode", "gpuhil-cute-wgmma", 20.0, 1.5, pct=40.0, host=12.0)],
+                 {"fp8_tflops": 1300.0, "copy_gbps": 3000.0})
+    assert "roofline us (bound)" in text and "| 8.0 (bytes) | 40.0 | 12.0 |" in text
