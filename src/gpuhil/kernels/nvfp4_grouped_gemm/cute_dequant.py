@@ -25,11 +25,10 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float32, Int32, Int64, Uint8
 from cutlass.memory import SmemAllocator
 
-from . import operands as operands_mod
 from .cute_common import (CHUNK, SF_VEC, Ring, c_smem_layout, find_group, group_rows, k_tiled, load_stage, row_tiled_copy,
                           store_epilogue)
-from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_for
-from .dsl_args import operand_pointers, pointers
+from ..compiled import CompiledKernel, compile_kernel
+from .dsl_args import aot_args, launch, pointers  # noqa: F401 (aot_args, launch: this kernel's host contract)
 from .fp4_convert import e2m1x8_to_bf16, e4m3_to_bf16x2
 from .spec import DEQUANT, GemmConfig, smem_bytes
 
@@ -216,23 +215,6 @@ def build(config: GemmConfig, variant: str = "nvfp4"):
     return gemm_host
 
 
-def aot_args(config: GemmConfig, variant: str = "nvfp4"):
-    """Compile-time stand-ins for build(config)'s host function (no GPU)."""
-    return (*pointers(), Int32(1), Int32(8), Int32(64), Int32(1), null_stream())
-
-
 def compile_dequant(config: GemmConfig, target: str | None = None) -> CompiledKernel:
     """Compiled for `config`, valid for any T/N/K/G (see kernels.compiled)."""
     return compile_kernel(build, aot_args, config, "nvfp4", target)
-
-
-def launch(compiled: CompiledKernel, ops, out, stream=None) -> None:
-    """Launch on torch operands (operands.Nvfp4GroupedOperands); no host sync, no allocation, so
-    CUDA-graph capturable."""
-    T, N, K, G = operands_mod.check(ops, out)
-    grid_m = -(-T // compiled.config.tile.m) + G
-    if grid_m > 65535:
-        raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds the grid.y limit 65535")
-    if T == 0:
-        return
-    compiled(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))
