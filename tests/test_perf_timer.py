@@ -24,9 +24,9 @@ def test_median_standard_error_shrinks_with_samples():
     assert _median_stdrel(noisy) < 0.005 and statistics.median(noisy) == pytest.approx(100, abs=0.5)
 
 
-def row(m, n, pct, speedup, selected=True, us=10.0, host=None):
+def row(m, n, pct, speedup, selected=True, us=10.0, host=None, same=None):
     return ArgmaxRow(m, n, "bf16", "t256v8c8" + (" (selected)" if selected else ""), us, us * speedup,
-                     speedup, pct * 30, pct, False, host, None if host is None else 6.0)
+                     speedup, pct * 30, pct, False, host, None if host is None else 6.0, same)
 
 
 def test_goals_name_each_miss_with_its_number():
@@ -55,7 +55,14 @@ def test_sweep_rows_do_not_count_towards_goals():
 def test_table_has_peer_and_ceiling_columns():
     text = table([row(64, 151936, 62.9, 2.3, host=8.25)], 3002.0)
     assert "torch.argmax us" in text and "% of copy (3002 GB/s)" in text and "| 64 | 151936 |" in text
-    assert text.endswith("| 8.2 / 6.0 |")  # host us per call, ours / torch
+    assert text.endswith("| 8.2 / 6.0 |  |")  # host us per call, ours / torch; no same-size copy timed
+    assert table([row(64, 151936, 62.9, 2.3, same=9.5)], 3002.0).endswith("|  | 9.50 |")
+
+
+def test_same_size_copy_is_reported_beside_the_goal():
+    # ours 10 us at 60 % of copy: the same bytes copied in 8 us would be 75 % of copy
+    lines = goals([row(64, 151936, 60.0, 2.0, us=10.0, same=8.0)])
+    assert "INFO M=64 N=151936 bf16: a copy of the same bytes takes 8.00 us (75.0 % of copy), ours 10.00 us" in lines
 
 
 def test_cold_input_sets_exceed_twice_the_l2():

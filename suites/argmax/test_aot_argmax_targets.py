@@ -18,7 +18,7 @@ def aot_target(sku) -> str:
 
 
 def handed_configs(caps):
-    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"], r.details["unroll"]), r.details["dtype"])
+    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"], r.details["unroll"], r.details["pdl"]), r.details["dtype"])
                    for r in gate_rows(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 

@@ -73,7 +73,7 @@ def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhi
     table = decision_table(target.caps)
     for row in (r for r in table if r["kernel"] == "argmax" and not r["forced"]):
         cfg = plan_argmax(row["M"], row["N"], row["dtype"], target.caps)
-        assert (cfg.cluster_n, cfg.threads, cfg.vec, cfg.unroll) == (row["cluster_n"], row["threads"], row["vec"], row["unroll"]), row
+        assert (cfg.cluster_n, cfg.threads, cfg.vec, cfg.unroll, cfg.pdl) == (row["cluster_n"], row["threads"], row["vec"], row["unroll"], row["pdl"]), row
     problems = {p.name.removesuffix("-uniform"): p for p in layer_problems() if p.name.endswith("uniform")}
     wgmma_rows = [r for r in table if r["config"].startswith("gpuhil-cute-wgmma")]
     assert sorted(n for r in wgmma_rows for n in r["chosen_for"]) == sorted(problems)  # each shape: one row

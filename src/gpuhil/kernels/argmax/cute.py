@@ -7,12 +7,17 @@ gives (-inf, 0).
 Work split: one cluster of ``cluster_n`` CTAs per row (grid.x = cluster_n * M,
 rows in grid.x so M is not capped at 65535).  The row's full 16-byte vectors
 are split into ``cluster_n`` contiguous chunks; each thread walks its chunk
-in rounds of ``unroll`` independent vector loads, keeps a running (value,
-index) pair, then warp-shuffle and smem reduce to one pair per CTA.  CTAs of
+in rounds of ``unroll`` independent vector loads.  A full-width vector is
+reduced to its maximum with packed NaN-propagating max instructions and only
+the first vector holding the thread's running maximum is remembered; the
+element inside it is found once, at the end (re-read from L2).  Then
+warp-shuffle and smem reduce to one (value, index) pair per CTA.  CTAs of
 rank > 0 push their pair into rank 0's shared memory with ``st.async``
 (mapa + mbarrier complete_tx); rank 0 waits on its mbarrier, reduces and
 writes.  The < vec element tail after the last full vector is read with
-scalar loads by the last rank.
+scalar loads by the last rank.  With ``pdl`` the kernel is launched as a
+programmatic dependent launch: it waits for the previous kernel's grid right
+before its first load and lets the next kernel launch at once.
 
 One row per cluster also for small N: the host picks a small config
 (threads=32..128, cluster_n=1) there; packing several rows per CTA would
@@ -24,6 +29,8 @@ needs data_ptr % 16 == 0 and row stride % vec == 0; otherwise use vec=1.
 
 from __future__ import annotations
 
+import functools
+
 import cuda.bindings.driver as cuda
 import cutlass
 import cutlass.cute as cute
@@ -33,7 +40,7 @@ from cutlass.cutlass_dsl import T
 from cutlass.memory import SmemAllocator
 
 from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_handle
-from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
+from .spec import ELEM_BYTES, ArgmaxConfig, pick_vec_ok, row_stride
 
 _SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
 _DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16, "fp32": cutlass.Float32}
@@ -86,6 +93,43 @@ def _bits_f32(x):
     return Float32(llvm.bitcast(T.f32(), x.ir_value()))
 
 
+_PACKED_MAX = {"bf16": "max.NaN.bf16x2", "fp16": "max.NaN.f16x2"}
+
+
+def _max2(a, b, dtype):
+    # Two lanes of 16-bit values at once; NaN-propagating like torch's max (sm_80+).
+    return Int32(llvm.inline_asm(T.i32(), [a.ir_value(), b.ir_value()], f"{_PACKED_MAX[dtype]} $0, $1, $2;",
+                                 "=r,r,r", has_side_effects=False, is_align_stack=False,
+                                 asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
+def _half(word, high: bool, dtype):
+    """One 16-bit lane of `word` as fp32 (the low lane holds the lower element index)."""
+    if dtype == "bf16":  # bf16 is the top half of an fp32: place it there, no conversion needed
+        return _bits_f32(word & Int32(-65536) if high else word << 16)
+    lane = "h" if high else "l"
+    return Float32(llvm.inline_asm(T.f32(), [word.ir_value()],
+                                   f"{{ .reg .b16 l, h; mov.b32 {{l, h}}, $1; cvt.f32.f16 $0, {lane}; }}",
+                                   "=f,r", has_side_effects=False, is_align_stack=False,
+                                   asm_dialect=llvm.AsmDialect.AD_ATT))
+
+
+def _element(words, k: int, dtype):
+    """Element k of a 16-byte vector held as four 32-bit words, as fp32."""
+    if dtype == "fp32":
+        return _bits_f32(words[k])
+    return _half(words[k // 2], k % 2 == 1, dtype)
+
+
+def _vector_max(words, dtype):
+    """NaN-propagating maximum of a 16-byte vector (four 32-bit words) as fp32."""
+    if dtype == "fp32":
+        f = [_bits_f32(words[k]) for k in range(4)]
+        return cute.arch.fmax(cute.arch.fmax(f[0], f[1], nan=True), cute.arch.fmax(f[2], f[3], nan=True), nan=True)
+    m = _max2(_max2(words[0], words[1], dtype), _max2(words[2], words[3], dtype), dtype)
+    return cute.arch.fmax(_half(m, False, dtype), _half(m, True, dtype), nan=True)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -99,7 +143,8 @@ def build(config: ArgmaxConfig, dtype: str):
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     config.check_vec(dtype)
-    threads, vec, cn, unroll = config.threads, config.vec, config.cluster_n, config.unroll
+    threads, vec, cn, unroll, pdl = config.threads, config.vec, config.cluster_n, config.unroll, config.pdl
+    packed = vec * ELEM_BYTES[dtype] == 16  # full-width vectors take the packed-max scan
     num_warps = threads // 32
     step = threads * unroll
 
@@ -112,6 +157,10 @@ def build(config: ArgmaxConfig, dtype: str):
         row = bidx // cn
         rank = bidx % cn  # == %cluster_ctarank since cluster is (cn,1,1) along x
 
+        if cutlass.const_expr(pdl):
+            # Let the next kernel of the stream launch now: it waits in griddepcontrol.wait for this
+            # grid to finish, so only its launch latency overlaps this kernel's work.
+            cute.arch.griddepcontrol_launch_dependents()
         smem = SmemAllocator()
         warp_v = smem.allocate_tensor(Float32, cute.make_layout(num_warps), byte_alignment=16)
         warp_i = smem.allocate_tensor(Int32, cute.make_layout(num_warps), byte_alignment=16)
@@ -140,19 +189,54 @@ def build(config: ArgmaxConfig, dtype: str):
         nloc = cutlass.max(v1 - v0, 0)
         rounds = (nloc + (step - 1)) // step
 
+        if cutlass.const_expr(pdl):
+            cute.arch.griddepcontrol_wait()  # the logits are the previous kernel's output
         best = Float32(-float("inf"))
         bi = Int32(_SENTINEL)
         # Every round issues all `unroll` loads before scanning, the last one too: a load past the
         # chunk is clamped to its last vector, so it re-reads a (value, index) pair another thread
         # scans anyway (ties go to the lower index, so a duplicate pair changes nothing), and a
         # thread's indices never decrease (the first maximum still wins). One round trip per round.
-        for it in cutlass.range(rounds):
-            base = v0 + it * step + tidx
-            js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
-            chunks = [xv[(None, js[u])].load().to(Float32) for u in range(unroll)]
-            for u in cutlass.range_constexpr(unroll):
-                for k in cutlass.range_constexpr(vec):
-                    best, bi = _scan_update(best, bi, chunks[u][k], js[u] * vec + k)
+        if cutlass.const_expr(packed):
+            # 16-byte vectors: reduce each to its maximum with packed NaN-propagating max (about two
+            # instructions per element instead of ten), remember only the first vector holding the
+            # thread's maximum, and find the element inside it once, after the loop.
+            words = cute.zipped_divide(
+                cute.make_tensor(cute.recast_ptr(xrow.iterator, dtype=Int32), cute.make_layout(nvec * 4)), (4,))
+            bj = Int32(_SENTINEL)
+            for it in cutlass.range(rounds):
+                base = v0 + it * step + tidx
+                js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
+                chunks = [words[(None, js[u])].load() for u in range(unroll)]
+                for u in cutlass.range_constexpr(unroll):
+                    vmax = _vector_max(chunks[u], dtype)
+                    # vmax > best, or a first NaN: "not <=" is true for a NaN vmax, and a NaN best
+                    # (already the maximum) is never replaced.
+                    take = ~(vmax <= best) & ~_is_nan(best)
+                    bj = Int32(cutlass.select_(take, js[u], bj))
+                    best = Float32(cutlass.select_(take, vmax, best))
+            if bj != _SENTINEL:
+                # The vector was read moments ago, so this load hits L2; scan it backwards so the
+                # first matching element (first maximum, or first NaN) is the one kept.
+                w = words[(None, bj)].load()
+                best_nan = _is_nan(best)
+                found_v = best
+                found_k = Int32(0)
+                for k in cutlass.range_constexpr(vec - 1, -1, -1):
+                    e = _element(w, k, dtype)
+                    hit = (e == best) | (best_nan & _is_nan(e))
+                    found_v = Float32(cutlass.select_(hit, e, found_v))
+                    found_k = Int32(cutlass.select_(hit, Int32(k), found_k))
+                best = found_v
+                bi = bj * vec + found_k
+        else:
+            for it in cutlass.range(rounds):
+                base = v0 + it * step + tidx
+                js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
+                chunks = [xv[(None, js[u])].load().to(Float32) for u in range(unroll)]
+                for u in cutlass.range_constexpr(unroll):
+                    for k in cutlass.range_constexpr(vec):
+                        best, bi = _scan_update(best, bi, chunks[u][k], js[u] * vec + k)
         if cutlass.const_expr(vec > 1):
             t = nvec * vec + tidx
             if rank == cn - 1 and t < n:
@@ -221,10 +305,10 @@ def build(config: ArgmaxConfig, dtype: str):
         I = cute.make_tensor(idx_ptr, cute.make_layout(m))
         if cutlass.const_expr(cn > 1):
             argmax_kernel(X, V, I).launch(
-                grid=[m * cn, 1, 1], block=[threads, 1, 1], cluster=[cn, 1, 1], stream=stream
+                grid=[m * cn, 1, 1], block=[threads, 1, 1], cluster=[cn, 1, 1], stream=stream, use_pdl=pdl
             )
         else:
-            argmax_kernel(X, V, I).launch(grid=[m, 1, 1], block=[threads, 1, 1], stream=stream)
+            argmax_kernel(X, V, I).launch(grid=[m, 1, 1], block=[threads, 1, 1], stream=stream, use_pdl=pdl)
 
     return argmax_host
 
@@ -249,7 +333,11 @@ def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) 
     return compile_kernel(build, aot_args, config, dtype, target, host_args=host_args)
 
 
-_OUT_DTYPES = ("torch.float32", "torch.int64")
+@functools.cache
+def _torch_dtypes() -> tuple[dict, object, object]:
+    import torch
+
+    return ({torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}, torch.float32, torch.int64)
 
 
 def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> None:
@@ -257,24 +345,26 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> N
 
     logits [M, N] (unit column stride, any row stride); out_val float32 [M];
     out_idx int64 [M].  The checks below run on every call, so they only read
-    metadata and format a message only when one fails.
+    metadata (dtypes compared as objects, not by name) and format a
+    message only when one fails.
     """
     m, n = logits.shape
     ld = row_stride(logits)
     cfg = compiled.config
+    names, f32, i64 = _torch_dtypes()
     if n == 0 or m == 0:
         raise ValueError("argmax of an empty row is undefined")
     if n > 1 and logits.stride(1) != 1:
         raise ValueError("logits must have unit column stride")
-    if dtype_name(logits.dtype) != compiled.variant:
+    if names.get(logits.dtype) != compiled.variant:
         raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.variant}")
-    if (str(out_val.dtype), str(out_idx.dtype)) != _OUT_DTYPES:
+    if out_val.dtype != f32 or out_idx.dtype != i64:
         raise ValueError("out_val must be float32 and out_idx int64")
     if out_val.numel() < m or out_idx.numel() < m or out_val.stride(0) != 1 or out_idx.stride(0) != 1:
         raise ValueError("out_val/out_idx must be contiguous with at least M elements")
     ptr = logits.data_ptr()
-    if cfg.vec > 1 and not pick_vec_ok(ptr, ld, logits.element_size(), cfg.vec):
-        raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * logits.element_size()}B-aligned base and row stride % vec == 0; use a vec=1 config")
+    if cfg.vec > 1 and not pick_vec_ok(ptr, ld, ELEM_BYTES[compiled.variant], cfg.vec):
+        raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * ELEM_BYTES[compiled.variant]}B-aligned base and row stride % vec == 0; use a vec=1 config")
     if n >= 2**31 or m * cfg.cluster_n >= 2**31:
         raise ValueError("N and M * cluster_n must fit in int32")
-    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), m, n, ld, stream_handle(logits.device, stream))
+    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), m, n, ld, stream_handle(logits, stream))

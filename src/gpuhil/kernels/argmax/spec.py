@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements
+from ...versions import version_at_least
 
 ELEM_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 _TORCH_NAMES = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}
@@ -19,6 +20,7 @@ VOCAB_SIZES = (4096, 32000, 32768, 128256, 151936, 152064, 201088, 262144)
 FORCEABLE_CLUSTERS = (1, 2, 4, 8, 16)
 MIN_ELEMS_PER_CTA = 8192  # below this a CTA spends more time on the cluster handoff than on loads
 UNROLLS = (2, 4, 8)
+PDL_MIN_CC = "9.0"  # griddepcontrol and the programmatic-serialization launch attribute
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class ArgmaxConfig:
     vec: int  # elements per vector load (16 bytes / element size for full-width loads)
     cluster_n: int  # CTAs of one cluster sharing a row
     unroll: int = 4  # vector loads a thread issues per round (one memory round trip each round)
+    # Programmatic dependent launch (sm_90+): the next kernel of the stream launches while this one
+    # runs, and this one waits for its predecessor's grid only right before its first load.
+    pdl: bool = False
 
     def __post_init__(self):
         if self.threads % 32 or not 32 <= self.threads <= 1024:
@@ -40,7 +45,7 @@ class ArgmaxConfig:
 
     @property
     def name(self) -> str:
-        return f"t{self.threads}v{self.vec}c{self.cluster_n}u{self.unroll}"
+        return f"t{self.threads}v{self.vec}c{self.cluster_n}u{self.unroll}{'p' if self.pdl else ''}"
 
     def smem_bytes(self) -> int:
         """Shared memory per CTA: warp partials (+ cluster partials and an mbarrier)."""
@@ -72,38 +77,43 @@ def pick_vec_ok(data_ptr: int, row_stride: int, elem_bytes: int, vec: int) -> bo
 
 
 def requirements(config: ArgmaxConfig) -> Requirements:
-    if config.cluster_n == 1:
+    if config.cluster_n == 1 and not config.pdl:
         return Requirements(min_cc="8.0", smem_bytes=config.smem_bytes(), needs_dsl=True)
-    # Clusters, DSMEM (mapa, st.async) and mbarrier tx-counts are sm_90+.
-    return Requirements(min_cc="9.0", cluster_size=config.cluster_n, smem_bytes=config.smem_bytes(), needs_dsl=True)
+    # Clusters, DSMEM (mapa, st.async), mbarrier tx-counts and griddepcontrol are sm_90+.
+    return Requirements(min_cc=PDL_MIN_CC, cluster_size=config.cluster_n, smem_bytes=config.smem_bytes(), needs_dsl=True)
 
 
 def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True,
                   cluster_n: int | None = None) -> ArgmaxConfig:
     """The config for one launch. `cluster_n` forces the split (the caller checks it is supported).
 
-    Split a row over a cluster only as far as needed to give every SM about two CTAs, never below
-    MIN_ELEMS_PER_CTA elements per CTA, and never past the probed cluster limits.
+    Up to one CTA per SM (M <= SMs, the sampling sizes): split a row over a cluster as far as the SMs,
+    the probed cluster limit and MIN_ELEMS_PER_CTA allow, with 512 threads of 4 loads each where the
+    chunk has that much work, and launch with PDL where the device has it. These grids are
+    latency-bound: the fewest rounds of loads per CTA and an overlapped launch win (H100, M=64
+    N=151936 bf16: t512 c2 u4 with PDL 9.4 us, t256 c8 u4 10.1 us, t256 c8 u4 with PDL 11.9 us; M=1:
+    t512 c16 u4 with PDL 2.3 us, without PDL 3.4 us; docs/PERF.md). More rows than SMs: one CTA per
+    row, sized to the row, several per SM; no PDL, whose early-launched CTAs would take SM slots from
+    this grid's later CTAs and leave the next grid's CTAs unevenly placed.
     """
     vec = 16 // ELEM_BYTES[dtype] if vec_ok else 1
+    sms = caps.sm_count or 1
     if cluster_n is None:
         limit = caps.max_cluster_size if caps.cluster_launch else 1
-        want = 2 * (caps.sm_count or 1)
         cluster_n = 1
-        while cluster_n * 2 <= limit and m * cluster_n < want and n // (cluster_n * 2) >= MIN_ELEMS_PER_CTA:
+        while cluster_n * 2 <= limit and m * cluster_n * 2 <= sms and n // (cluster_n * 2) >= MIN_ELEMS_PER_CTA:
             cluster_n *= 2
     per_cta = n // cluster_n
-    threads = 64 if per_cta <= 2048 else 128 if per_cta <= 16384 or m * cluster_n >= 4 * (caps.sm_count or 1) else 256
     unroll = 4
-    if m * cluster_n <= (caps.sm_count or 1):
-        # Fewer CTAs than SMs: latency-bound, so cover the chunk in as few rounds of loads as 512
-        # threads of 8 loads allow (every round is another trip to memory). With more CTAs than SMs
-        # the loads of other CTAs fill the gaps, and 4 loads per round measured faster on the H100
-        # (M=64 N=151936 bf16: t256 c8 u4 11.2 us, u8 12.7 us; docs/PERF.md).
-        unroll = 8
+    if m * cluster_n <= sms:
+        threads = 64
         while threads < 512 and threads * unroll * vec < per_cta:
             threads *= 2
-    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n, unroll=unroll)
+        pdl = caps.cc is not None and version_at_least(caps.cc, PDL_MIN_CC)
+    else:
+        threads = 64 if per_cta <= 2048 else 128 if per_cta <= 16384 or m * cluster_n >= 4 * sms else 256
+        pdl = False
+    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n, unroll=unroll, pdl=pdl)
 
 
 def gate_rows(caps: Capabilities):
@@ -114,9 +124,9 @@ def gate_rows(caps: Capabilities):
                 cfg = select_config(m, n, dtype, caps)
                 yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
                               {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
-                               "vec": cfg.vec, "unroll": cfg.unroll, "smem_bytes": cfg.smem_bytes(), "forced": False})
+                               "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "smem_bytes": cfg.smem_bytes(), "forced": False})
     for c in FORCEABLE_CLUSTERS:
         cfg = select_config(1, 151936, "bf16", caps, cluster_n=c)
         yield ConfigRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
                       {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": c, "threads": cfg.threads, "vec": cfg.vec,
-                       "unroll": cfg.unroll, "smem_bytes": cfg.smem_bytes(), "forced": True})
+                       "unroll": cfg.unroll, "pdl": cfg.pdl, "smem_bytes": cfg.smem_bytes(), "forced": True})

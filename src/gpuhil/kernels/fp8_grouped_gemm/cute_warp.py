@@ -409,4 +409,4 @@ def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
         raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
     if T == 0:
         return
-    compiled.launch(*operand_addresses(q, out), T, N, K, G, stream_handle(q.a.device, stream))
+    compiled.launch(*operand_addresses(q, out), T, N, K, G, stream_handle(q.a, stream))

@@ -327,4 +327,4 @@ def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None
     config = compiled.config
     bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
     clusters = max(1, min(sm_count // config.cluster_m, bound))
-    compiled.launch(*operand_addresses(q, out), t, n, k, g, clusters, stream_handle(q.a.device, stream))
+    compiled.launch(*operand_addresses(q, out), t, n, k, g, clusters, stream_handle(q.a, stream))

@@ -30,6 +30,9 @@ class ArgmaxRow:
     throttled: bool
     host_us: float | None = None  # host time per call, no graph (selected config, M <= HOST_MAX_M)
     torch_host_us: float | None = None
+    # A device-to-device copy moving the same bytes (half read, half written), timed the same way:
+    # what the hardware does for a transfer of this size, launch and ramp-up included.
+    same_size_copy_us: float | None = None
 
 
 def bench(session, ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",), sweep=False, on_row=None):
@@ -54,6 +57,7 @@ def bench(session, ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",)
                 vals = torch.empty(m, device="cuda")
                 idx, idx_t = (torch.empty(m, dtype=torch.int64, device="cuda") for _ in range(2))
                 peer = timer.graph([lambda x=x: torch.argmax(x, dim=1, out=idx_t) for x in xs])
+                same = same_size_copy_us(timer, xs)
                 configs = [None] + (sweep_configs(m, n, dtype, caps) if sweep else [])
                 for cfg in configs:
                     launch = argmax.prepare(xs[0], caps=caps, config=cfg)
@@ -66,7 +70,8 @@ def bench(session, ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",)
                                     peer.median_us, peer.median_us / ours.median_us, gbps, 100 * gbps / copy,
                                     ours.throttled or peer.throttled,
                                     timer.host(lambda: launch(xs[0], (vals, idx))) if host else None,
-                                    timer.host(lambda: torch.argmax(xs[0], dim=1, out=idx_t)) if host else None)
+                                    timer.host(lambda: torch.argmax(xs[0], dim=1, out=idx_t)) if host else None,
+                                    same)
                     rows.append(row)
                     if on_row:
                         on_row(row)
@@ -74,19 +79,30 @@ def bench(session, ms=(1, 2, 7, 64, 256, 1024), ns=VOCAB_SIZES, dtypes=("bf16",)
     return rows, copy, fp
 
 
-def sweep_configs(m: int, n: int, dtype: str, caps):
-    """Every config the device supports for this shape: for tuning the selector."""
-    from ...gating import check
-    from ...kernels.argmax.spec import ArgmaxConfig, requirements
+def same_size_copy_us(timer, xs) -> float:
+    """Graph-timed copy of each input's first half onto its second half: the same bytes moved as one
+    argmax call reads, from the same cold rotating sets."""
+    halves = [x.view(-1)[: x.numel() // 2 * 2].view(2, -1) for x in xs]
+    return timer.graph([lambda h=h: h[1].copy_(h[0]) for h in halves]).median_us
 
-    out = []
+
+def sweep_configs(m: int, n: int, dtype: str, caps):
+    """Every config the device supports for this shape, for tuning the selector: every split, thread
+    count and unroll with launch as selected, plus the selected config with PDL flipped."""
+    import dataclasses
+
+    from ...gating import check
+    from ...kernels.argmax.spec import ArgmaxConfig, requirements, select_config
+
+    selected = select_config(m, n, dtype, caps)
+    out = [dataclasses.replace(selected, pdl=not selected.pdl)]
     for threads in (128, 256, 512):
         for cluster_n in (1, 2, 4, 8, 16):
             for unroll in (4, 8):
-                cfg = ArgmaxConfig(threads, 16 // ELEM_BYTES[dtype], cluster_n, unroll)
-                if n // cluster_n >= threads * cfg.vec and check(requirements(cfg), caps).ok:
+                cfg = ArgmaxConfig(threads, 16 // ELEM_BYTES[dtype], cluster_n, unroll, selected.pdl)
+                if n // cluster_n >= threads * cfg.vec and cfg != selected:
                     out.append(cfg)
-    return out
+    return [c for c in out if check(requirements(c), caps).ok]
 
 
 def goals(rows: list[ArgmaxRow]) -> list[str]:
@@ -106,6 +122,10 @@ def goals(rows: list[ArgmaxRow]) -> list[str]:
             ok = r.host_us <= GOAL_HOST_US
             out.append(f"{'MET ' if ok else 'MISS'} host M={r.m} N={r.n} {r.dtype}: {r.host_us:.1f} us per call without graphs "
                        f"(torch.argmax {r.torch_host_us:.1f}; goal <= {GOAL_HOST_US:.0f} us)")
+    for r in selected:
+        if r.dtype == "bf16" and r.n == 151936 and r.m == 64 and r.same_size_copy_us:
+            out.append(f"INFO M=64 N=151936 bf16: a copy of the same bytes takes {r.same_size_copy_us:.2f} us "
+                       f"({r.pct_of_copy * r.ours_us / r.same_size_copy_us:.1f} % of copy), ours {r.ours_us:.2f} us")
     if selected and not any(line.startswith("MISS") and "torch.argmax (goal" in line for line in out):
         out.append("MET  faster than torch.argmax at every M <= 1024 measured")
     return out
@@ -113,10 +133,11 @@ def goals(rows: list[ArgmaxRow]) -> list[str]:
 
 def table(rows: list[ArgmaxRow], copy: float) -> str:
     head = (f"| M | N | dtype | config | gpuhil-cute us | torch.argmax us | speedup | GB/s | % of copy ({copy:.0f} GB/s) "
-            "| host us/call (ours / torch) |\n|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
+            "| host us/call (ours / torch) | same-size copy us |\n|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     body = [f"| {r.m} | {r.n} | {r.dtype} | {r.config} | {r.ours_us:.2f} | {r.torch_us:.2f} | {r.speedup:.2f}x | "
             f"{r.gbps:.0f} | {r.pct_of_copy:.1f}{' (throttled)' if r.throttled else ''} | "
-            f"{'' if r.host_us is None else f'{r.host_us:.1f} / {r.torch_host_us:.1f}'} |" for r in rows]
+            f"{'' if r.host_us is None else f'{r.host_us:.1f} / {r.torch_host_us:.1f}'} | "
+            f"{'' if r.same_size_copy_us is None else f'{r.same_size_copy_us:.2f}'} |" for r in rows]
     return "\n".join([head, *body])
 
 
