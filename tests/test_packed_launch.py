@@ -97,8 +97,43 @@ def test_first_call_is_generic_then_slots_are_reused():
     assert fn.generic == [(1, 2)] and fn.packed == [(3, 4), (5, 6)]
 
 
+class FakeExecutor:
+    """The executor internals the direct path reads: an entry point taking an address array, its
+    packer (own buffer, refilled per call) and a CUDA result slot."""
+
+    def __init__(self):
+        self.calls, self.packs = [], 0
+        self._has_cuda_result, self.cuda_result = True, ctypes.c_int32(0)
+        self._buffer = (ctypes.c_void_p * 3)()
+
+    def _get_invoke_packed_args_func(self, addrs):
+        self.packs += 1
+        for i, a in enumerate(addrs):
+            self._buffer[i] = a
+        self._buffer[2] = ctypes.addressof(self.cuda_result)
+        return self._buffer
+
+    def capi_func(self, packed):
+        self.calls.append(tuple(ctypes.c_int64.from_address(packed[i]).value for i in range(2)))
+
+
+def test_fast_calls_reuse_one_address_array_and_report_a_failed_launch():
+    from gpuhil.kernels.compiled import CompiledKernel
+
+    fn = FakeHostFunction()
+    fn._default_executor = ex = FakeExecutor()
+    call = PackedCall(CompiledKernel("cfg", "v", None, fn), ("i64", "i64"), lambda cfg, variant, a, b: (a, b))
+    for a in range(4):
+        call(a, 10 + a)
+    assert fn.generic == [(0, 10)] and not fn.packed
+    assert ex.calls == [(1, 11), (2, 12), (3, 13)] and ex.packs == 1  # packed once per thread
+    ex.cuda_result.value = 719  # what the compiled program leaves after a failed launch
+    with pytest.raises(RuntimeError, match="CUDA error 719"):
+        call(5, 6)
+
+
 def layout(t=512, k=2048, g=128, n=1536, **override):
-    cuda0 = torch.device("cuda", 0)
+    cuda0 = 0  # device index, as Tensor.get_device gives it
     f8 = torch.float8_e4m3fn
     parts = {"a": (torch.Size([t, k]), f8, True, cuda0), "b": (torch.Size([g, n, k]), f8, True, cuda0),
              "offs": (torch.Size([g]), torch.int32, True, cuda0), "scale_a": (torch.Size([t]), torch.float32, True, cuda0),
@@ -116,12 +151,13 @@ def test_operand_layout_is_checked_once_per_layout():
 
 
 @pytest.mark.parametrize("override, message", [
-    ({"a": (torch.Size([512, 2048]), torch.bfloat16, True, torch.device("cuda", 0))}, "a must be float8_e4m3fn"),
-    ({"b": (torch.Size([128, 1536, 1024]), torch.float8_e4m3fn, True, torch.device("cuda", 0))}, r"b's K \(1024\) must equal"),
-    ({"out": (torch.Size([512, 1536]), torch.bfloat16, False, torch.device("cuda", 0))}, "out must be contiguous"),
-    ({"offs": (torch.Size([127]), torch.int32, True, torch.device("cuda", 0))}, r"offs must have shape \[128\]"),
-    ({"scale_b": (torch.Size([128]), torch.float32, True, torch.device("cuda", 0))}, r"scale_b must be \[G=128, N=1536\]"),
-    ({"scale_a": (torch.Size([512]), torch.float32, True, torch.device("cpu"))}, "scale_a must be a CUDA tensor on cuda:0"),
+    ({"a": (torch.Size([512, 2048]), torch.bfloat16, True, 0)}, "a must be float8_e4m3fn"),
+    ({"b": (torch.Size([128, 1536, 1024]), torch.float8_e4m3fn, True, 0)}, r"b's K \(1024\) must equal"),
+    ({"out": (torch.Size([512, 1536]), torch.bfloat16, False, 0)}, "out must be contiguous"),
+    ({"offs": (torch.Size([127]), torch.int32, True, 0)}, r"offs must have shape \[128\]"),
+    ({"scale_b": (torch.Size([128]), torch.float32, True, 0)}, r"scale_b must be \[G=128, N=1536\]"),
+    ({"scale_a": (torch.Size([512]), torch.float32, True, -1)}, "scale_a must be a CUDA tensor"),
+    ({"out": (torch.Size([512, 1536]), torch.bfloat16, True, 1)}, "out must be on cuda:0 like a, got cuda:1"),
 ])
 def test_operand_layout_errors_name_the_operand(override, message):
     with pytest.raises(ValueError, match=message):

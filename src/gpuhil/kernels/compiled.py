@@ -52,6 +52,11 @@ class PackedCall:
     compares the slots, byte for byte, with the DSL's own conversion of the same arguments (`agrees`);
     only if they match do later calls take the fast path. A DSL whose convention differs keeps the
     generic path: slower, never wrong. Slots are per thread, like the DSL's own packing buffer.
+
+    Since a thread's slot addresses never change, neither does the address array the compiled entry
+    point takes: the fast path builds it once per thread and calls the entry point with it (`_invoker`),
+    skipping the executor's per-call lock and repacking. Where the executor does not expose what that
+    needs, the fast path calls its public `run_compiled_program` instead.
     """
 
     def __init__(self, compiled: CompiledKernel, kinds: tuple[str, ...], host_args: Callable) -> None:
@@ -95,15 +100,43 @@ class PackedCall:
         del dsl, adapted
         return True
 
+    def _invoker(self, addrs: list[int]) -> Callable[[], object]:
+        """A no-argument call of the compiled program on this thread's slots."""
+        fn = self.compiled.fn
+        executor = getattr(fn, "_default_executor", None)  # made by the first, generic call
+        try:
+            entry, pack = executor.capi_func, executor._get_invoke_packed_args_func
+            result = executor.cuda_result if executor._has_cuda_result else None
+        except AttributeError:
+            return functools.partial(fn.run_compiled_program, addrs)
+        packed = pack(addrs)
+        packed = (ctypes.c_void_p * len(packed))(*packed)  # a copy: the executor refills its own per call
+
+        def invoke() -> None:
+            entry(packed)
+            if result is not None and result.value:
+                raise RuntimeError(f"{self.compiled.config}: launch failed with CUDA error {result.value}")
+
+        return invoke
+
     def __call__(self, *raw) -> None:
+        local = self._local
+        try:
+            slots, invoke = local.slots, local.invoke
+        except AttributeError:
+            return self._first_call_in_thread(raw)
+        for slot, value in zip(slots, raw):
+            slot.value = value
+        invoke()
+
+    def _first_call_in_thread(self, raw: tuple) -> None:
         if not self.fast:
             self.compiled(*self.dsl_args(raw))
             self.fast = self.agrees(raw)
             return
         slots, addrs = self._slots()
-        for slot, value in zip(slots, raw):
-            slot.value = value
-        self.compiled.fn.run_compiled_program(addrs)
+        self._local.invoke = self._invoker(addrs)
+        self(*raw)
 
 
 @dataclass(frozen=True)

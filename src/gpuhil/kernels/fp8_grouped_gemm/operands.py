@@ -17,7 +17,7 @@ NAMES = ("a", "b", "offs", "scale_a", "scale_b", "out")
 def check(q, out) -> tuple[int, int, int, int]:
     """q: recipes.QuantizedOperands, out: [T, N] bf16. Returns (T, N, K, G)."""
     tensors = (q.a, q.b, q.offs, q.scale_a, q.scale_b, out)
-    dims = check_layout(q.recipe, tuple((t.shape, t.dtype, t.is_contiguous(), t.device) for t in tensors))
+    dims = check_layout(q.recipe, tuple((t.shape, t.dtype, t.is_contiguous(), t.get_device()) for t in tensors))
     if (q.a.data_ptr() | q.b.data_ptr() | out.data_ptr()) % 16:
         for name, t in (("a", q.a), ("b", q.b), ("out", out)):
             require(t.data_ptr() % 16 == 0, f"{name} must be 16-byte aligned")
@@ -26,7 +26,8 @@ def check(q, out) -> tuple[int, int, int, int]:
 
 @functools.lru_cache(maxsize=256)
 def check_layout(recipe: str, layout: tuple) -> tuple[int, int, int, int]:
-    """The whole contract on (shape, dtype, contiguous, device) per operand, in NAMES order."""
+    """The whole contract on (shape, dtype, contiguous, device index; -1 off the GPU) per operand, in
+    NAMES order."""
     import torch
 
     meta = dict(zip(NAMES, layout))
@@ -65,6 +66,7 @@ def check_layout(recipe: str, layout: tuple) -> tuple[int, int, int, int]:
         require(tuple(sb_shape) == (G, N), f"rowwise recipe: scale_b must be [G={G}, N={N}], got {tuple(sb_shape)}")
     for name in NAMES:
         device = meta[name][3]
-        require(device.type == "cuda" and device == dev, f"{name} must be a CUDA tensor on {dev}")
+        require(device >= 0, f"{name} must be a CUDA tensor")
+        require(device == dev, f"{name} must be on cuda:{dev} like a, got cuda:{device}")
     require(T < 2**31 and G < 2**31, "T and G must fit in int32")
     return T, N, K, G
