@@ -25,8 +25,9 @@ GEMM_RAW = (BIG, BIG + 0x100, BIG + 0x200, BIG + 0x300, BIG + 0x400, BIG + 0x500
 
 def kernels():
     return {
-        "argmax": (argmax_cute.compile_argmax(ArgmaxConfig(256, 8, 8), "bf16", target="sm_90a"),
-                   ("ptr", "ptr", "ptr", "i32", "i32", "i64", "stream"), (BIG, BIG + 64, BIG + 128, 64, 151936, 2**40, 0x51)),
+        "argmax": (argmax_cute.compile_argmax(ArgmaxConfig(256, 8, 8, pdl=True), "bf16", target="sm_90a"),
+                   ("ptr", "ptr", "ptr", "ptr", "i32", "i32", "i64", "stream"),
+                   (BIG, BIG + 64, BIG + 128, BIG + 192, 64, 151936, 2**40, 0x51)),
         "warp": (cute_warp.compile_gemm(WarpGemmConfig(Tile(128, 64, 64), 3), "rowwise", target="sm_90a"),
                  ("ptr",) * 6 + ("i32",) * 4 + ("stream",), (*GEMM_RAW, 0x52)),
         "wgmma": (cute_wgmma.compile_gemm(WgmmaConfig(Tile(128, 128, 128), 1, 4), "rowwise", target="sm_90a"),
@@ -52,7 +53,7 @@ def test_a_wrong_convention_keeps_the_generic_path(compiled):
     kernel, kinds, raw = compiled["argmax"]
     swapped = PackedCall(kernel, kinds, lambda cfg, dtype, x, val, idx, *rest: argmax_cute.host_args(cfg, dtype, val, x, idx, *rest))
     assert not swapped.agrees(raw)
-    narrow = PackedCall(kernel, ("ptr", "ptr", "ptr", "i32", "i32", "i32", "stream"), argmax_cute.host_args)
+    narrow = PackedCall(kernel, ("ptr", "ptr", "ptr", "ptr", "i32", "i32", "i32", "stream"), argmax_cute.host_args)
     assert not narrow.agrees(raw)  # the row stride is 64-bit: a 32-bit slot would drop its high half
 
 

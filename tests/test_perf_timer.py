@@ -48,6 +48,15 @@ def test_goals_met_read_met():
                      "MET  faster than torch.argmax at every M <= 1024 measured"]
 
 
+def test_a_loss_to_torch_at_the_copy_ceiling_is_named_as_such():
+    lines = goals([row(1024, 262144, 99.0, 0.99), row(1024, 32000, 80.0, 0.95)])
+    assert "CEIL M=1024 N=262144 bf16: 0.99x torch.argmax, both at the copy ceiling (ours 99.0 %, torch 100.0 %)" in lines
+    assert "MISS M=1024 N=32000 bf16: 0.95x torch.argmax (goal > 1.0x)" in lines
+    assert not any(line.startswith("MET  faster") for line in lines)
+    assert goals([row(1024, 262144, 99.0, 0.99), row(64, 151936, 70.0, 2.5)])[-1] == \
+        "MET  faster than torch.argmax at every M <= 1024 measured but 1 where both run at the copy ceiling"
+
+
 def test_sweep_rows_do_not_count_towards_goals():
     assert goals([row(64, 151936, 10.0, 0.5, selected=False)]) == []
 

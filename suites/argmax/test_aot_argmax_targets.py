@@ -18,7 +18,7 @@ def aot_target(sku) -> str:
 
 
 def handed_configs(caps):
-    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"], r.details["unroll"], r.details["pdl"]), r.details["dtype"])
+    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"], r.details["unroll"], r.details["pdl"], r.details["handoff"]), r.details["dtype"])
                    for r in gate_rows(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 
@@ -38,10 +38,12 @@ def test_every_handed_config_compiles_within_the_skus_limits(sku, catalog_caps, 
             _compiled[key] = aot.compile_for_target(cute.build(cfg, dtype), *cute.aot_args(cfg, dtype),
                                                     target=aot_target(sku), keep_dir=tmp_path)
         res = _compiled[key]
-        assert res.cluster_shape == (cfg.cluster_n, 1, 1), (cfg, res.cluster_shape)
+        assert res.cluster_shape == (cfg.cluster_n if cfg.cluster_launch else 1, 1, 1), (cfg, res.cluster_shape)
         assert res.cluster_shape[0] <= (sku.max_cluster_size if sku.cluster_launch else 1), (sku.id, cfg)
         assert res.smem_bytes <= sku.smem_optin_bytes, (sku.id, cfg, res.smem_bytes)
         assert res.smem_bytes == cfg.smem_bytes(), "the spec's smem estimate is what gates use: it must be exact"
-        if cfg.cluster_n > 1:
-            ptx = res.ptx_path.read_text()
+        ptx = res.ptx_path.read_text()
+        if cfg.cluster_launch:
             assert "mapa" in ptx and "mbarrier" in ptx, "the cluster handoff must go through DSMEM"
+        if cfg.gmem_split:
+            assert "atom" in ptx and "mapa" not in ptx, "a split without clusters hands off through global atomics"

@@ -13,7 +13,7 @@ import itertools
 import pytest
 import torch
 
-from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, VOCAB_SIZES
+from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, FORCEABLE_SPLITS, VOCAB_SIZES
 from gpuhil.ops import provider, providers_for
 from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.ops.argmax.reference import reference_argmax
@@ -25,27 +25,30 @@ POISON_VALUE, POISON_INDEX = -12345.0, -1
 
 
 def implementations():
-    """(provider, forced cluster_n, id): every provider as its dispatch runs it, and gpuhil-cute at
-    every forceable cluster size, because a split that is right for one size can be wrong for another."""
+    """(provider, forced split option, id): every provider as its dispatch runs it, and gpuhil-cute at
+    every forceable cluster size and split through global memory, because a split that is right for
+    one size can be wrong for another (the global one runs on every GPU; devices without clusters
+    get it from dispatch)."""
     for p in providers_for("argmax"):
         yield p, None, p.name
         if p.name == "gpuhil-cute":
             for c in FORCEABLE_CLUSTERS:
-                yield p, c, f"{p.name}-cluster{c}"
+                yield p, {"cluster_n": c}, f"{p.name}-cluster{c}"
+            for c in FORCEABLE_SPLITS:
+                yield p, {"split_n": c}, f"{p.name}-split{c}"
 
 
 def case(problem: ArgmaxProblem, impl, *values, id: str, marks=()):
     """A param gated on the config the provider's dispatch picks for `problem` (or the forced split)."""
-    prov, cluster_n, _ = impl
-    options = {} if cluster_n is None else {"cluster_n": cluster_n}
-    return provider_param(prov, problem, *values, prov, cluster_n, id=id, marks=marks, **options)
+    prov, split, _ = impl
+    return provider_param(prov, problem, *values, prov, split, id=id, marks=marks, **(split or {}))
 
 
 IMPLS = list(implementations())
 
 
-def in_default_tier(m, n, dtype, cluster_n):
-    if cluster_n is not None:
+def in_default_tier(m, n, dtype, split):
+    if split is not None:
         return dtype == "bf16" and n in (32768, 151936, 262144) and m in (1, 64)
     if dtype == "bf16":
         return m in (1, 7, 256)
@@ -58,13 +61,12 @@ def grid():
         yield case(ArgmaxProblem(m, n, dtype), impl, m, n, dtype, id=f"M{m}-N{n}-{dtype}-{impl[2]}", marks=marks)
 
 
-def run(provider, logits, cluster_n, caps):
+def run(provider, logits, split, caps):
     """Poisoned outputs first: an unwritten row fails on index -1."""
     m = logits.shape[0]
     vals = torch.full((m,), POISON_VALUE, dtype=torch.float32, device=logits.device)
     idx = torch.full((m,), POISON_INDEX, dtype=torch.int64, device=logits.device)
-    options = {} if cluster_n is None else {"cluster_n": cluster_n}
-    provider(logits, caps, out=(vals, idx), **options)
+    provider(logits, caps, out=(vals, idx), **(split or {}))
     torch.cuda.synchronize()
     return vals.cpu(), idx.cpu()
 
@@ -78,10 +80,10 @@ def assert_exact(logits, vals, idx):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("m, n, dtype, provider, cluster_n", list(grid()))
-def test_random_logits(m, n, dtype, provider, cluster_n, rng, capabilities):
+@pytest.mark.parametrize("m, n, dtype, provider, split", list(grid()))
+def test_random_logits(m, n, dtype, provider, split, rng, capabilities):
     logits = (torch.randn(m, n, generator=rng) * 4).to(TORCH_DTYPES[dtype]).cuda()
-    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
+    assert_exact(logits, *run(provider, logits, split, capabilities))
 
 
 def special_rows(n: int, dtype: torch.dtype, rng: torch.Generator) -> dict[str, torch.Tensor]:
@@ -110,14 +112,14 @@ SPECIAL_NS = (32000, 151936, 262144 + 3)  # 262147: not a multiple of any vector
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("n, dtype, provider, cluster_n", [
+@pytest.mark.parametrize("n, dtype, provider, split", [
     case(ArgmaxProblem(8, n, dtype), impl, n, dtype, id=f"{impl[2]}-{n}-{dtype}")
     for impl in IMPLS for n in SPECIAL_NS for dtype in DTYPES])
-def test_special_values(n, dtype, provider, cluster_n, rng, capabilities):
+def test_special_values(n, dtype, provider, split, rng, capabilities):
     for name, rows in special_rows(n, TORCH_DTYPES[dtype], rng).items():
         logits = rows.cuda()
         try:
-            assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
+            assert_exact(logits, *run(provider, logits, split, capabilities))
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
 
@@ -126,16 +128,16 @@ LAYOUTS = ["row stride > N (aligned)", "row stride > N (odd)", "view at offset 1
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("layout, provider, cluster_n", [
+@pytest.mark.parametrize("layout, provider, split", [
     case(ArgmaxProblem(64, 151936, "bf16"), impl, layout, id=f"{impl[2]}-{layout}") for impl in IMPLS for layout in LAYOUTS])
-def test_strided_rows(layout, provider, cluster_n, rng, capabilities):
+def test_strided_rows(layout, provider, split, rng, capabilities):
     n = 151936
     storage = torch.randn(64, n + 24, generator=rng).to(torch.bfloat16).cuda()
     logits = {"row stride > N (aligned)": storage[:, :n],
               "row stride > N (odd)": storage[:, :n + 5][:, 3:n + 3],
               "view at offset 1": storage[:, 1:n + 1]}[layout]
     assert logits.stride(0) != n
-    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
+    assert_exact(logits, *run(provider, logits, split, capabilities))
 
 
 GRAPH_PROBLEM = ArgmaxProblem(64, 151936, "bf16")
@@ -163,11 +165,11 @@ def test_launch_is_cuda_graph_capturable(rng, capabilities):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("n, provider, cluster_n", [
+@pytest.mark.parametrize("n, provider, split", [
     case(ArgmaxProblem(1, n, "bf16"), impl, n, id=f"{impl[2]}-{n}") for impl in IMPLS for n in (151937, 32001, 7)])
-def test_single_row_of_odd_length(n, provider, cluster_n, rng, capabilities):
+def test_single_row_of_odd_length(n, provider, split, rng, capabilities):
     """A single row takes full-width vector loads whatever its length: the scalar tail must be read."""
     logits = torch.randn(1, n, generator=rng).to(torch.bfloat16)
     logits[0, -1] = 100.0  # the maximum sits in the tail
     logits = logits.cuda()
-    assert_exact(logits, *run(provider, logits, cluster_n, capabilities))
+    assert_exact(logits, *run(provider, logits, split, capabilities))

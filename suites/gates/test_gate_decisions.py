@@ -19,7 +19,8 @@ from gpuhil.report.gates import decision_table
 
 def test_supported_configs_fit_the_sku(sku, catalog_caps):
     for row in decision_table(catalog_caps):
-        cluster = row.get("cluster_n") or math.prod(row.get("cluster", [1]))
+        # "cluster" is the launch's cluster shape; argmax's cluster_n can also be a split without one
+        cluster = math.prod(row["cluster"]) if "cluster" in row else row.get("cluster_n") or 1
         if row["supported"]:
             assert cluster == 1 or (sku.cluster_launch and cluster <= sku.max_cluster_size), row
             assert row.get("smem_bytes", 0) <= sku.smem_optin_bytes, row
@@ -73,7 +74,8 @@ def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhi
     table = decision_table(target.caps)
     for row in (r for r in table if r["kernel"] == "argmax" and not r["forced"]):
         cfg = plan_argmax(row["M"], row["N"], row["dtype"], target.caps)
-        assert (cfg.cluster_n, cfg.threads, cfg.vec, cfg.unroll, cfg.pdl) == (row["cluster_n"], row["threads"], row["vec"], row["unroll"], row["pdl"]), row
+        assert (cfg.cluster_n, cfg.threads, cfg.vec, cfg.unroll, cfg.pdl, cfg.handoff) == \
+            (row["cluster_n"], row["threads"], row["vec"], row["unroll"], row["pdl"], row["handoff"]), row
     problems = {p.name.removesuffix("-uniform"): p for p in layer_problems() if p.name.endswith("uniform")}
     wgmma_rows = [r for r in table if r["config"].startswith("gpuhil-cute-wgmma")]
     assert sorted(n for r in wgmma_rows for n in r["chosen_for"]) == sorted(problems)  # each shape: one row

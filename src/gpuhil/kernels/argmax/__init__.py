@@ -1,7 +1,8 @@
 """Row-wise argmax over vocabulary logits: gpuhil's own CuTe DSL kernel, torch.argmax semantics.
 
     values, indices = argmax(logits, caps=caps)     # config chosen from the device's capabilities
-    launch = prepare(logits, caps=caps, cluster_n=2)  # forced split; refused before launch if unsupported
+    launch = prepare(logits, caps=caps, cluster_n=2)  # forced cluster split; refused before launch if unsupported
+    launch = prepare(logits, caps=caps, split_n=4)    # forced split through global memory (any device)
     launch(logits, out=(values, indices))            # graph-capturable; launch.config is what runs
 
 Dispatch and the test gate share `spec.requirements` + `gating.check`: a config the device cannot run
@@ -20,9 +21,9 @@ __all__ = ["ArgmaxConfig", "UnsupportedConfig", "argmax", "plan", "prepare", "se
 
 
 def plan(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True, cluster_n: int | None = None,
-         config: ArgmaxConfig | None = None) -> ArgmaxConfig:
+         split_n: int | None = None, config: ArgmaxConfig | None = None) -> ArgmaxConfig:
     """The config dispatch launches for this shape on this device, checked (no DSL, no GPU needed)."""
-    cfg = config or select_config(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n)
+    cfg = config or select_config(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n, split_n=split_n)
     ensure(f"argmax config {cfg.name} ({dtype})", requirements(cfg), caps)
     return cfg
 
@@ -35,13 +36,31 @@ def _outputs(logits):
             torch.empty(m, dtype=torch.int64, device=logits.device))
 
 
-def _launch(compiled, logits, out) -> None:
-    from . import cute
+class _Launcher:
+    """Launches a compiled config, with the zeroed workspace a split through global memory needs:
+    made here, before any capture, for the rows of the logits it was prepared for (more rows later
+    get a larger one). One stream at a time: concurrent launches would share the counters."""
 
-    cute.launch(compiled, logits, *out)
+    def __init__(self, logits, config: ArgmaxConfig) -> None:
+        self.config, self.workspace = config, None
+        if config.gmem_split:
+            self._grow(logits)
+
+    def _grow(self, logits) -> None:
+        import torch
+
+        self.workspace = torch.zeros(self.config.workspace_words(logits.shape[0]), dtype=torch.int32,
+                                     device=logits.device)
+
+    def __call__(self, compiled, logits, out) -> None:
+        from . import cute
+
+        if self.workspace is not None and self.workspace.numel() < self.config.workspace_words(logits.shape[0]):
+            self._grow(logits)
+        cute.launch(compiled, logits, *out, workspace=self.workspace)
 
 
-def prepare(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None,
+def prepare(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None, split_n: int | None = None,
             config: ArgmaxConfig | None = None) -> Launch:
     """Choose, check and compile the config for these logits. Everything that can fail does so here,
     before any launch: a CUDA-graph capture then only replays the launch."""
@@ -51,13 +70,13 @@ def prepare(logits, *, caps: Capabilities | None = None, cluster_n: int | None =
     dtype = dtype_name(logits.dtype)
     m, n = logits.shape
     vec_ok = pick_vec_ok(logits.data_ptr(), row_stride(logits), ELEM_BYTES[dtype], 16 // ELEM_BYTES[dtype])
-    cfg = plan(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n, config=config)
+    cfg = plan(m, n, dtype, caps, vec_ok=vec_ok, cluster_n=cluster_n, split_n=split_n, config=config)
     from . import cute
 
-    return Launch(cute.compile_argmax(cfg, dtype), _launch, _outputs)
+    return Launch(cute.compile_argmax(cfg, dtype), _Launcher(logits, cfg), _outputs)
 
 
-def argmax(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None,
+def argmax(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None, split_n: int | None = None,
            config: ArgmaxConfig | None = None, out: tuple | None = None):
     """(max value as float32 [M], first index of it as int64 [M]) per row. NaN is the maximum."""
-    return prepare(logits, caps=caps, cluster_n=cluster_n, config=config)(logits, out=out)
+    return prepare(logits, caps=caps, cluster_n=cluster_n, split_n=split_n, config=config)(logits, out=out)

@@ -85,6 +85,13 @@ def _warp_argmax(v, i):
     return v, i
 
 
+def _write_row(out_val, out_idx, row, v, i):
+    # all -inf row: nothing beat the -inf start, torch says index 0
+    i = Int32(cutlass.select_(i == _SENTINEL, Int32(0), i))
+    out_val[row] = v
+    out_idx[row] = Int64(i)
+
+
 def _f32_bits(x):
     return Int32(llvm.bitcast(T.i32(), x.ir_value()))
 
@@ -136,26 +143,28 @@ def _vector_max(words, dtype):
 def build(config: ArgmaxConfig, dtype: str):
     """Return the @cute.jit host function for (config, dtype).
 
-    Host signature: ``(x_ptr, val_ptr, idx_ptr, m, n, ld, stream)`` with raw
-    pointers (ints at call time), m/n Int32, ld Int64 row stride in elements
-    (64-bit so row * ld cannot overflow for > 2^31-element inputs).
+    Host signature: ``(x_ptr, val_ptr, idx_ptr, ws_ptr, m, n, ld, stream)`` with
+    raw pointers (ints at call time; ws_ptr the int32 workspace of a split
+    through global memory, unused otherwise), m/n Int32, ld Int64 row stride in
+    elements (64-bit so row * ld cannot overflow for > 2^31-element inputs).
     """
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     config.check_vec(dtype)
     threads, vec, cn, unroll, pdl = config.threads, config.vec, config.cluster_n, config.unroll, config.pdl
+    dsmem, gmem = config.cluster_launch, config.gmem_split
     packed = vec * ELEM_BYTES[dtype] == 16  # full-width vectors take the packed-max scan
     num_warps = threads // 32
     step = threads * unroll
 
     @cute.kernel
-    def argmax_kernel(X: cute.Tensor, out_val: cute.Tensor, out_idx: cute.Tensor):
+    def argmax_kernel(X: cute.Tensor, out_val: cute.Tensor, out_idx: cute.Tensor, WS: cute.Tensor):
         tidx, _, _ = cute.arch.thread_idx()
         bidx, _, _ = cute.arch.block_idx()
         warp = cute.arch.warp_idx()
         lane = cute.arch.lane_idx()
         row = bidx // cn
-        rank = bidx % cn  # == %cluster_ctarank since cluster is (cn,1,1) along x
+        rank = bidx % cn  # == %cluster_ctarank when a cluster is (cn,1,1) along x
 
         if cutlass.const_expr(pdl):
             # Let the next kernel of the stream launch now: it waits in griddepcontrol.wait for this
@@ -164,7 +173,7 @@ def build(config: ArgmaxConfig, dtype: str):
         smem = SmemAllocator()
         warp_v = smem.allocate_tensor(Float32, cute.make_layout(num_warps), byte_alignment=16)
         warp_i = smem.allocate_tensor(Int32, cute.make_layout(num_warps), byte_alignment=16)
-        if cutlass.const_expr(cn > 1):
+        if cutlass.const_expr(dsmem):
             # one 8-byte slot (value bits, index) per rank; Int64 keeps slots 8B-aligned for st.async
             parts = smem.allocate_tensor(Int64, cute.make_layout(cn), byte_alignment=16)
             parts32 = cute.make_tensor(cute.recast_ptr(parts.iterator, dtype=Int32), cute.make_layout(2 * cn))
@@ -255,7 +264,7 @@ def build(config: ArgmaxConfig, dtype: str):
                 v = warp_v[lane]
                 i = warp_i[lane]
             v, i = _warp_argmax(v, i)
-            if cutlass.const_expr(cn > 1):
+            if cutlass.const_expr(dsmem):
                 cute.arch.cluster_wait()
                 if rank != 0:
                     if lane == 0:
@@ -277,13 +286,29 @@ def build(config: ArgmaxConfig, dtype: str):
                         pv = Float32(-float("inf"))
                         pi = Int32(_SENTINEL)
                     v, i = _warp_argmax(pv, pi)
-            if lane == 0 and rank == 0:
-                # all -inf row: nothing beat the -inf start, torch says index 0
-                if i == _SENTINEL:
-                    i = Int32(0)
-                out_val[row] = v
-                out_idx[row] = Int64(i)
-        if cutlass.const_expr(cn > 1):
+            if cutlass.const_expr(gmem):
+                if lane == 0:
+                    # Partials through global memory: the CTA whose increment completes the row's
+                    # count reduces them. acq_rel on the counter orders each CTA's partial before
+                    # its increment and the last CTA's loads after every increment.
+                    m_rows = cute.size(X, mode=[0])
+                    mine = m_rows + 2 * (row * cn + rank)  # pairs start after the M counters
+                    WS[mine] = _f32_bits(v)
+                    WS[mine + 1] = i
+                    done = cute.arch.atomic_add(WS.iterator + row, Int32(1), sem="acq_rel", scope="gpu")
+                    if done == cn - 1:
+                        rv = Float32(-float("inf"))
+                        ri = Int32(_SENTINEL)
+                        for r in cutlass.range_constexpr(cn):
+                            pair = WS.iterator + (m_rows + 2 * (row * cn + r))
+                            pv = _bits_f32(cute.arch.load(pair, Int32, sem="relaxed", scope="gpu"))
+                            pi = cute.arch.load(pair + 1, Int32, sem="relaxed", scope="gpu")
+                            rv, ri = _combine(rv, ri, pv, pi)
+                        WS[row] = Int32(0)  # ready for the next launch
+                        _write_row(out_val, out_idx, row, rv, ri)
+            elif lane == 0 and rank == 0:
+                _write_row(out_val, out_idx, row, v, i)
+        if cutlass.const_expr(dsmem):
             if warp != 0:
                 cute.arch.cluster_wait()  # every thread that arrived also waits
 
@@ -292,6 +317,7 @@ def build(config: ArgmaxConfig, dtype: str):
         x_ptr: cute.Pointer,
         val_ptr: cute.Pointer,
         idx_ptr: cute.Pointer,
+        ws_ptr: cute.Pointer,
         m: Int32,
         n: Int32,
         ld: Int64,
@@ -303,19 +329,20 @@ def build(config: ArgmaxConfig, dtype: str):
         X = cute.make_tensor(x_ptr, cute.make_layout((m, n), stride=(ld_a, 1)))
         V = cute.make_tensor(val_ptr, cute.make_layout(m))
         I = cute.make_tensor(idx_ptr, cute.make_layout(m))
-        if cutlass.const_expr(cn > 1):
-            argmax_kernel(X, V, I).launch(
+        WS = cute.make_tensor(ws_ptr, cute.make_layout(m * (1 + 2 * cn)))  # read only by gmem splits
+        if cutlass.const_expr(dsmem):
+            argmax_kernel(X, V, I, WS).launch(
                 grid=[m * cn, 1, 1], block=[threads, 1, 1], cluster=[cn, 1, 1], stream=stream, use_pdl=pdl
             )
         else:
-            argmax_kernel(X, V, I).launch(grid=[m, 1, 1], block=[threads, 1, 1], stream=stream, use_pdl=pdl)
+            argmax_kernel(X, V, I, WS).launch(grid=[m * cn, 1, 1], block=[threads, 1, 1], stream=stream, use_pdl=pdl)
 
     return argmax_host
 
 
-def _pointers(config: ArgmaxConfig, dtype: str, x: int = 0, val: int = 0, idx: int = 0):
+def _pointers(config: ArgmaxConfig, dtype: str, x: int = 0, val: int = 0, idx: int = 0, ws: int = 0):
     return (gmem_ptr(_DTYPES[dtype], x, config.vec * ELEM_BYTES[dtype]), gmem_ptr(Float32, val, 4),
-            gmem_ptr(Int64, idx, 8))
+            gmem_ptr(Int64, idx, 8), gmem_ptr(Int32, ws, 4))
 
 
 def aot_args(config: ArgmaxConfig, dtype: str):
@@ -323,9 +350,10 @@ def aot_args(config: ArgmaxConfig, dtype: str):
     return (*_pointers(config, dtype), Int32(1), Int32(1), Int64(config.vec), null_stream())
 
 
-def host_args(config: ArgmaxConfig, dtype: str, x: int, val: int, idx: int, m: int, n: int, ld: int, stream: int):
+def host_args(config: ArgmaxConfig, dtype: str, x: int, val: int, idx: int, ws: int, m: int, n: int, ld: int,
+              stream: int):
     """The host function's DSL arguments for raw values (the generic, first-call path)."""
-    return (*_pointers(config, dtype, x, val, idx), m, n, ld, cuda.CUstream(stream))
+    return (*_pointers(config, dtype, x, val, idx, ws), m, n, ld, cuda.CUstream(stream))
 
 
 def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) -> CompiledKernel:
@@ -334,24 +362,27 @@ def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) 
 
 
 @functools.cache
-def _torch_dtypes() -> tuple[dict, object, object]:
+def _torch_dtypes() -> tuple[dict, object, object, object]:
     import torch
 
-    return ({torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}, torch.float32, torch.int64)
+    return ({torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}, torch.float32, torch.int64,
+            torch.int32)
 
 
-def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> None:
+def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, stream=None) -> None:
     """Launch on torch CUDA tensors; graph-capturable (no sync, no allocation).
 
     logits [M, N] (unit column stride, any row stride); out_val float32 [M];
-    out_idx int64 [M].  The checks below run on every call, so they only read
+    out_idx int64 [M]; workspace: for a split through global memory, int32
+    with at least config.workspace_words(M) elements, zero before the first
+    launch (every launch leaves it zero again), used by one stream at a time.  The checks below run on every call, so they only read
     metadata (dtypes compared as objects, not by name) and format a
     message only when one fails.
     """
     m, n = logits.shape
     ld = row_stride(logits)
     cfg = compiled.config
-    names, f32, i64 = _torch_dtypes()
+    names, f32, i64, i32 = _torch_dtypes()
     if n == 0 or m == 0:
         raise ValueError("argmax of an empty row is undefined")
     if n > 1 and logits.stride(1) != 1:
@@ -367,4 +398,9 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, stream=None) -> N
         raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * ELEM_BYTES[compiled.variant]}B-aligned base and row stride % vec == 0; use a vec=1 config")
     if n >= 2**31 or m * cfg.cluster_n >= 2**31:
         raise ValueError("N and M * cluster_n must fit in int32")
-    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), m, n, ld, stream_handle(logits, stream))
+    ws = 0
+    if cfg.gmem_split:
+        if workspace is None or workspace.dtype != i32 or workspace.numel() < cfg.workspace_words(m):
+            raise ValueError(f"{cfg.name} needs an int32 workspace of {cfg.workspace_words(m)} zeroed words for M={m}")
+        ws = workspace.data_ptr()
+    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), ws, m, n, ld, stream_handle(logits, stream))

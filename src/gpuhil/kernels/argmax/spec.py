@@ -18,6 +18,9 @@ DTYPES = tuple(ELEM_BYTES)
 # Vocabulary sizes of the models gpuhil serves (Llama 3, Qwen, Gemma, ...) and round powers of two.
 VOCAB_SIZES = (4096, 32000, 32768, 128256, 151936, 152064, 201088, 262144)
 FORCEABLE_CLUSTERS = (1, 2, 4, 8, 16)
+FORCEABLE_SPLITS = (2, 4, 8, 16)
+MAX_SPLIT_N = 16  # CTAs per row handing off through global memory (the last one reduces in one thread)
+HANDOFFS = ("dsmem", "gmem")
 MIN_ELEMS_PER_CTA = 8192  # below this a CTA spends more time on the cluster handoff than on loads
 UNROLLS = (2, 4, 8)
 PDL_MIN_CC = "9.0"  # griddepcontrol and the programmatic-serialization launch attribute
@@ -27,11 +30,15 @@ PDL_MIN_CC = "9.0"  # griddepcontrol and the programmatic-serialization launch a
 class ArgmaxConfig:
     threads: int
     vec: int  # elements per vector load (16 bytes / element size for full-width loads)
-    cluster_n: int  # CTAs of one cluster sharing a row
+    cluster_n: int  # CTAs sharing a row: one cluster, or a split through global memory (handoff)
     unroll: int = 4  # vector loads a thread issues per round (one memory round trip each round)
     # Programmatic dependent launch (sm_90+): the next kernel of the stream launches while this one
     # runs, and this one waits for its predecessor's grid only right before its first load.
     pdl: bool = False
+    # How the cluster_n CTAs of a row combine their partial results: "dsmem" within a thread-block
+    # cluster (sm_90+ with cluster launch), "gmem" through a global workspace and a per-row counter
+    # (any device, e.g. one without cluster launch): the CTA that completes the count reduces.
+    handoff: str = "dsmem"
 
     def __post_init__(self):
         if self.threads % 32 or not 32 <= self.threads <= 1024:
@@ -42,15 +49,33 @@ class ArgmaxConfig:
             raise ValueError(f"cluster_n must be a power of two >= 1, got {self.cluster_n}")
         if self.unroll not in UNROLLS:
             raise ValueError(f"unroll must be one of {UNROLLS}, got {self.unroll}")
+        if self.handoff not in HANDOFFS:
+            raise ValueError(f"handoff must be one of {HANDOFFS}, got {self.handoff!r}")
+        if self.gmem_split and self.cluster_n > MAX_SPLIT_N:
+            raise ValueError(f"a split through global memory takes at most {MAX_SPLIT_N} CTAs, got {self.cluster_n}")
+
+    @property
+    def cluster_launch(self) -> bool:
+        return self.cluster_n > 1 and self.handoff == "dsmem"
+
+    @property
+    def gmem_split(self) -> bool:
+        return self.cluster_n > 1 and self.handoff == "gmem"
+
+    def workspace_words(self, m: int) -> int:
+        """int32 words of global workspace a launch over m rows needs: a counter per row, then a
+        (value bits, index) pair per CTA. The kernel leaves every counter at zero again."""
+        return m * (1 + 2 * self.cluster_n) if self.gmem_split else 0
 
     @property
     def name(self) -> str:
-        return f"t{self.threads}v{self.vec}c{self.cluster_n}u{self.unroll}{'p' if self.pdl else ''}"
+        split = "s" if self.gmem_split else "c"
+        return f"t{self.threads}v{self.vec}{split}{self.cluster_n}u{self.unroll}{'p' if self.pdl else ''}"
 
     def smem_bytes(self) -> int:
         """Shared memory per CTA: warp partials (+ cluster partials and an mbarrier)."""
         b = 8 * (self.threads // 32)
-        if self.cluster_n > 1:
+        if self.cluster_launch:
             b = -(-b // 8) * 8 + 8 * self.cluster_n + 8
         return b
 
@@ -77,15 +102,17 @@ def pick_vec_ok(data_ptr: int, row_stride: int, elem_bytes: int, vec: int) -> bo
 
 
 def requirements(config: ArgmaxConfig) -> Requirements:
-    if config.cluster_n == 1 and not config.pdl:
+    if not config.cluster_launch and not config.pdl:
         return Requirements(min_cc="8.0", smem_bytes=config.smem_bytes(), needs_dsl=True)
     # Clusters, DSMEM (mapa, st.async), mbarrier tx-counts and griddepcontrol are sm_90+.
-    return Requirements(min_cc=PDL_MIN_CC, cluster_size=config.cluster_n, smem_bytes=config.smem_bytes(), needs_dsl=True)
+    return Requirements(min_cc=PDL_MIN_CC, cluster_size=config.cluster_n if config.cluster_launch else 1,
+                        smem_bytes=config.smem_bytes(), needs_dsl=True)
 
 
 def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True,
-                  cluster_n: int | None = None) -> ArgmaxConfig:
-    """The config for one launch. `cluster_n` forces the split (the caller checks it is supported).
+                  cluster_n: int | None = None, split_n: int | None = None) -> ArgmaxConfig:
+    """The config for one launch. `cluster_n` forces a split over a cluster, `split_n` one through
+    global memory (the caller checks it is supported).
 
     Up to one CTA per SM (M <= SMs, the sampling sizes): split a row over a cluster as far as the SMs,
     the probed cluster limit and MIN_ELEMS_PER_CTA allow, with 512 threads of 4 loads each where the
@@ -98,8 +125,14 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
     """
     vec = 16 // ELEM_BYTES[dtype] if vec_ok else 1
     sms = caps.sm_count or 1
-    if cluster_n is None:
-        limit = caps.max_cluster_size if caps.cluster_launch else 1
+    if split_n is not None:
+        cluster_n, handoff = split_n, "gmem"
+    elif cluster_n is not None:
+        handoff = "dsmem"
+    else:
+        # The same split either way; without cluster launch (H20, pre-Hopper) through global memory.
+        clusters = caps.cluster_launch and caps.max_cluster_size > 1
+        limit, handoff = (caps.max_cluster_size, "dsmem") if clusters else (MAX_SPLIT_N, "gmem")
         cluster_n = 1
         while cluster_n * 2 <= limit and m * cluster_n * 2 <= sms and n // (cluster_n * 2) >= MIN_ELEMS_PER_CTA:
             cluster_n *= 2
@@ -113,7 +146,12 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
     else:
         threads = 64 if per_cta <= 2048 else 128 if per_cta <= 16384 or m * cluster_n >= 4 * sms else 256
         pdl = False
-    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n, unroll=unroll, pdl=pdl)
+    return ArgmaxConfig(threads=threads, vec=vec, cluster_n=cluster_n, unroll=unroll, pdl=pdl,
+                        handoff=handoff if cluster_n > 1 else "dsmem")
+
+
+def _launch_cluster(cfg: ArgmaxConfig) -> list[int]:
+    return [cfg.cluster_n if cfg.cluster_launch else 1, 1]
 
 
 def gate_rows(caps: Capabilities):
@@ -124,9 +162,13 @@ def gate_rows(caps: Capabilities):
                 cfg = select_config(m, n, dtype, caps)
                 yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
                               {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
-                               "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "smem_bytes": cfg.smem_bytes(), "forced": False})
-    for c in FORCEABLE_CLUSTERS:
-        cfg = select_config(1, 151936, "bf16", caps, cluster_n=c)
-        yield ConfigRow("argmax", f"forced cluster_n={c} N=151936 bf16", requirements(cfg),
-                      {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": c, "threads": cfg.threads, "vec": cfg.vec,
-                       "unroll": cfg.unroll, "pdl": cfg.pdl, "smem_bytes": cfg.smem_bytes(), "forced": True})
+                               "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "handoff": cfg.handoff, "cluster": _launch_cluster(cfg),
+                               "smem_bytes": cfg.smem_bytes(), "forced": False})
+    forced = [(f"forced cluster_n={c}", {"cluster_n": c}) for c in FORCEABLE_CLUSTERS]
+    forced += [(f"forced split_n={c}", {"split_n": c}) for c in FORCEABLE_SPLITS]
+    for label, option in forced:
+        cfg = select_config(1, 151936, "bf16", caps, **option)
+        yield ConfigRow("argmax", f"{label} N=151936 bf16", requirements(cfg),
+                      {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": cfg.cluster_n, "threads": cfg.threads,
+                       "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "handoff": cfg.handoff,
+                       "cluster": _launch_cluster(cfg), "smem_bytes": cfg.smem_bytes(), "forced": True})

@@ -20,13 +20,15 @@ def _torch_prepare(logits, caps, **options):
     return PeerLaunch(torch_argmax)
 
 
-def _cute_requirements(problem: ArgmaxProblem, caps, *, cluster_n: int | None = None) -> Requirements:
+def _cute_requirements(problem: ArgmaxProblem, caps, *, cluster_n: int | None = None,
+                       split_n: int | None = None) -> Requirements:
     """What the config dispatch picks for this problem (or the forced split) needs."""
-    return spec.requirements(spec.select_config(problem.m, problem.n, problem.dtype, caps, cluster_n=cluster_n))
+    return spec.requirements(spec.select_config(problem.m, problem.n, problem.dtype, caps, cluster_n=cluster_n,
+                                                split_n=split_n))
 
 
-def _cute_prepare(logits, caps, *, cluster_n: int | None = None):
-    return kernel.prepare(logits, caps=caps, cluster_n=cluster_n)
+def _cute_prepare(logits, caps, *, cluster_n: int | None = None, split_n: int | None = None):
+    return kernel.prepare(logits, caps=caps, cluster_n=cluster_n, split_n=split_n)
 
 
 TORCH = Provider("torch", "argmax", "torch", _torch_requirements, _torch_prepare)
