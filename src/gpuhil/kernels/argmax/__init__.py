@@ -42,7 +42,9 @@ class _Launcher:
     get a larger one). One stream at a time: concurrent launches would share the counters."""
 
     def __init__(self, logits, config: ArgmaxConfig) -> None:
-        self.config, self.workspace = config, None
+        from . import cute
+
+        self.config, self.workspace, self._launch = config, None, cute.launch
         if config.gmem_split:
             self._grow(logits)
 
@@ -53,11 +55,9 @@ class _Launcher:
                                      device=logits.device)
 
     def __call__(self, compiled, logits, out) -> None:
-        from . import cute
-
         if self.workspace is not None and self.workspace.numel() < self.config.workspace_words(logits.shape[0]):
             self._grow(logits)
-        cute.launch(compiled, logits, *out, workspace=self.workspace)
+        self._launch(compiled, logits, *out, workspace=self.workspace)
 
 
 def prepare(logits, *, caps: Capabilities | None = None, cluster_n: int | None = None, split_n: int | None = None,
