@@ -114,8 +114,9 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
     """The config for one launch. `cluster_n` forces a split over a cluster, `split_n` one through
     global memory (the caller checks it is supported).
 
-    Up to one CTA per SM (M <= SMs, the sampling sizes): split a row over a cluster as far as the SMs,
-    the probed cluster limit and MIN_ELEMS_PER_CTA allow, with 512 threads of 4 loads each where the
+    Up to one CTA per SM (M <= SMs, the sampling sizes): split a row as far as the SMs, the probed
+    cluster limit (MAX_SPLIT_N through global memory where clusters are absent) and MIN_ELEMS_PER_CTA
+    allow, with 512 threads of 4 loads each where the
     chunk has that much work, and launch with PDL where the device has it. These grids are
     latency-bound: the fewest rounds of loads per CTA and an overlapped launch win (H100, M=64
     N=151936 bf16: t512 c2 u4 with PDL 9.4 us, t256 c8 u4 10.1 us, t256 c8 u4 with PDL 11.9 us; M=1:
@@ -155,7 +156,7 @@ def _launch_cluster(cfg: ArgmaxConfig) -> list[int]:
 
 
 def gate_rows(caps: Capabilities):
-    """The configs a device gets for the suite's vocab sizes, and every forceable cluster size."""
+    """The configs a device gets for the suite's vocab sizes, and every forceable cluster and split."""
     for dtype in DTYPES:
         for n in VOCAB_SIZES:
             for m in (1, 64):
