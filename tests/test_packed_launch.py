@@ -163,3 +163,11 @@ def test_operand_layout_is_checked_once_per_layout():
 def test_operand_layout_errors_name_the_operand(override, message):
     with pytest.raises(ValueError, match=message):
         operands.check_layout("rowwise", layout(**override))
+
+
+def test_grouped_gemm_row_tiles_are_refused_past_the_grid_y_limit():
+    from gpuhil.kernels.tiles import check_grouped_grid_rows
+
+    check_grouped_grid_rows(64, 64 * 65535 - 64, 1)  # 65534 + 1 row tiles: at the limit
+    with pytest.raises(ValueError, match=r"ceil\(T/tile_m\) \+ G = 65536 exceeds the grid.y limit 65535"):
+        check_grouped_grid_rows(64, 64 * 65535 - 63, 1)

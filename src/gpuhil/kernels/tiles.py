@@ -14,3 +14,14 @@ class Tile:
     @property
     def name(self) -> str:
         return f"{self.m}x{self.n}x{self.k}"
+
+
+GRID_Y_LIMIT = 65535  # CUDA's largest grid.y
+
+
+def check_grouped_grid_rows(tile_m: int, tokens: int, groups: int) -> None:
+    """The warp-MMA grouped GEMMs launch ceil(T / tile_m) + G row tiles along grid.y (each group may
+    start a partial tile): refuse, before a launch, a problem past CUDA's grid.y limit."""
+    rows = -(-tokens // tile_m) + groups
+    if rows > GRID_Y_LIMIT:
+        raise ValueError(f"ceil(T/tile_m) + G = {rows} exceeds the grid.y limit {GRID_Y_LIMIT}")

@@ -41,6 +41,7 @@ from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
 from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
+from ..tiles import check_grouped_grid_rows
 from . import operands
 from .dsl_args import host_args, operand_addresses, pointers
 from .spec_warp import WarpGemmConfig, smem_bytes
@@ -404,9 +405,7 @@ def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     T, N, K, G = operands.check(q, out)
-    grid_m = -(-T // compiled.config.tile.m) + G
-    if grid_m > 65535:
-        raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds grid.y limit 65535")
+    check_grouped_grid_rows(compiled.config.tile.m, T, G)
     if T == 0:
         return
     compiled.launch(*operand_addresses(q, out), T, N, K, G, stream_handle(q.a, stream))

@@ -8,6 +8,7 @@ from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Uint8
 
 from . import operands as operands_mod
 from ..compiled import CompiledKernel, gmem_ptr, null_stream, stream_for
+from ..tiles import check_grouped_grid_rows
 
 
 def pointers(a: int = 0, a_scale: int = 0, b: int = 0, b_scale: int = 0, out: int = 0, offs: int = 0,
@@ -34,9 +35,7 @@ def launch(compiled: CompiledKernel, ops, out, stream=None) -> None:
     """Launch on torch operands (operands.Nvfp4GroupedOperands); no host sync, no allocation, so
     CUDA-graph capturable."""
     T, N, K, G = operands_mod.check(ops, out)
-    grid_m = -(-T // compiled.config.tile.m) + G
-    if grid_m > 65535:
-        raise ValueError(f"ceil(T/tile_m) + G = {grid_m} exceeds the grid.y limit 65535")
+    check_grouped_grid_rows(compiled.config.tile.m, T, G)
     if T == 0:
         return
     compiled(*operand_pointers(ops, out), T, N, K, G, stream_for(ops.a.device, stream))
