@@ -43,7 +43,7 @@ from cutlass.cutlass_dsl import T
 from cutlass.memory import SmemAllocator
 
 from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_handle
-from .spec import ELEM_BYTES, ArgmaxConfig, pick_vec_ok, row_stride
+from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
 
 _SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
 _DTYPES = {"bf16": cutlass.BFloat16, "fp16": cutlass.Float16, "fp32": cutlass.Float32}
@@ -365,11 +365,10 @@ def compile_argmax(config: ArgmaxConfig, dtype: str, target: str | None = None) 
 
 
 @functools.cache
-def _torch_dtypes() -> tuple[dict, object, object, object]:
+def _torch_dtypes() -> tuple[object, object, object]:
     import torch
 
-    return ({torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}, torch.float32, torch.int64,
-            torch.int32)
+    return torch.float32, torch.int64, torch.int32
 
 
 def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, stream=None) -> None:
@@ -379,18 +378,18 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, s
     out_idx int64 [M]; workspace: for a split through global memory, int32
     with at least config.workspace_words(M) elements, zero before the first
     launch (every launch leaves it zero again), used by one stream at a time.  The checks below run on every call, so they only read
-    metadata (dtypes compared as objects, not by name) and format a
+    metadata (dtypes compared as objects, names cached per dtype) and format a
     message only when one fails.
     """
     m, n = logits.shape
     ld = row_stride(logits)
     cfg = compiled.config
-    names, f32, i64, i32 = _torch_dtypes()
+    f32, i64, i32 = _torch_dtypes()
     if n == 0 or m == 0:
         raise ValueError("argmax of an empty row is undefined")
     if n > 1 and logits.stride(1) != 1:
         raise ValueError("logits must have unit column stride")
-    if names.get(logits.dtype) != compiled.variant:
+    if dtype_name(logits.dtype) != compiled.variant:
         raise ValueError(f"logits dtype {logits.dtype} does not match compiled {compiled.variant}")
     if out_val.dtype != f32 or out_idx.dtype != i64:
         raise ValueError("out_val must be float32 and out_idx int64")

@@ -6,6 +6,7 @@ on a GPU, under emulation and in `gpuhil gates` on a CPU, so a decision can be e
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ...device.capabilities import Capabilities
@@ -84,6 +85,7 @@ class ArgmaxConfig:
             raise ValueError(f"vec={self.vec} exceeds a 16-byte load for {dtype}")
 
 
+@functools.cache  # on the launch path: a dict hit after the first call per dtype
 def dtype_name(torch_dtype) -> str:
     try:
         return _TORCH_NAMES[str(torch_dtype)]
@@ -116,8 +118,8 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
 
     Up to one CTA per SM (M <= SMs, the sampling sizes): split a row as far as the SMs, the probed
     cluster limit (MAX_SPLIT_N through global memory where clusters are absent) and MIN_ELEMS_PER_CTA
-    allow, with 512 threads of 4 loads each where the
-    chunk has that much work, and launch with PDL where the device has it. These grids are
+    allow, with 512 threads of 4 loads each where the chunk has that much work, and launch with PDL
+    where the device has it. These grids are
     latency-bound: the fewest rounds of loads per CTA and an overlapped launch win (H100, M=64
     N=151936 bf16: t512 c2 u4 with PDL 9.4 us, t256 c8 u4 10.1 us, t256 c8 u4 with PDL 11.9 us; M=1:
     t512 c16 u4 with PDL 2.3 us, without PDL 3.4 us; docs/PERF.md). More rows than SMs: one CTA per
@@ -151,8 +153,12 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
                         handoff=handoff if cluster_n > 1 else "dsmem")
 
 
-def _launch_cluster(cfg: ArgmaxConfig) -> list[int]:
-    return [cfg.cluster_n if cfg.cluster_launch else 1, 1]
+def _config_details(cfg: ArgmaxConfig) -> dict:
+    """What a gate row says about a config; "cluster" is the launch's real cluster shape (a split
+    through global memory launches none)."""
+    return {"cluster_n": cfg.cluster_n, "threads": cfg.threads, "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl,
+            "handoff": cfg.handoff, "cluster": [cfg.cluster_n if cfg.cluster_launch else 1, 1],
+            "smem_bytes": cfg.smem_bytes()}
 
 
 def gate_rows(caps: Capabilities):
@@ -162,14 +168,10 @@ def gate_rows(caps: Capabilities):
             for m in (1, 64):
                 cfg = select_config(m, n, dtype, caps)
                 yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
-                              {"M": m, "N": n, "dtype": dtype, "cluster_n": cfg.cluster_n, "threads": cfg.threads,
-                               "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "handoff": cfg.handoff, "cluster": _launch_cluster(cfg),
-                               "smem_bytes": cfg.smem_bytes(), "forced": False})
+                                {"M": m, "N": n, "dtype": dtype, **_config_details(cfg), "forced": False})
     forced = [(f"forced cluster_n={c}", {"cluster_n": c}) for c in FORCEABLE_CLUSTERS]
     forced += [(f"forced split_n={c}", {"split_n": c}) for c in FORCEABLE_SPLITS]
     for label, option in forced:
         cfg = select_config(1, 151936, "bf16", caps, **option)
         yield ConfigRow("argmax", f"{label} N=151936 bf16", requirements(cfg),
-                      {"M": 1, "N": 151936, "dtype": "bf16", "cluster_n": cfg.cluster_n, "threads": cfg.threads,
-                       "vec": cfg.vec, "unroll": cfg.unroll, "pdl": cfg.pdl, "handoff": cfg.handoff,
-                       "cluster": _launch_cluster(cfg), "smem_bytes": cfg.smem_bytes(), "forced": True})
+                        {"M": 1, "N": 151936, "dtype": "bf16", **_config_details(cfg), "forced": True})
