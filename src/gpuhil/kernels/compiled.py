@@ -134,7 +134,7 @@ class PackedCall:
             self.compiled(*self.dsl_args(raw))
             self.fast = self.agrees(raw)
             return
-        slots, addrs = self._slots()
+        _, addrs = self._slots()
         self._local.invoke = self._invoker(addrs)
         self(*raw)
 
