@@ -14,12 +14,12 @@ def caps_of(sku_id):
     return catalog_capabilities(matrix.load().sku(sku_id), software_fingerprint())
 
 
-QWEN3_PREFILL = (32768, 128, 1536)  # Qwen3-30B-A3B gate_up prefill: routed tokens, experts, N
+QWEN3_PREFILL = (32768, 128, 1536, 2048)  # Qwen3-30B-A3B gate_up prefill: routed tokens, experts, N, K
 
 
 def test_h100_pairs_ctas_for_prefill_with_probed_stages():
     cfg = plan_wgmma(*QWEN3_PREFILL, caps_of("h100"))
-    assert (cfg.tile, cfg.cluster_m, cfg.stages) == (Tile(128, 128, 128), 2, 6)
+    assert (cfg.tile, cfg.cluster_m, cfg.stages, cfg.pingpong) == (Tile(128, 128, 128), 2, 6, True)
 
 
 def test_h20_without_cluster_launch_falls_back_to_one_cta():

@@ -40,7 +40,7 @@ def test_cluster_configs_follow_cluster_launch(sku, catalog_caps):
 def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku, catalog_caps):
     """Blackwell (sm_100a/103a) and SM12x cannot run wgmma: the refusal must say so, by feature."""
     rows = [r for r in decision_table(catalog_caps) if r["config"].startswith("gpuhil-cute-wgmma")]
-    assert len(rows) == 6  # 3 tiles x cluster (1,1), (2,1)
+    assert len(rows) == 10  # 3 tiles x cluster (1,1), (2,1), cooperative; ping-pong for the two tiles it fits
     for row in rows:
         if "sm_90a" not in catalog_caps.targets:
             assert not row["supported"]
@@ -59,8 +59,8 @@ def test_wgmma_gemm_choice_is_a_config_the_sku_runs(sku, catalog_caps):
     """The per-shape choice falls back to cluster (1,1) where cluster launch is absent (H20), so
     dispatch never picks a config its own gate refuses."""
     for p in layer_problems():
-        tile, cluster_m = spec_wgmma.choose(p.n, p.total_tokens / p.groups, catalog_caps)
-        cfg = spec_wgmma.config_for(tile, cluster_m, catalog_caps)
+        tile, cluster_m, pingpong = spec_wgmma.choose(p.n, p.k, p.total_tokens / p.groups, catalog_caps)
+        cfg = spec_wgmma.config_for(tile, cluster_m, catalog_caps, pingpong)
         assert cfg is not None and check(spec_wgmma.requirements(cfg), catalog_caps).ok, (p.name, tile.name, cluster_m)
         if not sku.cluster_launch:
             assert cluster_m == 1
@@ -83,11 +83,12 @@ def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhi
         for name in row["chosen_for"]:
             p = problems[name]
             if row["supported"]:
-                cfg = plan_wgmma(p.total_tokens, p.groups, p.n, target.caps)
-                assert (cfg.tile.name, [cfg.cluster_m, 1], cfg.stages) == (row["tile"], row["cluster"], row["stages"])
+                cfg = plan_wgmma(p.total_tokens, p.groups, p.n, p.k, target.caps)
+                assert (cfg.tile.name, [cfg.cluster_m, 1], cfg.pingpong, cfg.stages) == \
+                    (row["tile"], row["cluster"], row["pingpong"], row["stages"])
             else:
                 with pytest.raises(UnsupportedConfig):
-                    plan_wgmma(p.total_tokens, p.groups, p.n, target.caps)
+                    plan_wgmma(p.total_tokens, p.groups, p.n, p.k, target.caps)
     for p in layer_problems():  # the warp kernel: the tile's row says whether dispatch runs it, and how
         tile = spec_warp.choose_tile(p.n, p.total_tokens / p.groups)
         row = next(r for r in table if r["config"] == f"gpuhil-cute-warp {tile.name}")

@@ -33,12 +33,15 @@ def plan_warp(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Til
     return cfg
 
 
-def plan_wgmma(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Tile | None = None,
-               cluster_m: int | None = None) -> WgmmaConfig:
-    """The wgmma config for this shape on this device, checked (no DSL, no GPU needed)."""
-    chosen_tile, chosen_cluster = spec_wgmma.choose(n, tokens / max(groups, 1), caps)
-    tile, cluster_m = tile or chosen_tile, cluster_m or chosen_cluster
-    cfg = spec_wgmma.config_for(tile, cluster_m, caps)
+def plan_wgmma(tokens: int, groups: int, n: int, k: int, caps: Capabilities, *, tile: Tile | None = None,
+               cluster_m: int | None = None, pingpong: bool | None = None) -> WgmmaConfig:
+    """The wgmma config for this shape on this device, checked (no DSL, no GPU needed). A forced
+    tile keeps the chosen schedule where its accumulators allow ping-pong."""
+    chosen = spec_wgmma.choose(n, k, tokens / max(groups, 1), caps)
+    tile, cluster_m = tile or chosen.tile, cluster_m or chosen.cluster_m
+    if pingpong is None:
+        pingpong = chosen.pingpong and spec_wgmma.pingpong_fits(tile)
+    cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong)
     if cfg is None:
         two = WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES)
         raise UnsupportedConfig(f"fp8 grouped GEMM (wgmma) {two.name}", check(spec_wgmma.requirements(two), caps))
@@ -46,9 +49,9 @@ def plan_wgmma(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Ti
     return cfg
 
 
-def _shape(q) -> tuple[int, int, int]:
-    g, n, _ = q.b.shape
-    return q.a.shape[0], g, n
+def _shape(q) -> tuple[int, int, int, int]:
+    g, n, k = q.b.shape
+    return q.a.shape[0], g, n, k
 
 
 def _empty_out(q):
@@ -59,16 +62,17 @@ def _empty_out(q):
 
 def prepare(q, *, caps: Capabilities | None = None, tile: Tile | None = None) -> Launch:
     caps = caps or device_capabilities(q.a.device.index or 0)
-    cfg = plan_warp(*_shape(q), caps, tile=tile)
+    tokens, groups, n, _ = _shape(q)
+    cfg = plan_warp(tokens, groups, n, caps, tile=tile)
     from . import cute_warp
 
     return Launch(cute_warp.compile_gemm(cfg, q.recipe), cute_warp.launch, _empty_out)
 
 
 def prepare_wgmma(q, *, caps: Capabilities | None = None, tile: Tile | None = None,
-                  cluster_m: int | None = None) -> Launch:
+                  cluster_m: int | None = None, pingpong: bool | None = None) -> Launch:
     caps = caps or device_capabilities(q.a.device.index or 0)
-    cfg = plan_wgmma(*_shape(q), caps, tile=tile, cluster_m=cluster_m)
+    cfg = plan_wgmma(*_shape(q), caps, tile=tile, cluster_m=cluster_m, pingpong=pingpong)
     from . import cute_wgmma
 
     sm_count = caps.sm_count  # an emulated SKU's SM count bounds the persistent grid too
@@ -81,5 +85,5 @@ def grouped_gemm(q, *, caps: Capabilities | None = None, out=None, tile: Tile | 
 
 
 def grouped_gemm_wgmma(q, *, caps: Capabilities | None = None, out=None, tile: Tile | None = None,
-                       cluster_m: int | None = None):
-    return prepare_wgmma(q, caps=caps, tile=tile, cluster_m=cluster_m)(q, out)
+                       cluster_m: int | None = None, pingpong: bool | None = None):
+    return prepare_wgmma(q, caps=caps, tile=tile, cluster_m=cluster_m, pingpong=pingpong)(q, out)

@@ -12,8 +12,10 @@ At kernel start one warp scans offs into per-group tile starts in smem; a tile f
 binary search there.
 
 Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; B tiles are
-multicast to the cluster_m CTAs that share them), 1 or 2 consumer warpgroups run wgmma (64 rows
-each) with fp32 accumulators. Rows of A past the group belong to the next group or lie past T (TMA
+multicast to the cluster_m CTAs that share them), 1 or 2 consumer warpgroups run wgmma with fp32
+accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
+of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue (stores the
+mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy. Rows of A past the group belong to the next group or lie past T (TMA
 fills zeros there); they only feed accumulator rows that are never stored. The K tail is zero-filled
 by TMA too. Epilogue: scale in fp32, bf16, predicated stores straight from the accumulators (a group
 boundary can fall inside any tile, so a TMA store box could overwrite a neighbour's rows).
@@ -39,6 +41,7 @@ __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
 
 SCALE_MODES = ("tensor", "rowwise")
 _PRODUCER_REGS, _CONSUMER_REGS = 40, 232  # the loader needs few registers, the accumulators many
+_TURN_BARRIER = 1  # named barriers 1 and 2: ping-pong warpgroup 0 / 1 may start its mainloop (0 is sync_threads)
 
 
 def build(config: WgmmaConfig, scale_mode: str):
@@ -47,8 +50,10 @@ def build(config: WgmmaConfig, scale_mode: str):
         raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
     rowwise = scale_mode == "rowwise"
     tm, tn, tk, cm, stages = config.tile.m, config.tile.n, config.tile.k, config.cluster_m, config.stages
-    consumer_wgs = tm // 64
+    pingpong = config.pingpong
+    consumer_wgs, tile_wgs = config.consumer_warpgroups, config.tile_warpgroups
     threads = 128 * (1 + consumer_wgs)
+    turns = 2 if pingpong else 1  # consumer warpgroups taking turns over the CTA's tiles
     tiler = (tm, tn, tk)
 
     @cute.struct
@@ -138,12 +143,12 @@ def build(config: WgmmaConfig, scale_mode: str):
             b_mcast_mask = cute.make_layout_image_mask(cta_layout, cta_layout.get_flat_coord(rank), mode=0)
 
         storage = SmemAllocator().allocate(Storage)
-        # Each consumer warp releases a stage to every CTA that multicast into it.
+        # Each consumer warp of the tile's warpgroups releases a stage to every CTA that multicast into it.
         ab_pipe = pipeline.PipelineTmaAsync.create(
             barrier_storage=storage.barriers.data_ptr(),
             num_stages=stages,
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread),
-            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, cm * consumer_wgs * 4),
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, cm * tile_wgs * 4),
             tx_count=(tm + tn) * tk,
             cta_layout_vmnk=cute.make_layout((1, cm, 1, 1)),
             defer_sync=True,
@@ -186,7 +191,8 @@ def build(config: WgmmaConfig, scale_mode: str):
                 ab_pipe.producer_tail(state)
         else:
             cute.arch.setmaxregister_increase(_CONSUMER_REGS)
-            thr_mma = tiled_mma.get_slice(tidx - 128)
+            turn = wg - 1 if pingpong else 0
+            thr_mma = tiled_mma.get_slice(tidx - 128 * (1 + turn))
             tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sA))
             tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sB))
             tCcC = thr_mma.partition_C(cute.make_identity_tensor((tm, tn)))
@@ -204,7 +210,11 @@ def build(config: WgmmaConfig, scale_mode: str):
             sa_t = cute.make_tensor(sa_ptr, cute.make_layout(T if rowwise else 1))
             sb_t = cute.make_tensor(sb_ptr, cute.make_layout(G * N if rowwise else G))
             scale = Float32(0.0)
-            t = cluster_id
+            t = cluster_id + turn * clusters
+            if turn > 0:  # the stages of the tile before this warpgroup's first one are the other's
+                for _ in cutlass.range(k_tiles):
+                    read.advance()
+                    release.advance()
             while t < total:
                 g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank)
                 # Scales first: their loads complete under the mainloop instead of stalling the epilogue.
@@ -225,6 +235,12 @@ def build(config: WgmmaConfig, scale_mode: str):
                                     sb_r[v0, b, ni] = sb_t[g * N + c]
                 else:
                     scale = sa_t[0] * sb_t[g]
+                # Ping-pong: a stage's full barrier is waited on by phase parity, so a warpgroup
+                # may only wait for its tile's stages once the other has seen all of its own (else
+                # it would take the other's completed phase for its own); the mainloops take turns.
+                if cutlass.const_expr(pingpong):
+                    if turn > 0 or t > cluster_id:
+                        cute.arch.barrier(barrier_id=_TURN_BARRIER + turn, number_of_threads=256)
                 # Mainloop: keep one wgmma batch in flight; release a stage once its batch retired.
                 tiled_mma.set(warpgroup.Field.ACCUMULATE, False)
                 warpgroup.fence()
@@ -239,6 +255,9 @@ def build(config: WgmmaConfig, scale_mode: str):
                         warpgroup.wait_group(1)
                         ab_pipe.consumer_release(release)
                         release.advance()
+                if cutlass.const_expr(pingpong):
+                    if t + clusters < total:  # the other warpgroup has the next tile: its turn
+                        cute.arch.barrier_arrive(barrier_id=_TURN_BARRIER + 1 - turn, number_of_threads=256)
                 warpgroup.wait_group(0)
                 if k_tiles > 0:
                     ab_pipe.consumer_release(release)
@@ -267,7 +286,11 @@ def build(config: WgmmaConfig, scale_mode: str):
                                 r, c = tCcC[(0, v1, b), mi, ni]
                                 if r < rows and n0 + c < N:  # N % 8 == 0: a pair is all in or all out
                                     cute.autovec_copy(out_frag[(None, v1, b), mi, ni], tCgC[(None, v1, b), mi, ni])
-                t = t + clusters
+                if cutlass.const_expr(pingpong):  # the next tile's stages belong to the other warpgroup
+                    for _ in cutlass.range(k_tiles):
+                        read.advance()
+                        release.advance()
+                t = t + clusters * turns
 
     @cute.jit
     def host(
@@ -296,7 +319,7 @@ def build(config: WgmmaConfig, scale_mode: str):
             b_op, mB, cute.slice_(b_layout, (None, None, 0)), (tn, tk), num_multicast=cm)
         tiled_mma = sm90_utils.make_trivial_tiled_mma(
             Float8E4M3FN, Float8E4M3FN, cute.nvgpu.OperandMajorMode.K, cute.nvgpu.OperandMajorMode.K, Float32,
-            (consumer_wgs, 1, 1), tiler_mn=(64, tn))
+            (tile_wgs, 1, 1), tiler_mn=(64, tn))
         kernel(tma_atom_a, tma_a, tma_atom_b, tma_b, tiled_mma, a_layout, b_layout,
                out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, G).launch(
             grid=[clusters * cm, 1, 1], block=[threads, 1, 1], cluster=(cm, 1, 1),

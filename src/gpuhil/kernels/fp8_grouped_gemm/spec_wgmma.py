@@ -8,6 +8,7 @@ The stage count comes from the probed opt-in shared memory; cluster (2,1) also n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements, check
@@ -15,6 +16,10 @@ from .spec_warp import Tile
 
 TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128))
 CLUSTERS_M = (1, 2)  # CTAs along M sharing (multicasting) one B tile
+# Ping-pong gives each of the two consumer warpgroups a whole tile, so one's epilogue runs under the
+# other's mainloop; its fp32 accumulators (tile.m * tile.n / 128 per thread) must stay <= 128 registers.
+PINGPONG_MAX_TILE_ELEMS = 128 * 128
+LONG_K = 8192  # prefill: from this K the wide cooperative tile beats ping-pong (sweep in docs/PERF.md)
 MIN_STAGES, MAX_STAGES = 2, 8
 MAX_GROUPS = 1024  # per-group tile starts live in smem; MoE layers ship at most 384 experts today
 TARGETS = ("sm_90a",)
@@ -25,10 +30,29 @@ class WgmmaConfig:
     tile: Tile
     cluster_m: int
     stages: int
+    pingpong: bool = False  # two consumer warpgroups on alternate tiles (else both on one tile)
+
+    def __post_init__(self):
+        if self.pingpong and not pingpong_fits(self.tile):
+            raise ValueError(f"ping-pong tile {self.tile.name}: {self.tile.m * self.tile.n // 128} accumulators "
+                             f"per thread, at most {PINGPONG_MAX_TILE_ELEMS // 128}")
 
     @property
     def name(self) -> str:
-        return f"{self.tile.name}c{self.cluster_m}s{self.stages}"
+        return f"{self.tile.name}c{self.cluster_m}s{self.stages}{'pp' if self.pingpong else ''}"
+
+    @property
+    def consumer_warpgroups(self) -> int:
+        return 2 if self.pingpong else self.tile.m // 64
+
+    @property
+    def tile_warpgroups(self) -> int:
+        """Warpgroups that share one tile's MMA (64 rows each); ping-pong: one per tile."""
+        return 1 if self.pingpong else self.tile.m // 64
+
+
+def pingpong_fits(tile: Tile) -> bool:
+    return tile.m * tile.n <= PINGPONG_MAX_TILE_ELEMS
 
 
 def _round_up(x: int, to: int) -> int:
@@ -47,9 +71,9 @@ def stages_for(tile: Tile, smem_optin_bytes: int) -> int | None:
     return max((s for s in range(MIN_STAGES, MAX_STAGES + 1) if smem_bytes(tile, s) <= smem_optin_bytes), default=None)
 
 
-def config_for(tile: Tile, cluster_m: int, caps: Capabilities) -> WgmmaConfig | None:
+def config_for(tile: Tile, cluster_m: int, caps: Capabilities, pingpong: bool = False) -> WgmmaConfig | None:
     stages = stages_for(tile, caps.smem_optin_bytes or 0)
-    return WgmmaConfig(tile, cluster_m, stages) if stages else None
+    return WgmmaConfig(tile, cluster_m, stages, pingpong) if stages else None
 
 
 def requirements(config: WgmmaConfig) -> Requirements:
@@ -57,25 +81,44 @@ def requirements(config: WgmmaConfig) -> Requirements:
                         smem_bytes=smem_bytes(config.tile, config.stages), needs_dsl=True)
 
 
-def choose(n: int, tokens_per_group: float, caps: Capabilities) -> tuple[Tile, int]:
-    """(tile, cluster_m) per problem, from a sweep of every config on the H100 (docs/PERF.md).
-    Decode (a few tokens per expert): one 64-row tile per expert, the widest N, so each weight byte
-    is read once. Prefill: 128 x 256 once experts hold >= 512 tokens (fewest A and B re-reads),
-    128 x 128 below that; two CTAs share each B tile through multicast once an expert has rows for
-    both, where the device launches clusters (the same check that gates the config)."""
+class Choice(NamedTuple):
+    tile: Tile
+    cluster_m: int
+    pingpong: bool
+
+
+def _pairs(tile: Tile, pingpong: bool, caps: Capabilities) -> bool:
+    """Whether two CTAs can share B tiles here: cluster launch and the pair's stages, the same check
+    that gates the config."""
+    paired = config_for(tile, 2, caps, pingpong)
+    return bool(paired) and check(requirements(paired), caps).ok
+
+
+def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choice:
+    """(tile, cluster_m, pingpong) per problem, from a sweep of every config on the H100 (docs/PERF.md).
+    Decode (<= 64 tokens per expert): one 64 x 256 tile per expert and N block, so each weight byte is
+    read once; ping-pong, so a tile's stores run under the next tile's mainloop.
+    Prefill: ping-pong 128 x 128, except where K >= LONG_K with >= 512 tokens per expert: there the
+    epilogue is a small share of a tile (it scales with 1/K) and 128 x 256's operand reuse wins
+    (cooperative: its accumulators exceed one warpgroup's registers). Where the device launches
+    clusters, two CTAs share each B tile through multicast once an expert has rows for both: 128-row
+    tiles from 256 tokens per expert; below that 64 x 256 tiles, so the pair still covers 128 rows."""
     if tokens_per_group <= 64:
-        return Tile(64, 256, 128), 1
-    tile = Tile(128, 256, 128) if n >= 256 and tokens_per_group >= 512 else Tile(128, 128, 128)
-    if tokens_per_group >= 256:
-        paired = config_for(tile, 2, caps)
-        if paired and check(requirements(paired), caps).ok:
-            return tile, 2
-    return tile, 1
+        return Choice(Tile(64, 256, 128), 1, True)
+    if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
+        wide = Tile(128, 256, 128)
+        return Choice(wide, 2 if _pairs(wide, False, caps) else 1, False)
+    square, narrow = Tile(128, 128, 128), Tile(64, 256, 128)
+    if tokens_per_group >= 256 and _pairs(square, True, caps):
+        return Choice(square, 2, True)
+    if tokens_per_group < 256 and _pairs(narrow, True, caps):
+        return Choice(narrow, 2, True)
+    return Choice(square, 1, True)
 
 
 def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities) -> Requirements:
-    """What (tile, cluster) needs on this device: its probed stages, or two when none fit (so a
-    refusal names the bytes two stages would take)."""
+    """What (tile, cluster) needs on this device, with either schedule: its probed stages, or two
+    when none fit (so a refusal names the bytes two stages would take)."""
     return requirements(config_for(tile, cluster_m, caps) or WgmmaConfig(tile, cluster_m, MIN_STAGES))
 
 
@@ -91,11 +134,22 @@ def unsupported_reason(n: int, k: int, groups: int) -> str | None:
     return "gpuhil-cute-wgmma: " + ", ".join(bad) if bad else None
 
 
+def schedules(tile: Tile) -> tuple[bool, ...]:
+    """The ping-pong settings a tile runs with: cooperative always, ping-pong where it fits."""
+    return (False, True) if pingpong_fits(tile) else (False,)
+
+
+def all_configs():
+    """(tile, cluster_m, pingpong) of every config the kernel offers."""
+    return [(tile, cluster_m, pp) for tile in TILES for cluster_m in CLUSTERS_M for pp in schedules(tile)]
+
+
 def gate_rows(caps: Capabilities):
-    for tile in TILES:
-        for cluster_m in CLUSTERS_M:
-            fits = config_for(tile, cluster_m, caps)
-            req = config_requirements(tile, cluster_m, caps)
-            yield ConfigRow("fp8_grouped_gemm", f"gpuhil-cute-wgmma {tile.name} cluster ({cluster_m},1)", req,
-                            {"tile": tile.name, "cluster": [cluster_m, 1], "stages": fits.stages if fits else None,
-                             "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})
+    for tile, cluster_m, pp in all_configs():
+        fits = config_for(tile, cluster_m, caps, pp)
+        req = config_requirements(tile, cluster_m, caps)
+        yield ConfigRow("fp8_grouped_gemm",
+                        f"gpuhil-cute-wgmma {tile.name} cluster ({cluster_m},1){' ping-pong' if pp else ''}", req,
+                        {"tile": tile.name, "cluster": [cluster_m, 1], "pingpong": pp,
+                         "stages": fits.stages if fits else None, "smem_bytes": req.smem_bytes,
+                         "smem_optin_bytes": caps.smem_optin_bytes})

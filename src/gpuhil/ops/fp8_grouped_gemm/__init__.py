@@ -16,9 +16,9 @@ def gate_rows(caps):
     chosen: dict[tuple, list[str]] = {}
     for p in layer_problems():
         if p.name.endswith("uniform"):
-            key = spec_wgmma.choose(p.n, p.tokens_per_group, caps)
+            key = tuple(spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps))
             chosen.setdefault(key, []).append(p.name.removesuffix("-uniform"))
     for row in spec_wgmma.gate_rows(caps):
         tile = next(t for t in spec_wgmma.TILES if t.name == row.details["tile"])
-        row.details["chosen_for"] = chosen.get((tile, row.details["cluster"][0]), [])
+        row.details["chosen_for"] = chosen.get((tile, row.details["cluster"][0], row.details["pingpong"]), [])
         yield row

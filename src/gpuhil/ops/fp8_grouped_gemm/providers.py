@@ -26,9 +26,9 @@ def _warp_requirements(problem: GroupedGemmProblem, caps, *, tile=None) -> Requi
     return spec_warp.tile_requirements(tile or spec_warp.choose_tile(problem.n, problem.tokens_per_group), caps)
 
 
-def _wgmma_requirements(problem: GroupedGemmProblem, caps, *, tile=None, cluster_m=None) -> Requirements:
-    chosen_tile, chosen_cluster = spec_wgmma.choose(problem.n, problem.tokens_per_group, caps)
-    return spec_wgmma.config_requirements(tile or chosen_tile, cluster_m or chosen_cluster, caps)
+def _wgmma_requirements(problem: GroupedGemmProblem, caps, *, tile=None, cluster_m=None, pingpong=None) -> Requirements:
+    chosen = spec_wgmma.choose(problem.n, problem.k, problem.tokens_per_group, caps)
+    return spec_wgmma.config_requirements(tile or chosen.tile, cluster_m or chosen.cluster_m, caps)  # either schedule
 
 
 TORCH = Provider("torch", "fp8_grouped_gemm", "torch", _torch_requirements, _torch_prepare,
