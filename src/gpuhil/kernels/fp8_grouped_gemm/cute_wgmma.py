@@ -15,10 +15,11 @@ Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywher
 multicast to the cluster_m CTAs that share them), 1 or 2 consumer warpgroups run wgmma with fp32
 accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
 of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue (stores the
-mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy. Rows of A past the group belong to the next group or lie past T (TMA
-fills zeros there); they only feed accumulator rows that are never stored. The K tail is zero-filled
-by TMA too. Epilogue: scale in fp32, bf16, predicated stores straight from the accumulators (a group
-boundary can fall inside any tile, so a TMA store box could overwrite a neighbour's rows).
+mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy.
+Rows of A past the group belong to the next group or lie past T (TMA fills zeros there); they only
+feed accumulator rows that are never stored. The K tail is zero-filled by TMA too. Epilogue: scale
+in fp32, bf16, predicated stores straight from the accumulators (a group boundary can fall inside
+any tile, so a TMA store box could overwrite a neighbour's rows).
 """
 
 # No `from __future__ import annotations`: @cute.struct reads its field annotations as objects.
@@ -41,7 +42,7 @@ __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
 
 SCALE_MODES = ("tensor", "rowwise")
 _PRODUCER_REGS, _CONSUMER_REGS = 40, 232  # the loader needs few registers, the accumulators many
-_TURN_BARRIER = 1  # named barriers 1 and 2: ping-pong warpgroup 0 / 1 may start its mainloop (0 is sync_threads)
+_TURN_BARRIER = 1  # named barriers 1, 2: ping-pong warpgroup 0 / 1 may start its mainloop (0: sync_threads)
 
 
 def build(config: WgmmaConfig, scale_mode: str):
