@@ -45,3 +45,16 @@ def test_table_shows_roofline_and_host_columns():
     text = table([row("p-decode", "gpuhil-cute-wgmma", 20.0, 1.5, pct=40.0, host=12.0)],
                  {"fp8_tflops": 1300.0, "copy_gbps": 3000.0})
     assert "roofline us (bound)" in text and "| 8.0 (bytes) | 40.0 | 12.0 |" in text
+
+
+def test_a_decode_goal_past_the_roofline_is_ceil_with_its_numbers():
+    lines = goals([row("deepseek-v3-down-decode-uniform", "torch", 110.0, pct=91.5),
+                   row("deepseek-v3-down-decode-uniform", "gpuhil-cute-wgmma", 100.0, 1.10, pct=96.6),
+                   row("qwen3-30b-a3b-gate_up-decode-uniform", "torch", 115.0, pct=76.6),
+                   row("qwen3-30b-a3b-gate_up-decode-uniform", "gpuhil-cute-wgmma", 100.0, 1.15, pct=88.4)])
+    assert lines == [
+        "CEIL deepseek-v3-down-decode-uniform gpuhil-cute-wgmma: 1.10x torch (goal >= 1.25x; 1.25x needs 114.4 % "
+        "of the roofline, torch is at 91.5 %, ours 96.6 %)",
+        "MISS qwen3-30b-a3b-gate_up-decode-uniform gpuhil-cute-wgmma: 1.15x torch (goal >= 1.25x; 1.25x needs 95.8 % "
+        "of the roofline, torch is at 76.6 %, ours 88.4 %)",
+    ]

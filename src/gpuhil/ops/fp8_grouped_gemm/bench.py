@@ -6,6 +6,7 @@ bandwidth. A shape's roofline is the larger of its FLOPs at that rate and the by
 Each provider is timed from CUDA-graph replays of one call (weights of every shape exceed the L2,
 so each call streams them cold), rowwise recipe, uniform routing. At decode sizes the host time per
 call without graphs is measured too: what a caller that does not capture graphs pays on the CPU.
+A decode goal that would take more than the roofline, given torch's own share of it, prints as CEIL.
 """
 
 from __future__ import annotations
@@ -89,22 +90,35 @@ def bench(session, names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmR
 
 
 def goals(rows: list[GemmRow]) -> list[str]:
-    """One MET/MISS line per goal and shape."""
+    """One MET/MISS line per goal and shape; a decode shape where GOAL_DECODE_VS_TORCH would take
+    more than the roofline (torch already runs at over 1/1.25 of it) is CEIL, with both numbers."""
     out = []
+    torch_pct = {r.problem: r.pct_of_roofline for r in rows if r.provider == "torch"}
     for r in rows:
         if r.provider == GOAL_PROVIDER and "prefill" in r.problem:
             ok = r.pct_of_roofline >= GOAL_PREFILL_PCT_OF_ROOFLINE
             out.append(f"{'MET ' if ok else 'MISS'} {r.problem} {r.provider}: {r.pct_of_roofline:.1f} % of roofline "
                        f"{r.roofline_us:.1f} us ({r.bound}) (goal >= {GOAL_PREFILL_PCT_OF_ROOFLINE:.0f} %)")
         if r.provider == GOAL_PROVIDER and "decode" in r.problem and r.vs_torch is not None:
-            ok = r.vs_torch >= GOAL_DECODE_VS_TORCH
-            out.append(f"{'MET ' if ok else 'MISS'} {r.problem} {r.provider}: {r.vs_torch:.2f}x torch "
-                       f"(goal >= {GOAL_DECODE_VS_TORCH:.2f}x)")
+            out.append(_decode_goal(r, torch_pct.get(r.problem)))
         if r.host_us is not None and r.provider != "torch":
             ok = r.host_us <= GOAL_HOST_US
             out.append(f"{'MET ' if ok else 'MISS'} host {r.problem} {r.provider}: {r.host_us:.1f} us per call without "
                        f"graphs (goal <= {GOAL_HOST_US:.0f} us)")
     return out
+
+
+def _decode_goal(r: GemmRow, torch_pct: float | None) -> str:
+    """MET/MISS for the decode goal; a miss also says what % of the roofline the goal would take."""
+    tag, why = "MET ", ""
+    if r.vs_torch < GOAL_DECODE_VS_TORCH:
+        tag = "MISS"
+        if torch_pct:
+            needed = GOAL_DECODE_VS_TORCH * torch_pct
+            tag = "CEIL" if needed > 100.0 else tag  # faster than the roofline allows
+            why = (f"; {GOAL_DECODE_VS_TORCH:.2f}x needs {needed:.1f} % of the roofline, torch is at {torch_pct:.1f} %, "
+                   f"ours {r.pct_of_roofline:.1f} %")
+    return f"{tag} {r.problem} {r.provider}: {r.vs_torch:.2f}x torch (goal >= {GOAL_DECODE_VS_TORCH:.2f}x{why})"
 
 
 def table(rows: list[GemmRow], ceilings: dict) -> str:
