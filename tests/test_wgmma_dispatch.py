@@ -1,12 +1,15 @@
-"""gpuhil-cute-wgmma dispatch on catalog SKUs (no GPU): the config it picks is one its gate allows,
-and a forced config the device cannot run is refused before launch, naming the probed feature."""
+"""gpuhil-cute-wgmma dispatch on catalog SKUs (no GPU): the config it picks is one its gate allows and
+the one the H100 sweep found fastest, and a forced config the device cannot run is refused before
+launch, naming the probed feature."""
 
 import pytest
 
 from gpuhil.catalog import matrix
 from gpuhil.device.probe import software_fingerprint
-from gpuhil.kernels.fp8_grouped_gemm import UnsupportedConfig, plan_wgmma
+from gpuhil.kernels.fp8_grouped_gemm import UnsupportedConfig, plan_wgmma, spec_wgmma
 from gpuhil.kernels.fp8_grouped_gemm.spec_warp import Tile
+from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import WgmmaConfig
+from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
 from gpuhil.session import catalog_capabilities
 
 
@@ -32,3 +35,33 @@ def test_h20_without_cluster_launch_falls_back_to_one_cta():
 def test_parts_without_sm90a_are_refused_by_feature(sku_id):
     with pytest.raises(UnsupportedConfig, match=r"ISA target: needs sm_90a.*MMA kind: needs wgmma"):
         plan_wgmma(*QWEN3_PREFILL, caps_of(sku_id))
+
+
+def _choices(sku_id):
+    caps = caps_of(sku_id)
+    return {p.name.removesuffix("-uniform"): spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps)
+            for p in layer_problems() if p.name.endswith("uniform")}
+
+
+def test_h100_choices_are_the_sweeps_winners():
+    """The per-shape picks docs/PERF.md's ping-pong sweep measured fastest (or within 1 % of it)."""
+    square, wide, narrow = Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128)
+    got = _choices("h100")
+    assert all(got[name] == (narrow, 1, True) for name in got if name.endswith("decode"))
+    assert got["qwen3-30b-a3b-gate_up-prefill"] == got["qwen3-30b-a3b-down-prefill"] == (square, 2, True)
+    assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True)  # K 4096: the epilogue is worth hiding
+    assert got["mixtral-8x7b-down-prefill"] == (wide, 2, False)  # K 14336: operand reuse wins
+    assert got["deepseek-v3-gate_up-prefill"] == got["deepseek-v3-down-prefill"] == (narrow, 2, True)
+
+
+def test_h20_choices_keep_the_schedule_on_one_cta():
+    got = _choices("h20")
+    assert all(c.cluster_m == 1 for c in got.values())
+    assert got["deepseek-v3-down-prefill"] == (Tile(128, 128, 128), 1, True)  # no pair to cover 128 rows
+    assert got["mixtral-8x7b-down-prefill"] == (Tile(128, 256, 128), 1, False)
+
+
+def test_a_pingpong_tile_must_fit_one_warpgroups_registers():
+    with pytest.raises(ValueError, match="ping-pong tile 128x256x128: 256 accumulators per thread, at most 128"):
+        WgmmaConfig(Tile(128, 256, 128), 1, 4, pingpong=True)
+    assert WgmmaConfig(Tile(64, 256, 128), 2, 5, pingpong=True).name == "64x256x128c2s5pp"
