@@ -140,6 +140,14 @@ def _vector_max(words, dtype):
     return cute.arch.fmax(_half(m, False, dtype), _half(m, True, dtype), nan=True)
 
 
+def _round_vectors(base, end, threads: int, unroll: int):
+    """A thread's vectors in one round: base + u * threads, a load past the chunk clamped to its last
+    vector. It re-reads a (value, index) pair another thread scans anyway (ties go to the lower
+    index, so a duplicate changes nothing), and a thread's indices never decrease (the first maximum
+    still wins). One memory round trip per round."""
+    return [cutlass.min(base + u * threads, end - 1) for u in range(unroll)]
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -205,10 +213,7 @@ def build(config: ArgmaxConfig, dtype: str):
             cute.arch.griddepcontrol_wait()  # the logits are the previous kernel's output
         best = Float32(-float("inf"))
         bi = Int32(_SENTINEL)
-        # Every round issues all `unroll` loads before scanning, the last one too: a load past the
-        # chunk is clamped to its last vector, so it re-reads a (value, index) pair another thread
-        # scans anyway (ties go to the lower index, so a duplicate pair changes nothing), and a
-        # thread's indices never decrease (the first maximum still wins). One round trip per round.
+        # Every round issues all `unroll` loads before scanning, the last one too (_round_vectors).
         if cutlass.const_expr(packed):
             # 16-byte vectors: reduce each to its maximum with packed NaN-propagating max (about two
             # instructions per element instead of ten), remember only the first vector holding the
@@ -217,8 +222,7 @@ def build(config: ArgmaxConfig, dtype: str):
                 cute.make_tensor(cute.recast_ptr(xrow.iterator, dtype=Int32), cute.make_layout(nvec * 4)), (4,))
             bj = Int32(_SENTINEL)
             for it in cutlass.range(rounds):
-                base = v0 + it * step + tidx
-                js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
+                js = _round_vectors(v0 + it * step + tidx, v1, threads, unroll)
                 chunks = [words[(None, js[u])].load() for u in range(unroll)]
                 for u in cutlass.range_constexpr(unroll):
                     vmax = _vector_max(chunks[u], dtype)
@@ -243,8 +247,7 @@ def build(config: ArgmaxConfig, dtype: str):
                 bi = bj * vec + found_k
         else:
             for it in cutlass.range(rounds):
-                base = v0 + it * step + tidx
-                js = [cutlass.min(base + u * threads, v1 - 1) for u in range(unroll)]
+                js = _round_vectors(v0 + it * step + tidx, v1, threads, unroll)
                 chunks = [xv[(None, js[u])].load().to(Float32) for u in range(unroll)]
                 for u in cutlass.range_constexpr(unroll):
                     for k in cutlass.range_constexpr(vec):
@@ -377,9 +380,10 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, s
     logits [M, N] (unit column stride, any row stride); out_val float32 [M];
     out_idx int64 [M]; workspace: for a split through global memory, int32
     with at least config.workspace_words(M) elements, zero before the first
-    launch (every launch leaves it zero again), used by one stream at a time.  The checks below run on every call, so they only read
-    metadata (dtypes compared as objects, names cached per dtype) and format a
-    message only when one fails.
+    launch (every launch leaves it zero again), used by one stream at a time.
+    The checks below run on every call, so they only read metadata (dtypes
+    compared as objects, names cached per dtype) and format a message only
+    when one fails.
     """
     m, n = logits.shape
     ld = row_stride(logits)
