@@ -17,8 +17,12 @@ def aot_target(sku) -> str:
     return "sm_" + sku.cc.replace(".", "") + "a"
 
 
+CONFIG_FIELDS = ("threads", "vec", "cluster_n", "unroll", "pdl", "handoff")
+
+
 def handed_configs(caps):
-    return sorted({(ArgmaxConfig(r.details["threads"], r.details["vec"], r.details["cluster_n"], r.details["unroll"], r.details["pdl"], r.details["handoff"]), r.details["dtype"])
+    """(config, dtype) of every gate row the SKU runs, rebuilt from the row's details."""
+    return sorted({(ArgmaxConfig(*(r.details[f] for f in CONFIG_FIELDS)), r.details["dtype"])
                    for r in gate_rows(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 
