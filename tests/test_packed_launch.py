@@ -12,7 +12,7 @@ import torch  # noqa: E402
 
 from gpuhil.kernels.argmax import cute as argmax_cute  # noqa: E402
 from gpuhil.kernels.argmax.spec import ArgmaxConfig  # noqa: E402
-from gpuhil.kernels.compiled import PackedCall, arg_kinds  # noqa: E402
+from gpuhil.kernels.compiled import CompiledKernel, PackedCall, arg_kinds  # noqa: E402
 from gpuhil.kernels.fp8_grouped_gemm import cute_warp, cute_wgmma, operands  # noqa: E402
 from gpuhil.kernels.fp8_grouped_gemm.spec_warp import WarpGemmConfig  # noqa: E402
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import WgmmaConfig  # noqa: E402
@@ -86,8 +86,6 @@ class FakeHostFunction:
 
 
 def test_first_call_is_generic_then_slots_are_reused():
-    from gpuhil.kernels.compiled import CompiledKernel
-
     fn = FakeHostFunction()
     kernel = CompiledKernel("cfg", "v", None, fn)
     call = PackedCall(kernel, ("i64", "i64"), lambda cfg, variant, a, b: (a, b))
@@ -119,8 +117,6 @@ class FakeExecutor:
 
 
 def test_fast_calls_reuse_one_address_array_and_report_a_failed_launch():
-    from gpuhil.kernels.compiled import CompiledKernel
-
     fn = FakeHostFunction()
     fn._default_executor = ex = FakeExecutor()
     call = PackedCall(CompiledKernel("cfg", "v", None, fn), ("i64", "i64"), lambda cfg, variant, a, b: (a, b))
@@ -139,8 +135,7 @@ def layout(t=512, k=2048, g=128, n=1536, **override):
     parts = {"a": (torch.Size([t, k]), f8, True, cuda0), "b": (torch.Size([g, n, k]), f8, True, cuda0),
              "offs": (torch.Size([g]), torch.int32, True, cuda0), "scale_a": (torch.Size([t]), torch.float32, True, cuda0),
              "scale_b": (torch.Size([g, n]), torch.float32, True, cuda0), "out": (torch.Size([t, n]), torch.bfloat16, True, cuda0)}
-    for name, value in override.items():
-        parts[name] = value
+    parts.update(override)
     return tuple(parts[name] for name in operands.NAMES)
 
 
