@@ -49,6 +49,10 @@ class FakeDriver:
         self.cluster_probe_calls += 1
         return self._cluster
 
+    def resident_clusters(self, index: int, size: int, smem_bytes: int) -> int:
+        self.cluster_probe_calls += 1
+        return self.attrs["CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT"] // size
+
 
 class FakeNvml:
     def __init__(self, sku: Sku) -> None:

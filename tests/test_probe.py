@@ -42,6 +42,22 @@ def test_gb10_opt_in_smem_comes_from_the_driver_attribute():
     assert "MAX_SHARED_MEMORY_PER_BLOCK_OPTIN" in fp.how_read["smem_optin_bytes"]
 
 
+def test_resident_clusters_are_probed_and_bound_the_persistent_grid():
+    """cuOccupancyMaxActiveClusters, not sm_count / size: an H100 runs 30 clusters of 4 full-SM CTAs
+    at once, not 33 (a cluster must fit one GPC); an emulated SKU's SM count still caps it."""
+    import dataclasses
+
+    fp = probe(driver=FakeDriver(MX.sku("h100")), nvml=FakeNvml(MX.sku("h100")), read_software=False)
+    assert fp.resident_clusters == {"2": 66, "4": 33}  # the fake answers sm_count / size
+    assert "cuOccupancyMaxActiveClusters" in fp.how_read["resident_clusters"]
+    fp.resident_clusters = {"2": 66, "4": 30}
+    caps = Capabilities.from_fingerprint(fp)
+    assert (caps.resident_clusters(2), caps.resident_clusters(4), caps.resident_clusters(1)) == (66, 30, 132)
+    assert dataclasses.replace(caps, sm_count=78).resident_clusters(4) == 19
+    h20 = probe(driver=FakeDriver(MX.sku("h20")), nvml=FakeNvml(MX.sku("h20")), read_software=False)
+    assert h20.resident_clusters == {} and "resident_clusters" not in h20.how_read
+
+
 def test_probed_cluster_size_wins_over_the_catalog():
     fp = probe(driver=FakeDriver(MX.sku("h100"), cluster_probe=8), nvml=FakeNvml(MX.sku("h100")), read_software=False)
     assert fp.max_cluster_size == 8

@@ -60,6 +60,7 @@ class Capabilities:
     mem_bytes: int | None = None
     cluster_launch: bool = False
     max_cluster_size: int = 1
+    probed_resident_clusters: tuple[tuple[int, int], ...] = ()  # (cluster size, clusters resident at once)
     dsl_cuda: str | None = None
     cutlass_dsl: str | None = None
     torch: str | None = None
@@ -85,9 +86,17 @@ class Capabilities:
             cc=fp.cc, arch_family=fp.arch_family, targets=targets_for(fp.cc), mma_kinds=mma_kinds_for(fp.cc),
             sm_count=fp.sm_count, smem_optin_bytes=fp.smem_optin_bytes, l2_bytes=fp.l2_bytes,
             mem_bytes=fp.mem_bytes, cluster_launch=bool(fp.cluster_launch),
-            max_cluster_size=fp.max_cluster_size or 1, dsl_cuda=fp.dsl_cuda, cutlass_dsl=fp.cutlass_dsl,
+            max_cluster_size=fp.max_cluster_size or 1,
+            probed_resident_clusters=tuple(sorted((int(n), c) for n, c in fp.resident_clusters.items())),
+            dsl_cuda=fp.dsl_cuda, cutlass_dsl=fp.cutlass_dsl,
             torch=fp.torch, torch_cuda=bool(fp.torch_cuda_build), torch_ops=torch_ops,
         )
+
+    def resident_clusters(self, size: int) -> int:
+        """How many clusters of `size` one-CTA-per-SM blocks run at once: the probed answer, capped by
+        sm_count / size (an emulated SKU's SM count); without a probe (a catalog row), that bound."""
+        bound = max(1, (self.sm_count or 1) // size)
+        return min(dict(self.probed_resident_clusters).get(size, bound), bound)
 
     def describe(self) -> str:
         if not self.gpu_present:

@@ -52,6 +52,9 @@ class DeviceFingerprint:
     sm_clock_max_mhz: int | None = None
     cluster_launch: bool | None = None
     max_cluster_size: int | None = None
+    # Cluster size (as a string: JSON keys) -> clusters of one-CTA-per-SM blocks resident at once, which
+    # bounds a persistent grid. Not always sm_count / size: a cluster must fit one GPC.
+    resident_clusters: dict[str, int] = field(default_factory=dict)
     ecc_enabled: bool | None = None
     mig_mode: bool | None = None
     # software
@@ -98,6 +101,11 @@ class DriverReader(Protocol):
     def total_mem(self, index: int) -> int: ...
     def driver_api_version(self) -> int: ...
     def max_cluster_size(self, index: int) -> int: ...
+    def resident_clusters(self, index: int, size: int, smem_bytes: int) -> int: ...
+
+
+# The cluster sizes gpuhil's persistent kernels launch (the FP8 grouped GEMM's pairs and quads).
+PERSISTENT_CLUSTER_SIZES = (2, 4)
 
 
 class NvmlReader(Protocol):
@@ -158,7 +166,8 @@ class CudaDriver:
     def driver_api_version(self) -> int:
         return int(self._call("cuDriverGetVersion"))
 
-    def max_cluster_size(self, index: int) -> int:
+    def _with_probe_kernel(self, index: int, ask):
+        """ask(fn) on the empty probe kernel, loaded in the device's primary context."""
         cu = self.cu
         dev = self._dev(index)
         ctx = self._call("cuDevicePrimaryCtxRetain", dev)
@@ -171,18 +180,40 @@ class CudaDriver:
                     # Ask for what a kernel may use once it opts in, as CuTe DSL kernels do.
                     self._call("cuFuncSetAttribute", fn,
                                cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1)
-                    cfg = cu.CUlaunchConfig()
-                    cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ = 64, 1, 1
-                    cfg.blockDimX, cfg.blockDimY, cfg.blockDimZ = 128, 1, 1
-                    cfg.sharedMemBytes = 0
-                    cfg.numAttrs = 0
-                    return int(self._call("cuOccupancyMaxPotentialClusterSize", fn, cfg))
+                    return ask(fn)
                 finally:
                     self._call("cuModuleUnload", module)
             finally:
                 self._call("cuCtxPopCurrent")
         finally:
             self._call("cuDevicePrimaryCtxRelease", dev)
+
+    def _launch_config(self, grid: int, smem_bytes: int, cluster: int | None = None):
+        cu = self.cu
+        cfg = cu.CUlaunchConfig()
+        cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ = grid, 1, 1
+        cfg.blockDimX, cfg.blockDimY, cfg.blockDimZ = 128, 1, 1
+        cfg.sharedMemBytes = smem_bytes
+        cfg.numAttrs = 0
+        if cluster is not None:
+            attr = cu.CUlaunchAttribute()
+            attr.id = cu.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+            attr.value.clusterDim.x, attr.value.clusterDim.y, attr.value.clusterDim.z = cluster, 1, 1
+            cfg.attrs, cfg.numAttrs = [attr], 1
+        return cfg
+
+    def max_cluster_size(self, index: int) -> int:
+        return self._with_probe_kernel(index, lambda fn: int(
+            self._call("cuOccupancyMaxPotentialClusterSize", fn, self._launch_config(64, 0))))
+
+    def resident_clusters(self, index: int, size: int, smem_bytes: int) -> int:
+        """Clusters of `size` blocks that each take `smem_bytes` of shared memory (one per SM when
+        that is the opt-in maximum) the device runs at once."""
+        def ask(fn):
+            self._call("cuFuncSetAttribute", fn,
+                       self.cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem_bytes)
+            return int(self._call("cuOccupancyMaxActiveClusters", fn, self._launch_config(size, smem_bytes, size)))
+        return self._with_probe_kernel(index, ask)
 
 
 class Nvml:
@@ -321,6 +352,12 @@ def read_device_fields(rec: _Recorder, drv: DriverReader, i: int) -> None:
     elif launch is False:
         fp.max_cluster_size = 1
         fp.how_read["max_cluster_size"] = "1: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0"
+    if launch and fp.smem_optin_bytes:
+        sizes = [n for n in PERSISTENT_CLUSTER_SIZES if n <= (fp.max_cluster_size or 1)]
+        rec.read("resident_clusters",
+                 "cuOccupancyMaxActiveClusters(empty kernel, 128 threads, opt-in smem per block, cluster sizes "
+                 f"{', '.join(map(str, sizes))})",
+                 lambda: {str(n): drv.resident_clusters(i, n, fp.smem_optin_bytes) for n in sizes} or None)
     rec.read("cuda_driver_api", "cuDriverGetVersion",
              lambda: "%d.%d" % divmod(drv.driver_api_version() // 10, 100))
 
