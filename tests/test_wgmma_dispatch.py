@@ -25,10 +25,16 @@ def test_h100_pairs_ctas_for_prefill_with_probed_stages():
     assert (cfg.tile, cfg.cluster_m, cfg.stages, cfg.pingpong) == (Tile(128, 128, 128), 2, 6, True)
 
 
-def test_h20_without_cluster_launch_falls_back_to_one_cta():
-    assert plan_wgmma(*QWEN3_PREFILL, caps_of("h20")).cluster_m == 1
+@pytest.mark.parametrize("forced", [{"cluster_m": 2}, {"cluster_n": 2}, {"cluster_m": 2, "cluster_n": 2}])
+def test_h20_without_cluster_launch_falls_back_to_one_cta(forced):
+    assert plan_wgmma(*QWEN3_PREFILL, caps_of("h20")).cluster_size == 1
     with pytest.raises(UnsupportedConfig, match=r"cluster launch \(CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH\).*probed 0"):
-        plan_wgmma(*QWEN3_PREFILL, caps_of("h20"), cluster_m=2)
+        plan_wgmma(*QWEN3_PREFILL, caps_of("h20"), **forced)
+
+
+def test_forcing_one_cluster_dimension_leaves_the_other_at_one():
+    cfg = plan_wgmma(*QWEN3_PREFILL, caps_of("h100"), cluster_n=2)
+    assert (cfg.cluster_m, cfg.cluster_n, cfg.name) == (1, 2, "128x128x128c1x2s6pp")
 
 
 @pytest.mark.parametrize("sku_id", ["gb10", "b200", "rtx5090"])
@@ -44,25 +50,27 @@ def _choices(sku_id):
 
 
 def test_h100_choices_are_the_sweeps_winners():
-    """The per-shape picks docs/PERF.md's ping-pong sweep measured fastest (decode: within 2 % of it, one
-    rule for every decode shape)."""
+    """The per-shape picks docs/PERF.md's sweeps measured fastest (decode: within 2 % of it, one rule
+    for every decode shape). (tile, cluster_m, pingpong, cluster_n)."""
     square, wide, narrow = Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128)
     got = _choices("h100")
-    assert all(got[name] == (narrow, 1, True) for name in got if name.endswith("decode"))
-    assert got["qwen3-30b-a3b-gate_up-prefill"] == got["qwen3-30b-a3b-down-prefill"] == (square, 2, True)
-    assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True)  # K 4096: the epilogue is worth hiding
-    assert got["mixtral-8x7b-down-prefill"] == (wide, 2, False)  # K 14336: operand reuse wins
-    assert got["deepseek-v3-gate_up-prefill"] == got["deepseek-v3-down-prefill"] == (narrow, 2, True)
+    assert all(got[name] == (narrow, 1, True, 1) for name in got if name.endswith("decode"))
+    assert got["qwen3-30b-a3b-gate_up-prefill"] == got["qwen3-30b-a3b-down-prefill"] == (square, 2, True, 1)
+    assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True, 1)  # K 4096: the epilogue is worth hiding
+    assert got["mixtral-8x7b-down-prefill"] == (wide, 2, False, 1)  # K 14336: operand reuse wins
+    assert got["deepseek-v3-gate_up-prefill"] == (narrow, 2, True, 2)  # K 7168: a quad shares A and B
+    assert got["deepseek-v3-down-prefill"] == (narrow, 2, True, 1)  # K 2048: a pair
 
 
 def test_h20_choices_keep_the_schedule_on_one_cta():
     got = _choices("h20")
-    assert all(c.cluster_m == 1 for c in got.values())
-    assert got["deepseek-v3-down-prefill"] == (Tile(128, 128, 128), 1, True)  # no pair to cover 128 rows
-    assert got["mixtral-8x7b-down-prefill"] == (Tile(128, 256, 128), 1, False)
+    assert all(c.cluster_m == c.cluster_n == 1 for c in got.values())
+    assert got["deepseek-v3-down-prefill"] == (Tile(128, 128, 128), 1, True, 1)  # no pair to cover 128 rows
+    assert got["mixtral-8x7b-down-prefill"] == (Tile(128, 256, 128), 1, False, 1)
 
 
 def test_a_pingpong_tile_must_fit_one_warpgroups_registers():
     with pytest.raises(ValueError, match="ping-pong tile 128x256x128: 256 accumulators per thread, at most 128"):
         WgmmaConfig(Tile(128, 256, 128), 1, 4, pingpong=True)
     assert WgmmaConfig(Tile(64, 256, 128), 2, 5, pingpong=True).name == "64x256x128c2s5pp"
+    assert WgmmaConfig(Tile(64, 256, 128), 2, 5, True, cluster_n=2).name == "64x256x128c2x2s5pp"

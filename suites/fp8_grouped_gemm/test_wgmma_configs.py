@@ -5,8 +5,9 @@ force any, and another device's selector may pick the rest.
 Why this grid: two problems that exercise what differs between configs. k2000 is a skewed split with a
 K tail (tiles cross group boundaries, experts of many tiles next to tiny ones); odd-tokens has an
 empty expert, single-token experts and N off every tile width. Between them, ping-pong CTAs end on
-either warpgroup, and cluster pairs run with a second CTA that has no rows. Both scale recipes.
-Gating comes from each forced config's Requirements (cluster (2,1) skips where cluster launch is
+either warpgroup, clusters run with CTAs that have no rows (along M) or no columns (along N), and
+a 2x2 cluster multicasts A and B at once. Both scale recipes.
+Gating comes from each forced config's Requirements (a cluster skips where cluster launch is
 absent, naming the probed attribute). Tolerance: fixtures/grouped_gemm.py.
 """
 
@@ -26,10 +27,10 @@ PROBLEMS = ("k2000-not-a-multiple-of-128", "odd-tokens-n-not-tile-multiple")
 
 def cases():
     for problem in (p for p in adversarial_problems() if p.name in PROBLEMS):
-        for tile, cluster_m, pingpong in all_configs():
-            options = {"tile": tile, "cluster_m": cluster_m, "pingpong": pingpong}
-            name = f"{tile.name}-c{cluster_m}{'-pingpong' if pingpong else ''}-{problem.name}"
-            yield provider_param(WGMMA, problem, problem, options, id=name, **options)
+        for key in all_configs():
+            options = {"tile": key.tile, "cluster_m": key.cluster_m, "cluster_n": key.cluster_n,
+                       "pingpong": key.pingpong}
+            yield provider_param(WGMMA, problem, problem, options, id=f"{key.label}-{problem.name}", **options)
 
 
 @pytest.mark.gpu
@@ -39,8 +40,9 @@ def test_forced_wgmma_config_matches_reference(problem, options, recipe, rng, ca
     q = make_operands(problem, recipe, rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")
     launch = WGMMA.prepare(q, capabilities, **options)
-    assert (launch.config.tile, launch.config.cluster_m, launch.config.pingpong) == \
-        (options["tile"], options["cluster_m"], options["pingpong"])
+    cfg = launch.config
+    assert (cfg.tile, cfg.cluster_m, cfg.cluster_n, cfg.pingpong) == \
+        (options["tile"], options["cluster_m"], options["cluster_n"], options["pingpong"])
     launch(q, out)
     torch.cuda.synchronize()
     assert_close_per_group(out, reference(q), problem)

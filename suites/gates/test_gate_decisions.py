@@ -40,15 +40,16 @@ def test_cluster_configs_follow_cluster_launch(sku, catalog_caps):
 def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku, catalog_caps):
     """Blackwell (sm_100a/103a) and SM12x cannot run wgmma: the refusal must say so, by feature."""
     rows = [r for r in decision_table(catalog_caps) if r["config"].startswith("gpuhil-cute-wgmma")]
-    assert len(rows) == 10  # 3 tiles x cluster (1,1), (2,1), cooperative; ping-pong for the two tiles it fits
+    assert len(rows) == 20  # 3 tiles x clusters (1,1), (2,1), (1,2), (2,2), cooperative; ping-pong for two tiles
     for row in rows:
         if "sm_90a" not in catalog_caps.targets:
             assert not row["supported"]
             assert any(r.startswith("ISA target: needs sm_90a") for r in row["reasons"]), row
             assert any(r.startswith("MMA kind: needs wgmma") for r in row["reasons"]), row
-        elif row["cluster"] == [2, 1] and not sku.cluster_launch:
+        elif row["cluster"] != [1, 1] and not sku.cluster_launch:
+            size = row["cluster"][0] * row["cluster"][1]
             assert row["reasons"] == [
-                "cluster launch (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH): needs 1 for cluster size 2, probed 0"]
+                f"cluster launch (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH): needs 1 for cluster size {size}, probed 0"]
         else:
             assert row["supported"], row
             assert row["stages"] >= 2 and row["smem_bytes"] <= sku.smem_optin_bytes
@@ -59,11 +60,11 @@ def test_wgmma_gemm_choice_is_a_config_the_sku_runs(sku, catalog_caps):
     """The per-shape choice falls back to cluster (1,1) where cluster launch is absent (H20), so
     dispatch never picks a config its own gate refuses."""
     for p in layer_problems():
-        tile, cluster_m, pingpong = spec_wgmma.choose(p.n, p.k, p.total_tokens / p.groups, catalog_caps)
-        cfg = spec_wgmma.config_for(tile, cluster_m, catalog_caps, pingpong)
-        assert cfg is not None and check(spec_wgmma.requirements(cfg), catalog_caps).ok, (p.name, tile.name, cluster_m)
+        tile, cluster_m, pingpong, cluster_n = spec_wgmma.choose(p.n, p.k, p.total_tokens / p.groups, catalog_caps)
+        cfg = spec_wgmma.config_for(tile, cluster_m, catalog_caps, pingpong, cluster_n)
+        assert cfg is not None and check(spec_wgmma.requirements(cfg), catalog_caps).ok, (p.name, cfg)
         if not sku.cluster_launch:
-            assert cluster_m == 1
+            assert cfg.cluster_size == 1
 
 
 def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhil_session):
@@ -84,7 +85,7 @@ def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhi
             p = problems[name]
             if row["supported"]:
                 cfg = plan_wgmma(p.total_tokens, p.groups, p.n, p.k, target.caps)
-                assert (cfg.tile.name, [cfg.cluster_m, 1], cfg.pingpong, cfg.stages) == \
+                assert (cfg.tile.name, [cfg.cluster_m, cfg.cluster_n], cfg.pingpong, cfg.stages) == \
                     (row["tile"], row["cluster"], row["pingpong"], row["stages"])
             else:
                 with pytest.raises(UnsupportedConfig):

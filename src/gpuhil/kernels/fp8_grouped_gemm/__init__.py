@@ -34,16 +34,21 @@ def plan_warp(tokens: int, groups: int, n: int, caps: Capabilities, *, tile: Til
 
 
 def plan_wgmma(tokens: int, groups: int, n: int, k: int, caps: Capabilities, *, tile: Tile | None = None,
-               cluster_m: int | None = None, pingpong: bool | None = None) -> WgmmaConfig:
+               cluster_m: int | None = None, cluster_n: int | None = None,
+               pingpong: bool | None = None) -> WgmmaConfig:
     """The wgmma config for this shape on this device, checked (no DSL, no GPU needed). A forced
-    tile keeps the chosen schedule where its accumulators allow ping-pong."""
+    tile keeps the chosen schedule where its accumulators allow ping-pong; a forced cluster_m or
+    cluster_n leaves the other at 1 unless it is forced too."""
     chosen = spec_wgmma.choose(n, k, tokens / max(groups, 1), caps)
-    tile, cluster_m = tile or chosen.tile, cluster_m or chosen.cluster_m
+    tile = tile or chosen.tile
+    if cluster_m is None and cluster_n is None:
+        cluster_m, cluster_n = chosen.cluster_m, chosen.cluster_n
+    cluster_m, cluster_n = cluster_m or 1, cluster_n or 1
     if pingpong is None:
         pingpong = chosen.pingpong and spec_wgmma.pingpong_fits(tile)
-    cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong)
+    cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong, cluster_n)
     if cfg is None:
-        two = WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES)
+        two = WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES, False, cluster_n)
         raise UnsupportedConfig(f"fp8 grouped GEMM (wgmma) {two.name}", check(spec_wgmma.requirements(two), caps))
     ensure(f"fp8 grouped GEMM (wgmma) {cfg.name}", spec_wgmma.requirements(cfg), caps)
     return cfg
@@ -69,15 +74,15 @@ def prepare(q, *, caps: Capabilities | None = None, tile: Tile | None = None) ->
     return Launch(cute_warp.compile_gemm(cfg, q.recipe), cute_warp.launch, _empty_out)
 
 
-def prepare_wgmma(q, *, caps: Capabilities | None = None, tile: Tile | None = None,
-                  cluster_m: int | None = None, pingpong: bool | None = None) -> Launch:
+def prepare_wgmma(q, *, caps: Capabilities | None = None, tile: Tile | None = None, cluster_m: int | None = None,
+                  cluster_n: int | None = None, pingpong: bool | None = None) -> Launch:
     caps = caps or device_capabilities(q.a.device.index or 0)
-    cfg = plan_wgmma(*_shape(q), caps, tile=tile, cluster_m=cluster_m, pingpong=pingpong)
+    cfg = plan_wgmma(*_shape(q), caps, tile=tile, cluster_m=cluster_m, cluster_n=cluster_n, pingpong=pingpong)
     from . import cute_wgmma
 
-    sm_count = caps.sm_count  # an emulated SKU's SM count bounds the persistent grid too
+    resident = caps.resident_clusters(cfg.cluster_size)  # the persistent grid's bound (an emulated SKU's too)
     return Launch(cute_wgmma.compile_gemm(cfg, q.recipe),
-                  lambda compiled, q, out: cute_wgmma.launch(compiled, q, out, sm_count), _empty_out)
+                  lambda compiled, q, out: cute_wgmma.launch(compiled, q, out, resident), _empty_out)
 
 
 def grouped_gemm(q, *, caps: Capabilities | None = None, out=None, tile: Tile | None = None):
@@ -85,5 +90,6 @@ def grouped_gemm(q, *, caps: Capabilities | None = None, out=None, tile: Tile | 
 
 
 def grouped_gemm_wgmma(q, *, caps: Capabilities | None = None, out=None, tile: Tile | None = None,
-                       cluster_m: int | None = None, pingpong: bool | None = None):
-    return prepare_wgmma(q, caps=caps, tile=tile, cluster_m=cluster_m, pingpong=pingpong)(q, out)
+                       cluster_m: int | None = None, cluster_n: int | None = None, pingpong: bool | None = None):
+    return prepare_wgmma(q, caps=caps, tile=tile, cluster_m=cluster_m, cluster_n=cluster_n,
+                         pingpong=pingpong)(q, out)

@@ -4,15 +4,17 @@ Semantics are those of ``cute_warp`` (and ``torch._scaled_grouped_mm``, 2d A x 3
 A [T, K] e4m3, B [G, N, K] e4m3 (K contiguous), offs int32 [G] cumulative END rows on the GPU,
 out [T, N] bf16; scales "tensor" (scale_a [1], scale_b [G]) or "rowwise" (scale_a [T], scale_b [G, N]).
 
-Work: a cluster tile is (cluster_m x tile_m) rows of one group by tile_n columns. The tiles of every
+Work: a cluster tile is (cluster_m x tile_m) rows of one group by (cluster_n x tile_n) columns; the
+cluster runs that persistent loop together, each CTA on its (rank_m, rank_n) part. The tiles of every
 group are numbered group by group, M fastest (the CTAs running together share an expert's B tile);
 each cluster takes tiles cluster_id, cluster_id + clusters, ... until all are done, so skewed and
 empty experts leave no SM idle and the launch needs no device->host sync (graph-capturable).
 At kernel start one warp scans offs into per-group tile starts in smem; a tile finds its group by
 binary search there.
 
-Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; B tiles are
-multicast to the cluster_m CTAs that share them), 1 or 2 consumer warpgroups run wgmma with fp32
+Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; each B tile
+is multicast to the cluster_m CTAs that share it, each A tile to the cluster_n CTAs that share it,
+every CTA loading its share), 1 or 2 consumer warpgroups run wgmma with fp32
 accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
 of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue (stores the
 mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy.
@@ -51,6 +53,7 @@ def build(config: WgmmaConfig, scale_mode: str):
         raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
     rowwise = scale_mode == "rowwise"
     tm, tn, tk, cm, stages = config.tile.m, config.tile.n, config.tile.k, config.cluster_m, config.stages
+    cn = config.cluster_n
     pingpong = config.pingpong
     consumer_wgs, tile_wgs = config.consumer_warpgroups, config.tile_warpgroups
     threads = 128 * (1 + consumer_wgs)
@@ -95,8 +98,10 @@ def build(config: WgmmaConfig, scale_mode: str):
             starts[G] = total
 
     @cute.jit
-    def locate(t: Int32, starts: cute.Tensor, offs: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32, rank: Int32):
-        """Cluster tile t -> (group, first row of this CTA's tile, rows of the group left from it, n tile)."""
+    def locate(t: Int32, starts: cute.Tensor, offs: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32,
+               rank_m: Int32, rank_n: Int32):
+        """Cluster tile t -> (group, first row of this CTA's tile, rows of the group left from it, this
+        CTA's n tile)."""
         lo = Int32(0)  # invariant: starts[lo] <= t < starts[hi]; empty groups resolve to the next one
         hi = G
         while hi - lo > 1:
@@ -108,8 +113,8 @@ def build(config: WgmmaConfig, scale_mode: str):
         m_tiles = (starts[lo + 1] - starts[lo]) // n_tiles
         local = t - starts[lo]
         beg, end = group_bounds(offs, lo, T)
-        row0 = beg + ((local % m_tiles) * cm + rank) * tm
-        return lo, row0, end - row0, local // m_tiles
+        row0 = beg + ((local % m_tiles) * cm + rank_m) * tm
+        return lo, row0, end - row0, (local // m_tiles) * cn + rank_n
 
     @cute.kernel
     def kernel(
@@ -137,11 +142,18 @@ def build(config: WgmmaConfig, scale_mode: str):
             cpasync.prefetch_descriptor(tma_atom_a)
             cpasync.prefetch_descriptor(tma_atom_b)
         rank = cute.arch.make_warp_uniform(cute.arch.block_idx_in_cluster())
+        rank_m, rank_n = rank, Int32(0)
+        if cutlass.const_expr(cn > 1):  # cluster (cm, cn): rank runs along M first
+            rank_m, rank_n = rank % cm, rank // cm
         cluster_id, clusters = bidx // cm, gdim // cm
-        cta_layout = cute.make_layout((cm, 1, 1))
+        cta_layout = cute.make_layout((cm, cn, 1))
+        # B tiles go to the CTAs of the same N column, A tiles to those of the same M row.
         b_mcast_mask = 0
         if cutlass.const_expr(cm > 1):
             b_mcast_mask = cute.make_layout_image_mask(cta_layout, cta_layout.get_flat_coord(rank), mode=0)
+        a_mcast_mask = 0
+        if cutlass.const_expr(cn > 1):
+            a_mcast_mask = cute.make_layout_image_mask(cta_layout, cta_layout.get_flat_coord(rank), mode=1)
 
         storage = SmemAllocator().allocate(Storage)
         # Each consumer warp of the tile's warpgroups releases a stage to every CTA that multicast into it.
@@ -149,22 +161,22 @@ def build(config: WgmmaConfig, scale_mode: str):
             barrier_storage=storage.barriers.data_ptr(),
             num_stages=stages,
             producer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread),
-            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, cm * tile_wgs * 4),
+            consumer_group=pipeline.CooperativeGroup(pipeline.Agent.Thread, (cm + cn - 1) * tile_wgs * 4),
             tx_count=(tm + tn) * tk,
-            cta_layout_vmnk=cute.make_layout((1, cm, 1, 1)),
+            cta_layout_vmnk=cute.make_layout((1, cm, cn, 1)),
             defer_sync=True,
         )
         sA = storage.sA.get_tensor(a_layout.outer, swizzle=a_layout.inner)
         sB = storage.sB.get_tensor(b_layout.outer, swizzle=b_layout.inner)
         starts = storage.tile_starts.get_tensor(cute.make_layout(MAX_GROUPS + 1))
         offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-        n_tiles = (N + (tn - 1)) // tn
+        n_tiles = (N + (tn * cn - 1)) // (tn * cn)  # cluster tiles along N
         k_tiles = cute.size(cute.local_tile(mA, (tm, tk), (0, None)), mode=[2])
         if warp == 0:
             write_tile_starts(offs, starts, G, T, n_tiles)
         cute.arch.sync_threads()  # tile starts visible to every warp
-        pipeline.pipeline_init_arrive(cluster_shape_mn=(cm, 1), is_relaxed=True)
-        pipeline.pipeline_init_wait(cluster_shape_mn=(cm, 1))
+        pipeline.pipeline_init_arrive(cluster_shape_mn=(cm, cn), is_relaxed=True)
+        pipeline.pipeline_init_wait(cluster_shape_mn=(cm, cn))
         total = starts[G]
 
         if wg == 0:
@@ -173,17 +185,18 @@ def build(config: WgmmaConfig, scale_mode: str):
                 state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, stages)
                 t = cluster_id
                 while t < total:
-                    g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank)
+                    g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
                     gA = cute.local_tile(cute.domain_offset((row0, 0), mA), (tm, tk), (0, None))
                     gB = cute.local_tile(mB[None, None, g], (tn, tk), (n_t, None))
                     tAsA, tAgA = cpasync.tma_partition(
-                        tma_atom_a, 0, cute.make_layout(1), cute.group_modes(sA, 0, 2), cute.group_modes(gA, 0, 2))
+                        tma_atom_a, rank_n, cute.make_layout(cn), cute.group_modes(sA, 0, 2), cute.group_modes(gA, 0, 2))
                     tBsB, tBgB = cpasync.tma_partition(
-                        tma_atom_b, rank, cute.make_layout(cm), cute.group_modes(sB, 0, 2), cute.group_modes(gB, 0, 2))
+                        tma_atom_b, rank_m, cute.make_layout(cm), cute.group_modes(sB, 0, 2), cute.group_modes(gB, 0, 2))
                     for kt in cutlass.range(k_tiles):
                         ab_pipe.producer_acquire(state)
                         bar = ab_pipe.producer_get_barrier(state)
-                        cute.copy(tma_atom_a, tAgA[None, kt], tAsA[None, state.index], tma_bar_ptr=bar)
+                        cute.copy(tma_atom_a, tAgA[None, kt], tAsA[None, state.index], tma_bar_ptr=bar,
+                                  mcast_mask=a_mcast_mask)
                         cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
                                   mcast_mask=b_mcast_mask)
                         ab_pipe.producer_commit(state)
@@ -217,7 +230,7 @@ def build(config: WgmmaConfig, scale_mode: str):
                     read.advance()
                     release.advance()
             while t < total:
-                g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank)
+                g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
                 # Scales first: their loads complete under the mainloop instead of stalling the epilogue.
                 n0 = n_t * tn
                 if cutlass.const_expr(rowwise):
@@ -313,8 +326,9 @@ def build(config: WgmmaConfig, scale_mode: str):
         mB = cute.make_tensor(b_ptr, cute.make_layout((N, k16, G), stride=(k16, 1, N * k16)))
         a_layout = sm90_utils.make_smem_layout_a(LayoutEnum.ROW_MAJOR, tiler, Float8E4M3FN, stages)
         b_layout = sm90_utils.make_smem_layout_b(LayoutEnum.ROW_MAJOR, tiler, Float8E4M3FN, stages)
+        a_op = cpasync.CopyBulkTensorTileG2SMulticastOp() if cn > 1 else cpasync.CopyBulkTensorTileG2SOp()
         tma_atom_a, tma_a = cpasync.make_tiled_tma_atom(
-            cpasync.CopyBulkTensorTileG2SOp(), mA, cute.slice_(a_layout, (None, None, 0)), (tm, tk))
+            a_op, mA, cute.slice_(a_layout, (None, None, 0)), (tm, tk), num_multicast=cn)
         b_op = cpasync.CopyBulkTensorTileG2SMulticastOp() if cm > 1 else cpasync.CopyBulkTensorTileG2SOp()
         tma_atom_b, tma_b = cpasync.make_tiled_tma_atom(
             b_op, mB, cute.slice_(b_layout, (None, None, 0)), (tn, tk), num_multicast=cm)
@@ -323,7 +337,7 @@ def build(config: WgmmaConfig, scale_mode: str):
             (tile_wgs, 1, 1), tiler_mn=(64, tn))
         kernel(tma_atom_a, tma_a, tma_atom_b, tma_b, tiled_mma, a_layout, b_layout,
                out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, G).launch(
-            grid=[clusters * cm, 1, 1], block=[threads, 1, 1], cluster=(cm, 1, 1),
+            grid=[clusters * cm, cn, 1], block=[threads, 1, 1], cluster=(cm, cn, 1),
             min_blocks_per_mp=1, stream=stream)
 
     return host
@@ -339,8 +353,10 @@ def compile_gemm(config: WgmmaConfig, scale_mode: str, target: str | None = None
     return compile_kernel(build, aot_args, config, scale_mode, target, host_args=host_args)
 
 
-def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None:
-    """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
+def launch(compiled: CompiledKernel, q, out, resident_clusters: int, stream=None) -> None:
+    """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable).
+    resident_clusters: how many of this config's clusters the device runs at once; the persistent grid
+    stays within it (a cluster started late would run its whole share after the others)."""
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
     t, n, k, g = operands.check(q, out)
@@ -349,6 +365,7 @@ def launch(compiled: CompiledKernel, q, out, sm_count: int, stream=None) -> None
     if t == 0:
         return
     config = compiled.config
-    bound = (-(-t // (config.tile.m * config.cluster_m)) + g) * -(-n // config.tile.n)  # cluster tiles, at most
-    clusters = max(1, min(sm_count // config.cluster_m, bound))
+    cluster_rows, cluster_cols = config.tile.m * config.cluster_m, config.tile.n * config.cluster_n
+    bound = (-(-t // cluster_rows) + g) * -(-n // cluster_cols)  # cluster tiles, at most
+    clusters = max(1, min(resident_clusters, bound))
     compiled.launch(*operand_addresses(q, out), t, n, k, g, clusters, stream_handle(q.a, stream))

@@ -2,7 +2,8 @@
 
 Offered only where sm_90a code runs (wgmma and multicast TMA are sm_90a instructions: Blackwell and
 the SM12x parts cannot execute them), so `gpuhil gates --sku gb10` / `--sku b200` say why not.
-The stage count comes from the probed opt-in shared memory; cluster (2,1) also needs cluster launch.
+The stage count comes from the probed opt-in shared memory; a cluster also needs cluster launch and
+its size within the probed maximum.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from ...gating import ConfigRow, Requirements, check
 from .spec_warp import Tile
 
 TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128))
-CLUSTERS_M = (1, 2)  # CTAs along M sharing (multicasting) one B tile
+# (CTAs along M, which share each B tile, x CTAs along N, which share each A tile), both by multicast.
+CLUSTERS = ((1, 1), (2, 1), (1, 2), (2, 2))
 # Ping-pong gives each of the two consumer warpgroups a whole tile, so one's epilogue runs under the
 # other's mainloop; its fp32 accumulators (tile.m * tile.n / 128 per thread) must stay <= 128 registers.
 PINGPONG_MAX_TILE_ELEMS = 128 * 128
 LONG_K = 8192  # prefill: from this K the wide cooperative tile beats ping-pong (sweep in docs/PERF.md)
+# Below 256 tokens per expert, from this K a 2x2 cluster of 64 x 256 tiles beats a pair (sweep: it
+# loses 4 % at K 4096 and wins 4 % at K 7168; a quad also leaves the SMs idle that no whole cluster fits).
+QUAD_MIN_K = 6144
 MIN_STAGES, MAX_STAGES = 2, 8
 MAX_GROUPS = 1024  # per-group tile starts live in smem; MoE layers ship at most 384 experts today
 TARGETS = ("sm_90a",)
@@ -31,6 +36,11 @@ class WgmmaConfig:
     cluster_m: int
     stages: int
     pingpong: bool = False  # two consumer warpgroups on alternate tiles (else both on one tile)
+    cluster_n: int = 1  # CTAs along N sharing (multicasting) one A tile
+
+    @property
+    def cluster_size(self) -> int:
+        return self.cluster_m * self.cluster_n
 
     def __post_init__(self):
         if self.pingpong and not pingpong_fits(self.tile):
@@ -39,7 +49,8 @@ class WgmmaConfig:
 
     @property
     def name(self) -> str:
-        return f"{self.tile.name}c{self.cluster_m}s{self.stages}{'pp' if self.pingpong else ''}"
+        cluster = f"{self.cluster_m}x{self.cluster_n}" if self.cluster_n > 1 else str(self.cluster_m)
+        return f"{self.tile.name}c{cluster}s{self.stages}{'pp' if self.pingpong else ''}"
 
     @property
     def consumer_warpgroups(self) -> int:
@@ -71,13 +82,14 @@ def stages_for(tile: Tile, smem_optin_bytes: int) -> int | None:
     return max((s for s in range(MIN_STAGES, MAX_STAGES + 1) if smem_bytes(tile, s) <= smem_optin_bytes), default=None)
 
 
-def config_for(tile: Tile, cluster_m: int, caps: Capabilities, pingpong: bool = False) -> WgmmaConfig | None:
+def config_for(tile: Tile, cluster_m: int, caps: Capabilities, pingpong: bool = False,
+               cluster_n: int = 1) -> WgmmaConfig | None:
     stages = stages_for(tile, caps.smem_optin_bytes or 0)
-    return WgmmaConfig(tile, cluster_m, stages, pingpong) if stages else None
+    return WgmmaConfig(tile, cluster_m, stages, pingpong, cluster_n) if stages else None
 
 
 def requirements(config: WgmmaConfig) -> Requirements:
-    return Requirements(targets=frozenset(TARGETS), mma_kind="wgmma", cluster_size=config.cluster_m,
+    return Requirements(targets=frozenset(TARGETS), mma_kind="wgmma", cluster_size=config.cluster_size,
                         smem_bytes=smem_bytes(config.tile, config.stages), needs_dsl=True)
 
 
@@ -85,41 +97,47 @@ class Choice(NamedTuple):
     tile: Tile
     cluster_m: int
     pingpong: bool
+    cluster_n: int = 1
 
 
-def _pairs(tile: Tile, pingpong: bool, caps: Capabilities) -> bool:
-    """Whether two CTAs can share B tiles here: cluster launch and the pair's stages, the same check
+def _launches(tile: Tile, pingpong: bool, caps: Capabilities, cluster_m: int, cluster_n: int = 1) -> bool:
+    """Whether this cluster of CTAs runs here: cluster launch, its size and stages, the same check
     that gates the config."""
-    paired = config_for(tile, 2, caps, pingpong)
-    return bool(paired) and check(requirements(paired), caps).ok
+    cfg = config_for(tile, cluster_m, caps, pingpong, cluster_n)
+    return bool(cfg) and check(requirements(cfg), caps).ok
 
 
 def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choice:
-    """(tile, cluster_m, pingpong) per problem, from a sweep of every config on the H100 (docs/PERF.md).
+    """(tile, cluster_m, pingpong, cluster_n) per problem, from sweeps of every config on the H100
+    (docs/PERF.md).
     Decode (<= 64 tokens per expert): one 64 x 256 tile per expert and N block, so each weight byte is
     read once; ping-pong, so a tile's stores run under the next tile's mainloop.
     Prefill: ping-pong 128 x 128, except where K >= LONG_K with >= 512 tokens per expert: there the
     epilogue is a small share of a tile (it scales with 1/K) and 128 x 256's operand reuse wins
     (cooperative: its accumulators exceed one warpgroup's registers). Where the device launches
     clusters, two CTAs share each B tile through multicast once an expert has rows for both: 128-row
-    tiles from 256 tokens per expert; below that 64 x 256 tiles, so the pair still covers 128 rows."""
+    tiles from 256 tokens per expert; below that 64 x 256 tiles, so the pair still covers 128 rows,
+    and from QUAD_MIN_K a 2x2 cluster that shares A as well."""
     if tokens_per_group <= 64:
         return Choice(Tile(64, 256, 128), 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
         wide = Tile(128, 256, 128)
-        return Choice(wide, 2 if _pairs(wide, False, caps) else 1, False)
+        return Choice(wide, 2 if _launches(wide, False, caps, 2) else 1, False)
     square, narrow = Tile(128, 128, 128), Tile(64, 256, 128)
-    if tokens_per_group >= 256 and _pairs(square, True, caps):
+    if tokens_per_group >= 256 and _launches(square, True, caps, 2):
         return Choice(square, 2, True)
-    if tokens_per_group < 256 and _pairs(narrow, True, caps):
+    if tokens_per_group < 256 and k >= QUAD_MIN_K and _launches(narrow, True, caps, 2, 2):
+        return Choice(narrow, 2, True, 2)
+    if tokens_per_group < 256 and _launches(narrow, True, caps, 2):
         return Choice(narrow, 2, True)
     return Choice(square, 1, True)
 
 
-def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities) -> Requirements:
+def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities, cluster_n: int = 1) -> Requirements:
     """What (tile, cluster) needs on this device, with either schedule: its probed stages, or two
     when none fit (so a refusal names the bytes two stages would take)."""
-    return requirements(config_for(tile, cluster_m, caps) or WgmmaConfig(tile, cluster_m, MIN_STAGES))
+    return requirements(config_for(tile, cluster_m, caps, False, cluster_n)
+                        or WgmmaConfig(tile, cluster_m, MIN_STAGES, False, cluster_n))
 
 
 def unsupported_reason(n: int, k: int, groups: int) -> str | None:
@@ -139,17 +157,30 @@ def schedules(tile: Tile) -> tuple[bool, ...]:
     return (False, True) if pingpong_fits(tile) else (False,)
 
 
-def all_configs():
-    """(tile, cluster_m, pingpong) of every config the kernel offers."""
-    return [(tile, cluster_m, pp) for tile in TILES for cluster_m in CLUSTERS_M for pp in schedules(tile)]
+class ConfigKey(NamedTuple):
+    """A config up to its stages (which the device's shared memory decides)."""
+    tile: Tile
+    cluster_m: int
+    cluster_n: int
+    pingpong: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.tile.name}-c{self.cluster_m}x{self.cluster_n}{'-pingpong' if self.pingpong else ''}"
+
+
+def all_configs() -> list[ConfigKey]:
+    """Every config the kernel offers."""
+    return [ConfigKey(tile, cm, cn, pp) for tile in TILES for cm, cn in CLUSTERS for pp in schedules(tile)]
 
 
 def gate_rows(caps: Capabilities):
-    for tile, cluster_m, pp in all_configs():
-        fits = config_for(tile, cluster_m, caps, pp)
-        req = config_requirements(tile, cluster_m, caps)
+    for key in all_configs():
+        tile, cm, cn, pp = key
+        fits = config_for(tile, cm, caps, pp, cn)
+        req = config_requirements(tile, cm, caps, cn)
         yield ConfigRow("fp8_grouped_gemm",
-                        f"gpuhil-cute-wgmma {tile.name} cluster ({cluster_m},1){' ping-pong' if pp else ''}", req,
-                        {"tile": tile.name, "cluster": [cluster_m, 1], "pingpong": pp,
+                        f"gpuhil-cute-wgmma {tile.name} cluster ({cm},{cn}){' ping-pong' if pp else ''}", req,
+                        {"tile": tile.name, "cluster": [cm, cn], "pingpong": pp,
                          "stages": fits.stages if fits else None, "smem_bytes": req.smem_bytes,
                          "smem_optin_bytes": caps.smem_optin_bytes})

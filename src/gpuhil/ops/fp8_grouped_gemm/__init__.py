@@ -16,9 +16,9 @@ def gate_rows(caps):
     chosen: dict[tuple, list[str]] = {}
     for p in layer_problems():
         if p.name.endswith("uniform"):
-            key = tuple(spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps))
-            chosen.setdefault(key, []).append(p.name.removesuffix("-uniform"))
+            c = spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps)
+            chosen.setdefault((c.tile.name, c.cluster_m, c.cluster_n, c.pingpong), []).append(p.name.removesuffix("-uniform"))
     for row in spec_wgmma.gate_rows(caps):
-        tile = next(t for t in spec_wgmma.TILES if t.name == row.details["tile"])
-        row.details["chosen_for"] = chosen.get((tile, row.details["cluster"][0], row.details["pingpong"]), [])
+        d = row.details
+        row.details["chosen_for"] = chosen.get((d["tile"], *d["cluster"], d["pingpong"]), [])
         yield row
