@@ -175,8 +175,7 @@ def all_configs() -> list[ConfigKey]:
 
 
 def gate_rows(caps: Capabilities):
-    for key in all_configs():
-        tile, cm, cn, pp = key
+    for tile, cm, cn, pp in all_configs():
         fits = config_for(tile, cm, caps, pp, cn)
         req = config_requirements(tile, cm, caps, cn)
         yield ConfigRow("fp8_grouped_gemm",
