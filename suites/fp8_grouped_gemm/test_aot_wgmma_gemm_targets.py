@@ -37,7 +37,8 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
     assert "wgmma.mma_async.sync.aligned" in ptx and ".e4m3.e4m3" in ptx
     assert "cp.async.bulk.tensor" in ptx
     loads = [line.split()[0] for line in ptx.splitlines() if "cp.async.bulk.tensor" in line]
-    a_loads, b_loads = [op for op in loads if ".2d." in op], [op for op in loads if ".3d." in op]  # A [T, K], B [N, K, G]
+    a_loads = [op for op in loads if ".2d." in op]  # A [T, K]
+    b_loads = [op for op in loads if ".3d." in op]  # B [N, K, G]
     assert a_loads and b_loads and len(a_loads) + len(b_loads) == len(loads)
     assert all(("multicast::cluster" in op) == (cluster_n > 1) for op in a_loads), set(a_loads)  # A shared along N
     assert all(("multicast::cluster" in op) == (cluster_m > 1) for op in b_loads), set(b_loads)  # B shared along M

@@ -17,7 +17,8 @@ def gate_rows(caps):
     for p in layer_problems():
         if p.name.endswith("uniform"):
             c = spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps)
-            chosen.setdefault((c.tile.name, c.cluster_m, c.cluster_n, c.pingpong), []).append(p.name.removesuffix("-uniform"))
+            key = (c.tile.name, c.cluster_m, c.cluster_n, c.pingpong)
+            chosen.setdefault(key, []).append(p.name.removesuffix("-uniform"))
     for row in spec_wgmma.gate_rows(caps):
         d = row.details
         row.details["chosen_for"] = chosen.get((d["tile"], *d["cluster"], d["pingpong"]), [])
