@@ -41,9 +41,7 @@ def plan_wgmma(tokens: int, groups: int, n: int, k: int, caps: Capabilities, *, 
     cluster_n leaves the other at 1 unless it is forced too."""
     chosen = spec_wgmma.choose(n, k, tokens / max(groups, 1), caps)
     tile = tile or chosen.tile
-    if cluster_m is None and cluster_n is None:
-        cluster_m, cluster_n = chosen.cluster_m, chosen.cluster_n
-    cluster_m, cluster_n = cluster_m or 1, cluster_n or 1
+    cluster_m, cluster_n = spec_wgmma.cluster_for(chosen, cluster_m, cluster_n)
     if pingpong is None:
         pingpong = chosen.pingpong and spec_wgmma.pingpong_fits(tile)
     cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong, cluster_n)

@@ -133,6 +133,14 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     return Choice(square, 1, True)
 
 
+def cluster_for(chosen: Choice, cluster_m: int | None, cluster_n: int | None) -> tuple[int, int]:
+    """(cluster_m, cluster_n) a launch runs: the chosen cluster, or the forced dimensions with an
+    unforced one at 1."""
+    if cluster_m is None and cluster_n is None:
+        return chosen.cluster_m, chosen.cluster_n
+    return cluster_m or 1, cluster_n or 1
+
+
 def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities, cluster_n: int = 1) -> Requirements:
     """What (tile, cluster) needs on this device, with either schedule: its probed stages, or two
     when none fit (so a refusal names the bytes two stages would take)."""

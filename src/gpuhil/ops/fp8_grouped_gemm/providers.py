@@ -29,9 +29,8 @@ def _warp_requirements(problem: GroupedGemmProblem, caps, *, tile=None) -> Requi
 def _wgmma_requirements(problem: GroupedGemmProblem, caps, *, tile=None, cluster_m=None, cluster_n=None,
                         pingpong=None) -> Requirements:
     chosen = spec_wgmma.choose(problem.n, problem.k, problem.tokens_per_group, caps)
-    if cluster_m is None and cluster_n is None:  # forcing one leaves the other at 1, as dispatch does
-        cluster_m, cluster_n = chosen.cluster_m, chosen.cluster_n
-    return spec_wgmma.config_requirements(tile or chosen.tile, cluster_m or 1, caps, cluster_n or 1)  # either schedule
+    cluster_m, cluster_n = spec_wgmma.cluster_for(chosen, cluster_m, cluster_n)  # as dispatch resolves it
+    return spec_wgmma.config_requirements(tile or chosen.tile, cluster_m, caps, cluster_n)  # either schedule
 
 
 TORCH = Provider("torch", "fp8_grouped_gemm", "torch", _torch_requirements, _torch_prepare,
