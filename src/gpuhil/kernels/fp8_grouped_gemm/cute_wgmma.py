@@ -116,6 +116,27 @@ def build(config: WgmmaConfig, scale_mode: str):
         row0 = beg + ((local % m_tiles) * cm + rank_m) * tm
         return lo, row0, end - row0, (local // m_tiles) * cn + rank_n
 
+    @cute.jit
+    def quad_transpose(words: cute.Tensor, chunk: cute.Tensor, v1, b0, mi, ni, lo, hi):
+        """chunk <- this lane's 16-byte block of one row. Lane q of a quad holds word q (columns 2q,
+        2q+1) of blocks b0..b0+3 of that row; after a 4x4 transpose across the quad (butterfly
+        shuffles over lane bit 1, then bit 0) it holds words 0..3 of block b0 + q. A butterfly puts a
+        word at a lane-relative position (row p ^ x), hence the selects that put it back in order."""
+        w = [words[(0, v1, b0 + i), mi, ni] for i in range(4)]
+        # Bit 1: keep the two blocks whose bit 1 is this lane's, trade the other two for the partner's.
+        keep = [Int32(cutlass.select_(hi, w[2 + k], w[k])) for k in range(2)]
+        got = [cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(hi, w[k], w[2 + k])), offset=2) for k in range(2)]
+        # Bit 0: the same within the pair; each lane is left with its own block, from all four lanes.
+        own_mine = Int32(cutlass.select_(lo, keep[1], keep[0]))
+        own_far = Int32(cutlass.select_(lo, got[1], got[0]))
+        near = cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(lo, keep[0], keep[1])), offset=1)
+        diag = cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(lo, got[0], got[1])), offset=1)
+        # By source lane relative to this one (q, q^1, q^2, q^3) -> by source lane (0..3).
+        rel = [own_mine, near, own_far, diag]
+        by_lo = [Int32(cutlass.select_(lo, rel[x ^ 1], rel[x])) for x in range(4)]
+        for x in cutlass.range_constexpr(4):
+            chunk[x] = Int32(cutlass.select_(hi, by_lo[x ^ 2], by_lo[x]))
+
     @cute.kernel
     def kernel(
         tma_atom_a: cute.CopyAtom,
@@ -213,6 +234,9 @@ def build(config: WgmmaConfig, scale_mode: str):
             acc = cute.make_rmem_tensor(tCcC.shape, Float32)
             out_frag = cute.make_rmem_tensor(tCcC.shape, BFloat16)
             atoms_m, atoms_n = cute.size(acc, mode=[1]), cute.size(acc, mode=[2])
+            quad_lane = cute.arch.lane_idx() % 4
+            lane_lo, lane_hi = (quad_lane & 1) != 0, (quad_lane & 2) != 0
+            chunk = cute.make_rmem_tensor(4, Int32)
             col_blocks = cute.size(acc.shape[0][2])
             sa_r = cute.make_rmem_tensor((2, atoms_m), Float32)
             sb_r = cute.make_rmem_tensor((2, col_blocks, atoms_n), Float32)
@@ -292,14 +316,20 @@ def build(config: WgmmaConfig, scale_mode: str):
                     for i in cutlass.range_constexpr(cute.size(acc)):
                         acc[i] = acc[i] * scale
                 out_frag.store(acc.load().to(BFloat16))
-                tCgC = thr_mma.partition_C(cute.local_tile(cute.domain_offset((row0, 0), mC), (tm, tn), (0, n_t)))
+                gC = cute.local_tile(cute.domain_offset((row0, 0), mC), (tm, tn), (0, n_t))
+                words = cute.recast_tensor(out_frag, Int32)  # one bf16 column pair per word
                 for mi in cutlass.range_constexpr(atoms_m):
                     for ni in cutlass.range_constexpr(atoms_n):
-                        for b in cutlass.range_constexpr(col_blocks):
-                            for v1 in cutlass.range_constexpr(2):
-                                r, c = tCcC[(0, v1, b), mi, ni]
-                                if r < rows and n0 + c < N:  # N % 8 == 0: a pair is all in or all out
-                                    cute.autovec_copy(out_frag[(None, v1, b), mi, ni], tCgC[(None, v1, b), mi, ni])
+                        for v1 in cutlass.range_constexpr(2):
+                            r = tCcC[(0, v1, 0), mi, ni][0]
+                            for j in cutlass.range_constexpr(col_blocks // 4):
+                                quad_transpose(words, chunk, v1, 4 * j, mi, ni, lane_lo, lane_hi)
+                                # Lane q of the quad now holds block 4j + q: 8 columns from the one
+                                # its word of block 4j starts at (8 * 4j + 2q), i.e. 6q further.
+                                c = cute.assume(tCcC[(0, v1, 4 * j), mi, ni][1] + 6 * quad_lane, divby=8)
+                                if r < rows and n0 + c < N:  # N % 8 == 0: a block is all in or all out
+                                    dst = cute.make_tensor(cute.domain_offset((r, c), gC).iterator, cute.make_layout(8))
+                                    cute.autovec_copy(chunk, cute.recast_tensor(dst, Int32))
                 if cutlass.const_expr(pingpong):  # the next tile's stages belong to the other warpgroup
                     for _ in cutlass.range(k_tiles):
                         read.advance()
