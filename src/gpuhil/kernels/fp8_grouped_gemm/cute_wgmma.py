@@ -20,8 +20,9 @@ of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue
 mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy.
 Rows of A past the group belong to the next group or lie past T (TMA fills zeros there); they only
 feed accumulator rows that are never stored. The K tail is zero-filled by TMA too. Epilogue: scale
-in fp32, bf16, predicated stores straight from the accumulators (a group boundary can fall inside
-any tile, so a TMA store box could overwrite a neighbour's rows).
+in fp32, bf16, then predicated 16-byte stores straight from registers (a group boundary can fall
+inside any tile, so a TMA store box could overwrite a neighbour's rows): a 4x4 transpose across each
+quad of lanes turns the accumulator layout's 4-byte column pairs into whole 8-column blocks.
 """
 
 # No `from __future__ import annotations`: @cute.struct reads its field annotations as objects.
