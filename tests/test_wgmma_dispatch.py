@@ -57,7 +57,7 @@ def test_h100_choices_are_the_sweeps_winners():
     assert all(got[name] == (narrow, 1, True, 1) for name in got if name.endswith("decode"))
     assert got["qwen3-30b-a3b-down-prefill"] == (square, 2, True, 1)  # K 768: a quad's idle SMs cost more
     assert got["qwen3-30b-a3b-gate_up-prefill"] == (square, 2, True, 2)  # K 2048: a quad shares A and B
-    assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True, 2)  # K 4096: ping-pong hides the epilogue
+    assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True, 1)  # 1024 tokens per expert: math-bound
     assert got["mixtral-8x7b-down-prefill"] == (wide, 2, False, 1)  # K 14336: operand reuse wins
     assert got["deepseek-v3-gate_up-prefill"] == (narrow, 2, True, 2)  # K 7168: a quad shares A and B
     assert got["deepseek-v3-down-prefill"] == (narrow, 2, True, 1)  # K 2048: a pair

@@ -25,9 +25,11 @@ LONG_K = 8192  # prefill: from this K the wide cooperative tile beats ping-pong 
 # Below 256 tokens per expert, from this K a 2x2 cluster of 64 x 256 tiles beats a pair (sweep: it
 # loses 4 % at K 4096 and wins 4 % at K 7168; a quad also leaves the SMs idle that no whole cluster fits).
 QUAD_MIN_K = 6144
-# From 256 tokens per expert, from this K a 2x2 cluster of 128 x 128 tiles beats a pair (sweep with the
-# transposed-store epilogue: +5 % at K 2048, even at K 4096, -1 % at K 768).
+# From 256 to 511 tokens per expert (bound by bytes: sharing A cuts the L2 traffic), from this K a 2x2
+# cluster of 128 x 128 tiles beats a pair (Qwen3 gate_up, K 2048: 1-5 % faster; Qwen3 down, K 768:
+# even). From 512 (Mixtral gate_up, bound by FP8 math) the SMs no quad fits cost more: pair 1-3 % ahead.
 SQUARE_QUAD_MIN_K = 2048
+SQUARE_QUAD_MAX_TOKENS = 512
 MIN_STAGES, MAX_STAGES = 2, 8
 MAX_GROUPS = 1024  # per-group tile starts live in smem; MoE layers ship at most 384 experts today
 TARGETS = ("sm_90a",)
@@ -119,18 +121,19 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     epilogue is a small share of a tile (it scales with 1/K) and 128 x 256's operand reuse wins
     (cooperative: its accumulators exceed one warpgroup's registers). Where the device launches
     clusters, two CTAs share each B tile through multicast once an expert has rows for both: 128-row
-    tiles from 256 tokens per expert, in a 2x2 cluster that shares A as well from SQUARE_QUAD_MIN_K;
-    below that 64 x 256 tiles, so the pair still covers 128 rows, and from QUAD_MIN_K a 2x2 cluster."""
+    tiles from 256 tokens per expert (below SQUARE_QUAD_MAX_TOKENS and from SQUARE_QUAD_MIN_K in a
+    2x2 cluster that shares A as well); below that 64 x 256 tiles, so the pair still covers 128 rows,
+    and from QUAD_MIN_K a 2x2 cluster."""
     if tokens_per_group <= 64:
         return Choice(Tile(64, 256, 128), 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
         wide = Tile(128, 256, 128)
         return Choice(wide, 2 if _launches(wide, False, caps, 2) else 1, False)
     square, narrow = Tile(128, 128, 128), Tile(64, 256, 128)
-    if tokens_per_group >= 256 and k >= SQUARE_QUAD_MIN_K and _launches(square, True, caps, 2, 2):
-        return Choice(square, 2, True, 2)
     if tokens_per_group >= 256 and _launches(square, True, caps, 2):
-        return Choice(square, 2, True)
+        quad = (tokens_per_group < SQUARE_QUAD_MAX_TOKENS and k >= SQUARE_QUAD_MIN_K
+                and _launches(square, True, caps, 2, 2))
+        return Choice(square, 2, True, 2 if quad else 1)
     if tokens_per_group < 256 and k >= QUAD_MIN_K and _launches(narrow, True, caps, 2, 2):
         return Choice(narrow, 2, True, 2)
     if tokens_per_group < 256 and _launches(narrow, True, caps, 2):
