@@ -55,6 +55,8 @@ def build(config: WgmmaConfig, scale_mode: str):
     rowwise = scale_mode == "rowwise"
     tm, tn, tk, cm, stages = config.tile.m, config.tile.n, config.tile.k, config.cluster_m, config.stages
     cn = config.cluster_n
+    if tn % 32:  # the epilogue's quad transpose stores four 8-column blocks at a time
+        raise ValueError(f"gpuhil-cute-wgmma: tile N must be a multiple of 32, got {tn}")
     pingpong = config.pingpong
     consumer_wgs, tile_wgs = config.consumer_warpgroups, config.tile_warpgroups
     threads = 128 * (1 + consumer_wgs)
