@@ -1,8 +1,9 @@
 """Every gpuhil-cute-wgmma config compiles for sm_90a with no GPU; the compiled kernel's shared
 memory is the spec's formula (so the gate's byte count is the truth), its cluster is the config's,
 and the PTX really uses warpgroup MMA, for a cluster multicast TMA (one multicast load per shared
-operand: B along M, A along N), and for ping-pong the named barrier handing the mainloop from one
-warpgroup to the other.
+operand: B along M, A along N), for ping-pong the named barrier handing the mainloop from one
+warpgroup to the other, and an epilogue whose global stores are all 16 bytes wide (the quad
+transpose; 4-byte stores made Qwen3 down prefill 1.3x slower, docs/PERF.md).
 
 Grid: every config (3 tiles x 4 clusters, cooperative, and ping-pong where the tile fits) at the
 stages the H100 catalog row gives (the only sm_90a smem size in the catalog: H100, H200 and H20
@@ -43,3 +44,5 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
     assert all(("multicast::cluster" in op) == (cluster_n > 1) for op in a_loads), set(a_loads)  # A shared along N
     assert all(("multicast::cluster" in op) == (cluster_m > 1) for op in b_loads), set(b_loads)  # B shared along M
     assert ("bar.arrive" in ptx) == pingpong  # the mainloop turn handed to the other warpgroup
+    stores = {op for line in ptx.splitlines() for op in line.split() if op.startswith("st.global")}
+    assert stores == {"st.global.v4.b32"}, stores  # one whole 8-column bf16 block per lane and store
