@@ -55,12 +55,24 @@ def test_h100_choices_are_the_sweeps_winners():
     square, wide, narrow = Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128)
     got = _choices("h100")
     assert all(got[name] == (narrow, 1, True, 1) for name in got if name.endswith("decode"))
-    assert got["qwen3-30b-a3b-down-prefill"] == (square, 2, True, 1)  # K 768: a quad's idle SMs cost more
+    assert got["qwen3-30b-a3b-down-prefill"] == (square, 2, True, 1)  # K 768: a quad gains nothing
     assert got["qwen3-30b-a3b-gate_up-prefill"] == (square, 2, True, 2)  # K 2048: a quad shares A and B
     assert got["mixtral-8x7b-gate_up-prefill"] == (square, 2, True, 1)  # 1024 tokens per expert: math-bound
     assert got["mixtral-8x7b-down-prefill"] == (wide, 2, False, 1)  # K 14336: operand reuse wins
     assert got["deepseek-v3-gate_up-prefill"] == (narrow, 2, True, 2)  # K 7168: a quad shares A and B
     assert got["deepseek-v3-down-prefill"] == (narrow, 2, True, 1)  # K 2048: a pair
+
+
+def test_the_128x128_quad_covers_bytes_bound_prefill_only():
+    """Its bounds, from either side: 256-511 tokens per expert, K >= SQUARE_QUAD_MIN_K."""
+    caps = caps_of("h100")
+
+    def cluster_n(tokens_per_group, k):
+        return spec_wgmma.choose(2048, k, tokens_per_group, caps).cluster_n
+
+    k = spec_wgmma.SQUARE_QUAD_MIN_K
+    assert cluster_n(256, k) == cluster_n(spec_wgmma.SQUARE_QUAD_MAX_TOKENS - 1, k) == 2
+    assert cluster_n(spec_wgmma.SQUARE_QUAD_MAX_TOKENS, k) == cluster_n(256, k - 16) == 1
 
 
 def test_h20_choices_keep_the_schedule_on_one_cta():
