@@ -5,6 +5,8 @@ Grid: each catalog SKU of cc >= 9.0 (sm_90a, sm_100a, sm_103a, sm_120a, sm_121a)
 catalog row gets from `gpuhil gates`: exactly what its runner would dispatch.
 """
 
+import dataclasses
+
 import pytest
 
 from gpuhil.gating import Requirements, check
@@ -17,12 +19,11 @@ def aot_target(sku) -> str:
     return "sm_" + sku.cc.replace(".", "") + "a"
 
 
-CONFIG_FIELDS = ("threads", "vec", "cluster_n", "unroll", "pdl", "handoff")
-
-
 def handed_configs(caps):
-    """(config, dtype) of every gate row the SKU runs, rebuilt from the row's details."""
-    return sorted({(ArgmaxConfig(*(r.details[f] for f in CONFIG_FIELDS)), r.details["dtype"])
+    """(config, dtype) of every gate row the SKU runs, rebuilt from the row's details (every field of
+    ArgmaxConfig, so a field the row lacks fails here)."""
+    fields = [f.name for f in dataclasses.fields(ArgmaxConfig)]
+    return sorted({(ArgmaxConfig(**{f: r.details[f] for f in fields}), r.details["dtype"])
                    for r in gate_rows(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 

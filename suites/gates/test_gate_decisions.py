@@ -5,6 +5,7 @@ The grid is every catalog SKU x every registered kernel config, because a decisi
 wrong for one SKU is exactly the bug class gpuhil exists for.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from gpuhil import session as session_mod
 from gpuhil.gating import UnsupportedConfig, check
 from gpuhil.kernels.argmax import plan as plan_argmax
+from gpuhil.kernels.argmax.spec import ArgmaxConfig
 from gpuhil.kernels.fp8_grouped_gemm import plan_warp, plan_wgmma, spec_warp, spec_wgmma
 from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
 from gpuhil.report.gates import decision_table
@@ -75,8 +77,7 @@ def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhi
     table = decision_table(target.caps)
     for row in (r for r in table if r["kernel"] == "argmax" and not r["forced"]):
         cfg = plan_argmax(row["M"], row["N"], row["dtype"], target.caps)
-        assert (cfg.cluster_n, cfg.threads, cfg.vec, cfg.unroll, cfg.pdl, cfg.handoff) == \
-            (row["cluster_n"], row["threads"], row["vec"], row["unroll"], row["pdl"], row["handoff"]), row
+        assert cfg == ArgmaxConfig(**{f.name: row[f.name] for f in dataclasses.fields(ArgmaxConfig)}), row
     problems = {p.name.removesuffix("-uniform"): p for p in layer_problems() if p.name.endswith("uniform")}
     wgmma_rows = [r for r in table if r["config"].startswith("gpuhil-cute-wgmma")]
     assert sorted(n for r in wgmma_rows for n in r["chosen_for"]) == sorted(problems)  # each shape: one row
