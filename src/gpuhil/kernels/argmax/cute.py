@@ -5,9 +5,9 @@ maximum.  NaN counts as the maximum and the first NaN wins; an all -inf row
 gives (-inf, 0).
 
 Work split: ``cluster_n`` CTAs per row (grid.x = cluster_n * M, rows in
-grid.x so M is not capped at 65535), by default one cluster.  The row's full 16-byte vectors
-are split into ``cluster_n`` contiguous chunks; each thread walks its chunk
-in rounds of ``unroll`` independent vector loads.  A full-width vector is
+grid.x so M is not capped at 65535), by default one cluster.  The row's full
+16-byte vectors are split into ``cluster_n`` contiguous chunks; each thread
+walks its chunk in rounds of ``unroll`` independent vector loads.  A full-width vector is
 reduced to its maximum with packed NaN-propagating max instructions and only
 the first vector holding the thread's running maximum is remembered; the
 element inside it is found once, at the end (re-read from L2).  Then
@@ -18,9 +18,10 @@ writes.  Without clusters (``handoff="gmem"``) the CTAs of a row are plain
 CTAs of the grid: each stores its pair in a global workspace and increments
 the row's counter (acq_rel); the one that completes the count reduces the
 pairs, writes and resets the counter.  The < vec element tail after the last
-full vector is read with scalar loads by the last rank.  With ``pdl`` the kernel is launched as a
-programmatic dependent launch: it waits for the previous kernel's grid right
-before its first load and lets the next kernel launch at once.
+full vector is read with scalar loads by the last rank.  With ``pdl`` the
+kernel is launched as a programmatic dependent launch: it waits for the
+previous kernel's grid right before its first load and lets the next kernel
+launch at once.
 
 One row per cluster also for small N: the host picks a small config
 (threads=32..128, cluster_n=1) there; packing several rows per CTA would

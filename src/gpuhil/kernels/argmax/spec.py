@@ -119,12 +119,12 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
     Up to one CTA per SM (M <= SMs, the sampling sizes): split a row as far as the SMs, the probed
     cluster limit (MAX_SPLIT_N through global memory where clusters are absent) and MIN_ELEMS_PER_CTA
     allow, with 512 threads of 4 loads each where the chunk has that much work, and launch with PDL
-    where the device has it. These grids are
-    latency-bound: the fewest rounds of loads per CTA and an overlapped launch win (H100, M=64
-    N=151936 bf16: t512 c2 u4 with PDL 9.4 us, t256 c8 u4 10.1 us, t256 c8 u4 with PDL 11.9 us; M=1:
-    t512 c16 u4 with PDL 2.3 us, without PDL 3.4 us; docs/PERF.md). More rows than SMs: one CTA per
-    row, sized to the row, several per SM; no PDL, whose early-launched CTAs would take SM slots from
-    this grid's later CTAs and leave the next grid's CTAs unevenly placed.
+    where the device has it. These grids are latency-bound: the fewest rounds of loads per CTA and
+    an overlapped launch win (H100, M=64 N=151936 bf16: t512 c2 u4 with PDL 9.4 us, t256 c8 u4
+    10.1 us, t256 c8 u4 with PDL 11.9 us; M=1: t512 c16 u4 with PDL 2.3 us, without PDL 3.4 us;
+    docs/PERF.md). More rows than SMs: one CTA per row, sized to the row, several per SM; no PDL,
+    whose early-launched CTAs would take SM slots from this grid's later CTAs and leave the next
+    grid's CTAs unevenly placed.
     """
     vec = 16 // ELEM_BYTES[dtype] if vec_ok else 1
     sms = caps.sm_count or 1
