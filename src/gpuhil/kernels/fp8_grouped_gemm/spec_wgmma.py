@@ -15,15 +15,20 @@ from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements, check
 from .spec_warp import Tile
 
-TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 256, 128))
+# The 64-row tile takes 256 bytes of K per stage: each weight row is then read as two adjacent
+# 128-byte TMA boxes (the 128-byte swizzle's widest) in one go instead of one box per stage, which
+# took the decode shapes from 85-97 % to 90-102 % of their byte roofline (docs/PERF.md,
+# sixth pass). Its N of 128 keeps four such stages in shared memory.
+TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 128, 256))
 # (CTAs along M, which share each B tile, x CTAs along N, which share each A tile), both by multicast.
 CLUSTERS = ((1, 1), (2, 1), (1, 2), (2, 2))
 # Ping-pong gives each of the two consumer warpgroups a whole tile, so one's epilogue runs under the
 # other's mainloop; its fp32 accumulators (tile.m * tile.n / 128 per thread) must stay <= 128 registers.
 PINGPONG_MAX_TILE_ELEMS = 128 * 128
 LONG_K = 8192  # prefill: from this K the wide cooperative tile beats ping-pong (sweep in docs/PERF.md)
-# Below 256 tokens per expert, from this K a 2x2 cluster of 64 x 256 tiles beats a pair (sweep: it
-# loses 4 % at K 4096 and wins 4 % at K 7168; a quad also leaves the SMs idle that no whole cluster fits).
+# Below 256 tokens per expert, from this K a 2x2 cluster of 64-row tiles beats a pair (sweep of the
+# 64 x 256 tile that came before: it loses 4 % at K 4096 and wins 4 % at K 7168; a quad also leaves
+# the SMs idle that no whole cluster fits).
 QUAD_MIN_K = 6144
 # From 256 to 511 tokens per expert (bound by bytes: sharing A cuts the L2 traffic), from this K a 2x2
 # cluster of 128 x 128 tiles beats a pair (Qwen3 gate_up, K 2048: 1-5 % faster; Qwen3 down, K 768:
@@ -115,21 +120,23 @@ def _launches(tile: Tile, pingpong: bool, caps: Capabilities, cluster_m: int, cl
 def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choice:
     """(tile, cluster_m, pingpong, cluster_n) per problem, from sweeps of every config on the H100
     (docs/PERF.md).
-    Decode (<= 64 tokens per expert): one 64 x 256 tile per expert and N block, so each weight byte is
-    read once; ping-pong, so a tile's stores run under the next tile's mainloop.
+    Decode (<= 64 tokens per expert): one 64-row tile per expert and N block, so each weight byte is
+    read once, 256 bytes of K per stage (TILES); ping-pong, so a tile's stores run under the next
+    tile's mainloop.
     Prefill: ping-pong 128 x 128, except where K >= LONG_K with >= 512 tokens per expert: there the
     epilogue is a small share of a tile (it scales with 1/K) and 128 x 256's operand reuse wins
     (cooperative: its accumulators exceed one warpgroup's registers). Where the device launches
     clusters, two CTAs share each B tile through multicast once an expert has rows for both: 128-row
     tiles from 256 tokens per expert (below SQUARE_QUAD_MAX_TOKENS and from SQUARE_QUAD_MIN_K in a
-    2x2 cluster that shares A as well); below that 64 x 256 tiles, so the pair still covers 128 rows,
+    2x2 cluster that shares A as well); below that 64-row tiles, so the pair still covers 128 rows,
     and from QUAD_MIN_K a 2x2 cluster."""
+    narrow = Tile(64, 128, 256)
     if tokens_per_group <= 64:
-        return Choice(Tile(64, 256, 128), 1, True)
+        return Choice(narrow, 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
         wide = Tile(128, 256, 128)
         return Choice(wide, 2 if _launches(wide, False, caps, 2) else 1, False)
-    square, narrow = Tile(128, 128, 128), Tile(64, 256, 128)
+    square = Tile(128, 128, 128)
     if tokens_per_group >= 256 and _launches(square, True, caps, 2):
         quad = (tokens_per_group < SQUARE_QUAD_MAX_TOKENS and k >= SQUARE_QUAD_MIN_K
                 and _launches(square, True, caps, 2, 2))
