@@ -3,7 +3,8 @@ memory is the spec's formula (so the gate's byte count is the truth), its cluste
 and the PTX really uses warpgroup MMA, for a cluster multicast TMA (one multicast load per shared
 operand: B along M, A along N), for ping-pong the named barrier handing the mainloop from one
 warpgroup to the other, and an epilogue whose global stores are all 16 bytes wide (the quad
-transpose; 4-byte stores made Qwen3 down prefill 1.3x slower, docs/PERF.md).
+transpose; 4-byte stores made Qwen3 down prefill 1.3x slower, docs/PERF.md), launched as a
+programmatic dependent launch.
 
 Grid: every config (3 tiles x 4 clusters, cooperative, and ping-pong where the tile fits) at the
 stages the H100 catalog row gives (the only sm_90a smem size in the catalog: H100, H200 and H20
@@ -44,5 +45,7 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
     assert all(("multicast::cluster" in op) == (cluster_n > 1) for op in a_loads), set(a_loads)  # A shared along N
     assert all(("multicast::cluster" in op) == (cluster_m > 1) for op in b_loads), set(b_loads)  # B shared along M
     assert ("bar.arrive" in ptx) == pingpong  # the mainloop turn handed to the other warpgroup
+    # Programmatic dependent launch: setup overlaps the previous kernel, global accesses wait for it.
+    assert "griddepcontrol.launch_dependents" in ptx and "griddepcontrol.wait" in ptx
     stores = {op for line in ptx.splitlines() for op in line.split() if op.startswith("st.global")}
     assert stores == {"st.global.v4.b32"}, stores  # one whole 8-column bf16 block per lane and store

@@ -23,6 +23,8 @@ feed accumulator rows that are never stored. The K tail is zero-filled by TMA to
 in fp32, bf16, then predicated 16-byte stores straight from registers (a group boundary can fall
 inside any tile, so a TMA store box could overwrite a neighbour's rows): a 4x4 transpose across each
 quad of lanes turns the accumulator layout's 4-byte column pairs into whole 8-column blocks.
+Every launch is a programmatic dependent launch (sm_90, like everything here): a CTA sets up its
+barriers while the stream's previous kernel finishes and waits for it before any global access.
 """
 
 # No `from __future__ import annotations`: @cute.struct reads its field annotations as objects.
@@ -179,6 +181,11 @@ def build(config: WgmmaConfig, scale_mode: str):
         if cutlass.const_expr(cn > 1):
             a_mcast_mask = cute.make_layout_image_mask(cta_layout, cta_layout.get_flat_coord(rank), mode=1)
 
+        # Programmatic dependent launch: the next kernel of the stream may start on each SM this grid
+        # leaves (one CTA fills an SM, so no earlier); its barrier setup then runs under this grid's
+        # last tiles, and griddepcontrol.wait holds it before its first global access until this
+        # grid has finished and its stores are visible.
+        cute.arch.griddepcontrol_launch_dependents()
         storage = SmemAllocator().allocate(Storage)
         # Each consumer warp of the tile's warpgroups releases a stage to every CTA that multicast into it.
         ab_pipe = pipeline.PipelineTmaAsync.create(
@@ -196,6 +203,7 @@ def build(config: WgmmaConfig, scale_mode: str):
         offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
         n_tiles = (N + (tn * cn - 1)) // (tn * cn)  # cluster tiles along N
         k_tiles = cute.size(cute.local_tile(mA, (tm, tk), (0, None)), mode=[2])
+        cute.arch.griddepcontrol_wait()  # offs, A, B and the scales may be the previous kernel's output
         if warp == 0:
             write_tile_starts(offs, starts, G, T, n_tiles)
         cute.arch.sync_threads()  # tile starts visible to every warp
@@ -371,7 +379,7 @@ def build(config: WgmmaConfig, scale_mode: str):
         kernel(tma_atom_a, tma_a, tma_atom_b, tma_b, tiled_mma, a_layout, b_layout,
                out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, G).launch(
             grid=[clusters * cm, cn, 1], block=[threads, 1, 1], cluster=(cm, cn, 1),
-            min_blocks_per_mp=1, stream=stream)
+            min_blocks_per_mp=1, stream=stream, use_pdl=True)
 
     return host
 
