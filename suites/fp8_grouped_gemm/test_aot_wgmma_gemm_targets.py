@@ -49,3 +49,19 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
     assert "griddepcontrol.launch_dependents" in ptx and "griddepcontrol.wait" in ptx
     stores = {op for line in ptx.splitlines() for op in line.split() if op.startswith("st.global")}
     assert stores == {"st.global.v4.b32"}, stores  # one whole 8-column bf16 block per lane and store
+    assert str(cute_wgmma.EVICT_FIRST) not in ptx  # only a config that streams B asks for evict-first
+
+
+@pytest.mark.aot
+@pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
+def test_decode_config_streams_the_weights_evict_first(tmp_path, gpuhil_session):
+    """At decode sizes each weight byte is read once: the B loads carry the evict-first L2 policy."""
+    from gpuhil import aot
+    from gpuhil.kernels.fp8_grouped_gemm import cute_wgmma, plan_wgmma
+
+    caps = catalog_capabilities(gpuhil_session.matrix.sku("h100"), software_fingerprint())
+    cfg = plan_wgmma(512, 128, 1536, 2048, caps)  # Qwen3-30B-A3B gate_up, 64 tokens x top-8
+    assert cfg.stream_b and cfg.name.endswith("ppef")
+    res = aot.compile_for_target(cute_wgmma.build(cfg, "rowwise"), *cute_wgmma.aot_args(cfg, "rowwise"),
+                                 target="sm_90a", keep_dir=tmp_path)
+    assert str(cute_wgmma.EVICT_FIRST) in res.ptx_path.read_text()

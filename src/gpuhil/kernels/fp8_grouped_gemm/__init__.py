@@ -39,12 +39,13 @@ def plan_wgmma(tokens: int, groups: int, n: int, k: int, caps: Capabilities, *, 
     """The wgmma config for this shape on this device, checked (no DSL, no GPU needed). A forced
     tile keeps the chosen schedule where its accumulators allow ping-pong; a forced cluster_m or
     cluster_n leaves the other at 1 unless it is forced too."""
-    chosen = spec_wgmma.choose(n, k, tokens / max(groups, 1), caps)
+    per_group = tokens / max(groups, 1)
+    chosen = spec_wgmma.choose(n, k, per_group, caps)
     tile = tile or chosen.tile
     cluster_m, cluster_n = spec_wgmma.cluster_for(chosen, cluster_m, cluster_n)
     if pingpong is None:
         pingpong = chosen.pingpong and spec_wgmma.pingpong_fits(tile)
-    cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong, cluster_n)
+    cfg = spec_wgmma.config_for(tile, cluster_m, caps, pingpong, cluster_n, spec_wgmma.reads_weights_once(per_group))
     if cfg is None:
         two = WgmmaConfig(tile, cluster_m, spec_wgmma.MIN_STAGES, False, cluster_n)
         raise UnsupportedConfig(f"fp8 grouped GEMM (wgmma) {two.name}", check(spec_wgmma.requirements(two), caps))

@@ -14,8 +14,8 @@ binary search there.
 
 Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; each B tile
 is multicast to the cluster_m CTAs that share it, each A tile to the cluster_n CTAs that share it,
-every CTA loading its share), 1 or 2 consumer warpgroups run wgmma with fp32
-accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
+every CTA loading its share; B evict-first where the config streams it), 1 or 2 consumer
+warpgroups run wgmma with fp32 accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
 of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue (stores the
 mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy.
 Rows of A past the group belong to the next group or lie past T (TMA fills zeros there); they only
@@ -48,6 +48,7 @@ __all__ = ["SCALE_MODES", "aot_args", "build", "compile_gemm", "launch"]
 SCALE_MODES = ("tensor", "rowwise")
 _PRODUCER_REGS, _CONSUMER_REGS = 40, 232  # the loader needs few registers, the accumulators many
 _TURN_BARRIER = 1  # named barriers 1, 2: ping-pong warpgroup 0 / 1 may start its mainloop (0: sync_threads)
+EVICT_FIRST = 0x12F0000000000000  # the 64-bit L2 cache policy (TMA .L2::cache_hint operand) for evict_first
 
 
 def build(config: WgmmaConfig, scale_mode: str):
@@ -59,7 +60,7 @@ def build(config: WgmmaConfig, scale_mode: str):
     cn = config.cluster_n
     if tn % 32:  # the epilogue's quad transpose stores four 8-column blocks at a time
         raise ValueError(f"gpuhil-cute-wgmma: tile N must be a multiple of 32, got {tn}")
-    pingpong = config.pingpong
+    pingpong, stream_b = config.pingpong, config.stream_b
     consumer_wgs, tile_wgs = config.consumer_warpgroups, config.tile_warpgroups
     threads = 128 * (1 + consumer_wgs)
     turns = 2 if pingpong else 1  # consumer warpgroups taking turns over the CTA's tiles
@@ -229,8 +230,12 @@ def build(config: WgmmaConfig, scale_mode: str):
                         bar = ab_pipe.producer_get_barrier(state)
                         cute.copy(tma_atom_a, tAgA[None, kt], tAsA[None, state.index], tma_bar_ptr=bar,
                                   mcast_mask=a_mcast_mask)
-                        cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
-                                  mcast_mask=b_mcast_mask)
+                        if cutlass.const_expr(stream_b):
+                            cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
+                                      mcast_mask=b_mcast_mask, cache_policy=Int64(EVICT_FIRST))
+                        else:
+                            cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
+                                      mcast_mask=b_mcast_mask)
                         ab_pipe.producer_commit(state)
                         state.advance()
                     t = t + clusters

@@ -35,6 +35,7 @@ QUAD_MIN_K = 6144
 # even). From 512 (Mixtral gate_up, bound by FP8 math) the SMs no quad fits cost more: pair 1-3 % ahead.
 SQUARE_QUAD_MIN_K = 2048
 SQUARE_QUAD_MAX_TOKENS = 512
+DECODE_MAX_TOKENS = 64  # per expert: one 64-row tile holds them all, so each weight byte is read once
 MIN_STAGES, MAX_STAGES = 2, 8
 MAX_GROUPS = 1024  # per-group tile starts live in smem; MoE layers ship at most 384 experts today
 TARGETS = ("sm_90a",)
@@ -47,6 +48,9 @@ class WgmmaConfig:
     stages: int
     pingpong: bool = False  # two consumer warpgroups on alternate tiles (else both on one tile)
     cluster_n: int = 1  # CTAs along N sharing (multicasting) one A tile
+    # B tiles are read once (decode): load them L2 evict-first, so the stream of weights does not push
+    # out the activations that every N block of an expert reads again (1-3 % faster, docs/PERF.md).
+    stream_b: bool = False
 
     @property
     def cluster_size(self) -> int:
@@ -60,7 +64,7 @@ class WgmmaConfig:
     @property
     def name(self) -> str:
         cluster = f"{self.cluster_m}x{self.cluster_n}" if self.cluster_n > 1 else str(self.cluster_m)
-        return f"{self.tile.name}c{cluster}s{self.stages}{'pp' if self.pingpong else ''}"
+        return f"{self.tile.name}c{cluster}s{self.stages}{'pp' if self.pingpong else ''}{'ef' if self.stream_b else ''}"
 
     @property
     def consumer_warpgroups(self) -> int:
@@ -93,9 +97,9 @@ def stages_for(tile: Tile, smem_optin_bytes: int) -> int | None:
 
 
 def config_for(tile: Tile, cluster_m: int, caps: Capabilities, pingpong: bool = False,
-               cluster_n: int = 1) -> WgmmaConfig | None:
+               cluster_n: int = 1, stream_b: bool = False) -> WgmmaConfig | None:
     stages = stages_for(tile, caps.smem_optin_bytes or 0)
-    return WgmmaConfig(tile, cluster_m, stages, pingpong, cluster_n) if stages else None
+    return WgmmaConfig(tile, cluster_m, stages, pingpong, cluster_n, stream_b) if stages else None
 
 
 def requirements(config: WgmmaConfig) -> Requirements:
@@ -131,7 +135,7 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     2x2 cluster that shares A as well); below that 64-row tiles, so the pair still covers 128 rows,
     and from QUAD_MIN_K a 2x2 cluster."""
     narrow = Tile(64, 128, 256)
-    if tokens_per_group <= 64:
+    if tokens_per_group <= DECODE_MAX_TOKENS:
         return Choice(narrow, 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
         wide = Tile(128, 256, 128)
@@ -146,6 +150,11 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     if tokens_per_group < 256 and _launches(narrow, True, caps, 2):
         return Choice(narrow, 2, True)
     return Choice(square, 1, True)
+
+
+def reads_weights_once(tokens_per_group: float) -> bool:
+    """Whether every B tile is loaded once (decode), so loads can stream it evict-first (stream_b)."""
+    return tokens_per_group <= DECODE_MAX_TOKENS
 
 
 def cluster_for(chosen: Choice, cluster_m: int | None, cluster_n: int | None) -> tuple[int, int]:
