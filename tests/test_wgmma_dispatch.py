@@ -2,6 +2,8 @@
 the one the H100 sweep found fastest, and a forced config the device cannot run is refused before
 launch, naming the probed feature."""
 
+import dataclasses
+
 import pytest
 
 from gpuhil.catalog import matrix
@@ -73,6 +75,16 @@ def test_the_128x128_quad_covers_bytes_bound_prefill_only():
     k = spec_wgmma.SQUARE_QUAD_MIN_K
     assert cluster_n(256, k) == cluster_n(spec_wgmma.SQUARE_QUAD_MAX_TOKENS - 1, k) == 2
     assert cluster_n(spec_wgmma.SQUARE_QUAD_MAX_TOKENS, k) == cluster_n(256, k - 16) == 1
+
+
+def test_where_two_wide_k_stages_do_not_fit_the_narrow_tile_takes_128_bytes_of_k():
+    """64x128x256 needs 103424 B for two stages; an sm_90a part with GB10's 99 KiB (as under
+    `--emulate-sku gb10`) still gets a 64-row tile for decode, with stages that fit."""
+    small = dataclasses.replace(caps_of("h100"), smem_optin_bytes=101376)
+    assert spec_wgmma.smem_bytes(Tile(64, 128, 256), 2) > 101376
+    cfg = plan_wgmma(512, 128, 1536, 2048, small)  # Qwen3-30B-A3B gate_up decode
+    assert (cfg.tile, cfg.stages, cfg.stream_b) == (Tile(64, 128, 128), 3, True)
+    assert plan_wgmma(512, 128, 1536, 2048, caps_of("h100")).tile == Tile(64, 128, 256)
 
 
 def test_h20_choices_keep_the_schedule_on_one_cta():

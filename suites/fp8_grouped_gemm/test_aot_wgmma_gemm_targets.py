@@ -6,7 +6,7 @@ warpgroup to the other, and an epilogue whose global stores are all 16 bytes wid
 transpose; 4-byte stores made Qwen3 down prefill 1.3x slower, docs/PERF.md), launched as a
 programmatic dependent launch.
 
-Grid: every config (3 tiles x 4 clusters, cooperative, and ping-pong where the tile fits) at the
+Grid: every config (4 tiles x 4 clusters, cooperative, and ping-pong where the tile fits) at the
 stages the H100 catalog row gives (the only sm_90a smem size in the catalog: H100, H200 and H20
 share it) x both scale recipes.
 """

@@ -42,7 +42,7 @@ def test_cluster_configs_follow_cluster_launch(sku, catalog_caps):
 def test_wgmma_gemm_is_offered_only_where_sm90a_code_runs(sku, catalog_caps):
     """Blackwell (sm_100a/103a) and SM12x cannot run wgmma: the refusal must say so, by feature."""
     rows = [r for r in decision_table(catalog_caps) if r["config"].startswith("gpuhil-cute-wgmma")]
-    assert len(rows) == 20  # 3 tiles x clusters (1,1), (2,1), (1,2), (2,2), cooperative; ping-pong for two tiles
+    assert len(rows) == 28  # 4 tiles x clusters (1,1), (2,1), (1,2), (2,2), cooperative; ping-pong for three tiles
     for row in rows:
         if "sm_90a" not in catalog_caps.targets:
             assert not row["supported"]

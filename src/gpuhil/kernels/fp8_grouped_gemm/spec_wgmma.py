@@ -18,8 +18,10 @@ from .spec_warp import Tile
 # The 64-row tile takes 256 bytes of K per stage: each weight row is then read as two adjacent
 # 128-byte TMA boxes (the 128-byte swizzle's widest) in one go instead of one box per stage, which
 # took the decode shapes from 85-97 % to 90-102 % of their byte roofline (docs/PERF.md,
-# sixth pass). Its N of 128 keeps four such stages in shared memory.
-TILES = (Tile(128, 128, 128), Tile(128, 256, 128), Tile(64, 128, 256))
+# sixth pass). Its N of 128 keeps four such stages in 227 KiB; where two do not fit (99 KiB
+# parts), the same tile with 128 bytes of K.
+NARROW_TILES = (Tile(64, 128, 256), Tile(64, 128, 128))
+TILES = (Tile(128, 128, 128), Tile(128, 256, 128), *NARROW_TILES)
 # (CTAs along M, which share each B tile, x CTAs along N, which share each A tile), both by multicast.
 CLUSTERS = ((1, 1), (2, 1), (1, 2), (2, 2))
 # Ping-pong gives each of the two consumer warpgroups a whole tile, so one's epilogue runs under the
@@ -134,7 +136,7 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     tiles from 256 tokens per expert (below SQUARE_QUAD_MAX_TOKENS and from SQUARE_QUAD_MIN_K in a
     2x2 cluster that shares A as well); below that 64-row tiles, so the pair still covers 128 rows,
     and from QUAD_MIN_K a 2x2 cluster."""
-    narrow = Tile(64, 128, 256)
+    narrow = narrow_tile(caps)
     if tokens_per_group <= DECODE_MAX_TOKENS:
         return Choice(narrow, 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
@@ -150,6 +152,11 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     if tokens_per_group < 256 and _launches(narrow, True, caps, 2):
         return Choice(narrow, 2, True)
     return Choice(square, 1, True)
+
+
+def narrow_tile(caps: Capabilities) -> Tile:
+    """The first of NARROW_TILES whose stages fit this device (else the last, so a refusal names it)."""
+    return next((t for t in NARROW_TILES if stages_for(t, caps.smem_optin_bytes or 0)), NARROW_TILES[-1])
 
 
 def reads_weights_once(tokens_per_group: float) -> bool:
