@@ -15,9 +15,10 @@ binary search there.
 Warp specialization: warp 0 issues TMA loads (A at the tile's first row, anywhere in T; each B tile
 is multicast to the cluster_m CTAs that share it, each A tile to the cluster_n CTAs that share it,
 every CTA loading its share; B evict-first where the config streams it), 1 or 2 consumer
-warpgroups run wgmma with fp32 accumulators: cooperative, both on one tile (64 rows each); or ping-pong, each on every other tile
-of the CTA, skipping the other's stages in the ring, so one warpgroup's epilogue (stores the
-mainloop cannot hide) runs while the other's mainloop keeps the tensor cores and the loads busy.
+warpgroups run wgmma with fp32 accumulators: cooperative, both on one tile (64 rows each); or
+ping-pong, each on every other tile of the CTA, skipping the other's stages in the ring, so one
+warpgroup's epilogue (stores the mainloop cannot hide) runs while the other's mainloop keeps the
+tensor cores and the loads busy.
 Rows of A past the group belong to the next group or lie past T (TMA fills zeros there); they only
 feed accumulator rows that are never stored. The K tail is zero-filled by TMA too. Epilogue: scale
 in fp32, bf16, then predicated 16-byte stores straight from registers (a group boundary can fall
@@ -123,6 +124,14 @@ def build(config: WgmmaConfig, scale_mode: str):
         return lo, row0, end - row0, (local // m_tiles) * cn + rank_n
 
     @cute.jit
+    def skip_tile(read, release, k_tiles: Int32):
+        """Ping-pong: step both consumer states past one tile's stages, which the other warpgroup takes."""
+        for _ in cutlass.range(k_tiles):
+            read.advance()
+            release.advance()
+        return read, release
+
+    @cute.jit
     def quad_transpose(words: cute.Tensor, chunk: cute.Tensor, v1, b0, mi, ni, lo, hi):
         """chunk <- this lane's 16-byte block of one row. Lane q of a quad holds word q (columns 2q,
         2q+1) of blocks b0..b0+3 of that row; after a 4x4 transpose across the quad (butterfly
@@ -216,6 +225,9 @@ def build(config: WgmmaConfig, scale_mode: str):
             cute.arch.setmaxregister_decrease(_PRODUCER_REGS)
             if warp == 0:
                 state = pipeline.make_pipeline_state(pipeline.PipelineUserType.Producer, stages)
+                b_policy = None  # the DSL's default L2 policy
+                if cutlass.const_expr(stream_b):
+                    b_policy = Int64(EVICT_FIRST)
                 t = cluster_id
                 while t < total:
                     g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
@@ -230,12 +242,8 @@ def build(config: WgmmaConfig, scale_mode: str):
                         bar = ab_pipe.producer_get_barrier(state)
                         cute.copy(tma_atom_a, tAgA[None, kt], tAsA[None, state.index], tma_bar_ptr=bar,
                                   mcast_mask=a_mcast_mask)
-                        if cutlass.const_expr(stream_b):
-                            cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
-                                      mcast_mask=b_mcast_mask, cache_policy=Int64(EVICT_FIRST))
-                        else:
-                            cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
-                                      mcast_mask=b_mcast_mask)
+                        cute.copy(tma_atom_b, tBgB[None, kt], tBsB[None, state.index], tma_bar_ptr=bar,
+                                  mcast_mask=b_mcast_mask, cache_policy=b_policy)
                         ab_pipe.producer_commit(state)
                         state.advance()
                     t = t + clusters
@@ -266,9 +274,7 @@ def build(config: WgmmaConfig, scale_mode: str):
             scale = Float32(0.0)
             t = cluster_id + turn * clusters
             if turn > 0:  # the stages of the tile before this warpgroup's first one are the other's
-                for _ in cutlass.range(k_tiles):
-                    read.advance()
-                    release.advance()
+                read, release = skip_tile(read, release, k_tiles)
             while t < total:
                 g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
                 # Scales first: their loads complete under the mainloop instead of stalling the epilogue.
@@ -347,9 +353,7 @@ def build(config: WgmmaConfig, scale_mode: str):
                                     dst = cute.make_tensor(cute.domain_offset((r, c), gC).iterator, cute.make_layout(8))
                                     cute.autovec_copy(chunk, cute.recast_tensor(dst, Int32))
                 if cutlass.const_expr(pingpong):  # the next tile's stages belong to the other warpgroup
-                    for _ in cutlass.range(k_tiles):
-                        read.advance()
-                        release.advance()
+                    read, release = skip_tile(read, release, k_tiles)
                 t = t + clusters * turns
 
     @cute.jit
