@@ -51,7 +51,7 @@ class WgmmaConfig:
     pingpong: bool = False  # two consumer warpgroups on alternate tiles (else both on one tile)
     cluster_n: int = 1  # CTAs along N sharing (multicasting) one A tile
     # B tiles are read once (decode): load them L2 evict-first, so the stream of weights does not push
-    # out the activations that every N block of an expert reads again (1-3 % faster, docs/PERF.md).
+    # out the activations that every N block of an expert reads again (0.7-3 % faster, docs/PERF.md).
     stream_b: bool = False
 
     @property
