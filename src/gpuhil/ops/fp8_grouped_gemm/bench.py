@@ -55,18 +55,13 @@ def roofline(problem, fp8_tflops: float, copy_gbps: float) -> tuple[float, str]:
 
 
 def same_flops_dense_us(timer, problem) -> float:
-    """torch._scaled_mm on [T, K] x [K, N] (T = all routed tokens, tensor-wise scales), timed like the
-    providers (graph replays of 3 calls, back to back). The dense ceiling is measured one GEMM at a
-    time with pauses between samples; a run this long draws as much power as the grouped GEMM does,
-    so it shows what the tensor cores sustain for this much work under the same power cap."""
-    import torch
+    """The dense FP8 GEMM [T, K] x [K, N] (T = all routed tokens), timed like the providers (graph
+    replays of 3 calls, back to back). The dense ceiling is measured one GEMM at a time with pauses
+    between samples; a run this long draws as much power as the grouped GEMM does, so it shows what
+    the tensor cores sustain for this much work under the same power cap."""
+    from ...perf.ceilings import fp8_gemm
 
-    a = torch.randn(problem.total_tokens, problem.k, device="cuda").to(torch.float8_e4m3fn)
-    b = torch.randn(problem.n, problem.k, device="cuda").to(torch.float8_e4m3fn)
-    one = torch.ones((), device="cuda")
-    t = timer.graph([lambda: torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)],
-                    calls_per_replay=3)
-    return t.median_us
+    return timer.graph([fp8_gemm(problem.total_tokens, problem.n, problem.k)], calls_per_replay=3).median_us
 
 
 def bench(session, names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmRow], dict, object]:
