@@ -136,13 +136,13 @@ def layout(t=512, k=2048, g=128, n=1536, **override):
              "offs": (torch.Size([g]), torch.int32, True, cuda0), "scale_a": (torch.Size([t]), torch.float32, True, cuda0),
              "scale_b": (torch.Size([g, n]), torch.float32, True, cuda0), "out": (torch.Size([t, n]), torch.bfloat16, True, cuda0)}
     parts.update(override)
-    return tuple(parts[name] for name in operands.NAMES)
+    return tuple(x for name in operands.NAMES for x in parts[name])  # flat, as check passes it
 
 
 def test_operand_layout_is_checked_once_per_layout():
     operands.check_layout.cache_clear()
-    assert operands.check_layout("rowwise", layout()) == (512, 1536, 2048, 128)
-    assert operands.check_layout("rowwise", layout()) == (512, 1536, 2048, 128)
+    assert operands.check_layout("rowwise", *layout()) == (512, 1536, 2048, 128)
+    assert operands.check_layout("rowwise", *layout()) == (512, 1536, 2048, 128)
     assert operands.check_layout.cache_info().hits == 1
 
 
@@ -157,7 +157,7 @@ def test_operand_layout_is_checked_once_per_layout():
 ])
 def test_operand_layout_errors_name_the_operand(override, message):
     with pytest.raises(ValueError, match=message):
-        operands.check_layout("rowwise", layout(**override))
+        operands.check_layout("rowwise", *layout(**override))
 
 
 def test_grouped_gemm_row_tiles_are_refused_past_the_grid_y_limit():
