@@ -43,7 +43,7 @@ from cutlass.memory import SmemAllocator
 from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
 from ..tiles import check_grouped_grid_rows
 from . import operands
-from .dsl_args import host_args, operand_addresses, pointers
+from .dsl_args import host_args, pointers
 from .spec_warp import WarpGemmConfig, smem_bytes
 
 __all__ = [
@@ -404,8 +404,8 @@ def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
-    T, N, K, G = operands.check(q, out)
+    addresses, (T, N, K, G) = operands.check(q, out)
     check_grouped_grid_rows(compiled.config.tile.m, T, G)
     if T == 0:
         return
-    compiled.launch(*operand_addresses(q, out), T, N, K, G, stream_handle(q.a, stream))
+    compiled.launch(*addresses, T, N, K, G, stream_handle(q.a, stream))

@@ -15,12 +15,6 @@ def pointers(a: int = 0, b: int = 0, out: int = 0, offs: int = 0, sa: int = 0, s
             gmem_ptr(Int32, offs, 4), gmem_ptr(Float32, sa, 4), gmem_ptr(Float32, sb, 4))
 
 
-def operand_addresses(q, out) -> tuple[int, ...]:
-    """Base addresses of torch operands (a QuantizedOperands) and the output, in pointer order."""
-    return (q.a.data_ptr(), q.b.data_ptr(), out.data_ptr(), q.offs.data_ptr(), q.scale_a.data_ptr(),
-            q.scale_b.data_ptr())
-
-
 def host_args(config, scale_mode: str, a: int, b: int, out: int, offs: int, sa: int, sb: int, *rest: int) -> tuple:
     """The DSL arguments for raw values (the generic, first-call path of a packed launch)."""
     *sizes, stream = rest

@@ -3,7 +3,8 @@ so a wrong operand is a ValueError that names it, never a fault inside the kerne
 
 The check runs on every call, so it is split by cost: everything that depends only on the operands'
 layout (shapes, dtypes, contiguity, device) is decided once per layout and cached; per call only the
-layout tuple is read and the base addresses' alignment checked."""
+layout tuple and the base addresses are read (once each: the launch passes the same addresses)
+and the alignment checked."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from ..compiled import require
 NAMES = ("a", "b", "offs", "scale_a", "scale_b", "out")
 
 
-def check(q, out) -> tuple[int, int, int, int]:
-    """q: recipes.QuantizedOperands, out: [T, N] bf16. Returns (T, N, K, G)."""
+def check(q, out) -> tuple[tuple[int, ...], tuple[int, int, int, int]]:
+    """q: recipes.QuantizedOperands, out: [T, N] bf16. Returns the operands' base addresses in the
+    kernels' pointer order (a, b, out, offs, scale_a, scale_b) and (T, N, K, G)."""
     a, b, offs, sa, sb = q.a, q.b, q.offs, q.scale_a, q.scale_b
     # One flat tuple, written out: a generator over the operands or a tuple per operand costs a
     # quarter more per call, and this runs on every launch.
@@ -25,10 +27,11 @@ def check(q, out) -> tuple[int, int, int, int]:
                         sa.shape, sa.dtype, sa.is_contiguous(), sa.get_device(),
                         sb.shape, sb.dtype, sb.is_contiguous(), sb.get_device(),
                         out.shape, out.dtype, out.is_contiguous(), out.get_device())
-    if (a.data_ptr() | b.data_ptr() | out.data_ptr()) % 16:
-        for name, t in (("a", a), ("b", b), ("out", out)):
-            require(t.data_ptr() % 16 == 0, f"{name} must be 16-byte aligned")
-    return dims
+    addresses = (a.data_ptr(), b.data_ptr(), out.data_ptr(), offs.data_ptr(), sa.data_ptr(), sb.data_ptr())
+    if (addresses[0] | addresses[1] | addresses[2]) % 16:
+        for name, address in zip(("a", "b", "out"), addresses):
+            require(address % 16 == 0, f"{name} must be 16-byte aligned")
+    return addresses, dims
 
 
 @functools.lru_cache(maxsize=256)
