@@ -3,6 +3,7 @@ kernels compiled ahead of time for sm_90a, so the DSL's own argument conversion 
 with the slots without a GPU."""
 
 import ctypes
+import struct
 
 import pytest
 
@@ -94,6 +95,16 @@ def test_first_call_is_generic_then_slots_are_reused():
     call(3, 4)
     call(5, 6)
     assert fn.generic == [(1, 2)] and fn.packed == [(3, 4), (5, 6)]
+
+
+def test_a_value_too_wide_for_its_slot_raises_on_the_fast_path():
+    fn = FakeHostFunction()
+    call = PackedCall(CompiledKernel("cfg", "v", None, fn), ("ptr", "i32"), lambda cfg, variant, p, n: (p, n))
+    call(BIG, 7)
+    call(BIG, 2**31 - 1)
+    assert fn.packed[-1] == (BIG, 2**31 - 1)
+    with pytest.raises(struct.error):  # 2**31 would wrap to a negative size in an int32 slot
+        call(BIG, 2**31)
 
 
 class FakeExecutor:
