@@ -137,7 +137,7 @@ def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choic
     2x2 cluster that shares A as well); below that 64-row tiles, so the pair still covers 128 rows,
     and from QUAD_MIN_K a 2x2 cluster."""
     narrow = narrow_tile(caps)
-    if tokens_per_group <= DECODE_MAX_TOKENS:
+    if reads_weights_once(tokens_per_group):  # decode: the same predicate that makes B evict-first
         return Choice(narrow, 1, True)
     if n >= 256 and tokens_per_group >= 512 and k >= LONG_K:
         wide = Tile(128, 256, 128)
