@@ -155,10 +155,14 @@ class Timer:
         xs, clocks = self._sample_loop(one)
         return self._timing(xs, "graph", clocks)
 
-    def host(self, fn: Callable[[], object], calls: int = 200, repeats: int = 5) -> float:
+    def host(self, fn: Callable[[], object], calls: int = 200, repeats: int = 15) -> float:
         """Host time per call of `fn` in us, no graph: the time to enqueue `calls` launches (fewer than
         the launch queue holds, so the CPU never waits on the GPU), median of `repeats`. This is what a
-        caller that does not capture graphs pays on the CPU for each call."""
+        caller that does not capture graphs pays on the CPU for each call.
+
+        Fifteen repeats, as for GPU samples: on a shared CPU, interference comes in bursts of a few
+        milliseconds (a 16-element torch add_ measured 6.3 us and then 60 us per call within a second,
+        the thread on the CPU throughout), so with five repeats one burst could set the median."""
         torch = self.torch
         fn()
         torch.cuda.synchronize()
