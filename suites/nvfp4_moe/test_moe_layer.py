@@ -16,6 +16,11 @@ an ulp from any single-rounding dataflow and ~1 % of its intermediate codes move
 the fp32 reference, from which any bf16-activation dataflow sits ~3 % away (simulated: 3.2e-2
 overall, worst token 8.6e-2; the bf16-dataflow reference itself is 2.9e-2 from it). Bounds: 2^-4
 overall, 2^-2 per token. Either bound still fails a dropped or misrouted expert (~35 % of a token).
+
+The overall bounds are argued from an error averaged over tokens; a one-token batch has no average,
+its Frobenius error is that token's and gets the per-token bound. Measured on the H100 over 100 seeds
+per case: the torch peer's one-token error reached 6.0e-2 (99th percentile 5.9e-2; one suite run drew
+6.5e-2, over 2^-4), while 7 tokens already stayed at or below 4.7e-2.
 """
 
 import pytest
@@ -52,6 +57,7 @@ def test_moe_layer_matches_reference(provider, problem, rng, capabilities):
     provider(inputs, capabilities, out=out)
     torch.cuda.synchronize()
     dtype, overall, per_token = TOLERANCE.get(provider.name, TOLERANCE["torch"])
+    overall = per_token if problem.tokens == 1 else overall  # no average over one token (see above)
     ref = R.moe_layer(inputs.hidden, inputs.router_logits, inputs.w13, inputs.w2, inputs.top_k,
                       input_global_scale=inputs.input_global_scale,
                       intermediate_global_scale=inputs.intermediate_global_scale, activation_dtype=dtype).double()
