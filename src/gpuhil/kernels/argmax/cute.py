@@ -43,7 +43,7 @@ from cutlass._mlir.dialects import llvm
 from cutlass.cutlass_dsl import T
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, stream_handle
+from ..compiled import CompiledKernel, compile_kernel, gmem_ptr, null_stream, raw_stream
 from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, row_stride
 
 _SENTINEL = 0x7FFFFFFF  # "no element seen": loses every index tie
@@ -400,6 +400,12 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, s
         raise ValueError("out_val must be float32 and out_idx int64")
     if out_val.numel() < m or out_idx.numel() < m or out_val.stride(0) != 1 or out_idx.stride(0) != 1:
         raise ValueError("out_val/out_idx must be contiguous with at least M elements")
+    device = logits.get_device()  # -1 off the GPU: the kernel would fault on a host address
+    if device < 0:
+        raise ValueError(f"logits must be a CUDA tensor, got {logits.device}")
+    if out_val.get_device() != device or out_idx.get_device() != device:
+        name, wrong = ("out_val", out_val) if out_val.get_device() != device else ("out_idx", out_idx)
+        raise ValueError(f"{name} must be on cuda:{device} like the logits, got {wrong.device}")
     ptr = logits.data_ptr()
     if cfg.vec > 1 and not pick_vec_ok(ptr, ld, ELEM_BYTES[compiled.variant], cfg.vec):
         raise ValueError(f"vec={cfg.vec} needs a {cfg.vec * ELEM_BYTES[compiled.variant]}B-aligned base and row stride % vec == 0; use a vec=1 config")
@@ -409,5 +415,7 @@ def launch(compiled: CompiledKernel, logits, out_val, out_idx, workspace=None, s
     if cfg.gmem_split:
         if workspace is None or workspace.dtype != i32 or workspace.numel() < cfg.workspace_words(m):
             raise ValueError(f"{cfg.name} needs an int32 workspace of {cfg.workspace_words(m)} zeroed words for M={m}")
+        if workspace.get_device() != device:
+            raise ValueError(f"the workspace must be on cuda:{device} like the logits, got {workspace.device}")
         ws = workspace.data_ptr()
-    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), ws, m, n, ld, stream_handle(logits, stream))
+    compiled.launch(ptr, out_val.data_ptr(), out_idx.data_ptr(), ws, m, n, ld, raw_stream(device, stream))
