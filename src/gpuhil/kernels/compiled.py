@@ -222,16 +222,10 @@ def stream_for(device, stream=None):
     return cuda.CUstream(stream) if isinstance(stream, int) else stream
 
 
-def stream_handle(tensor, stream=None) -> int:
-    """`stream` (a CUstream or a raw handle) as a raw handle, by default torch's current stream on
-    `tensor`'s device, for a packed launch: read without building Stream or device objects (each
-    costs about a microsecond of host time per call)."""
-    return raw_stream(tensor.get_device(), stream)
-
-
 def raw_stream(device_index: int, stream=None) -> int:
-    """`stream` as a raw handle, by default torch's current stream on that device: for a launch that
-    has already read its operands' device index."""
+    """`stream` (a CUstream or a raw handle) as a raw handle, by default torch's current stream on
+    that device (the index the launch's operand checks already read), for a packed launch: read
+    without building Stream or device objects (each costs about a microsecond of host time per call)."""
     if stream is None:
         return _current_raw_stream()(device_index)
     return stream if isinstance(stream, int) else int(stream)

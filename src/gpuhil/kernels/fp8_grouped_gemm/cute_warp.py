@@ -40,7 +40,7 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
+from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
 from ..tiles import check_grouped_grid_rows
 from . import operands
 from .dsl_args import host_args, pointers
@@ -404,8 +404,8 @@ def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
-    addresses, (T, N, K, G) = operands.check(q, out)
+    addresses, (T, N, K, G), device = operands.check(q, out)
     check_grouped_grid_rows(compiled.config.tile.m, T, G)
     if T == 0:
         return
-    compiled.launch(*addresses, T, N, K, G, stream_handle(q.a, stream))
+    compiled.launch(*addresses, T, N, K, G, raw_stream(device, stream))

@@ -39,7 +39,7 @@ from cutlass.cute.nvgpu import cpasync, warpgroup
 from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, stream_handle
+from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
 from . import operands
 from .dsl_args import host_args, pointers
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
@@ -409,7 +409,7 @@ def launch(compiled: CompiledKernel, q, out, resident_clusters: int, stream=None
     stays within it (a cluster started late would run its whole share after the others)."""
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
-    addresses, (t, n, k, g) = operands.check(q, out)
+    addresses, (t, n, k, g), device = operands.check(q, out)
     if g > MAX_GROUPS:
         raise ValueError(f"b has G={g} groups; gpuhil-cute-wgmma keeps tile starts for at most {MAX_GROUPS} in smem")
     if t == 0:
@@ -418,4 +418,4 @@ def launch(compiled: CompiledKernel, q, out, resident_clusters: int, stream=None
     cluster_rows, cluster_cols = config.tile.m * config.cluster_m, config.tile.n * config.cluster_n
     bound = (-(-t // cluster_rows) + g) * -(-n // cluster_cols)  # cluster tiles, at most
     clusters = max(1, min(resident_clusters, bound))
-    compiled.launch(*addresses, t, n, k, g, clusters, stream_handle(q.a, stream))
+    compiled.launch(*addresses, t, n, k, g, clusters, raw_stream(device, stream))

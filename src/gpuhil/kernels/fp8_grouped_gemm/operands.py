@@ -3,8 +3,8 @@ so a wrong operand is a ValueError that names it, never a fault inside the kerne
 
 The check runs on every call, so it is split by cost: everything that depends only on the operands'
 layout (shapes, dtypes, contiguity, device) is decided once per layout and cached; per call only the
-layout tuple and the base addresses are read (once each: the launch passes the same addresses)
-and the alignment checked."""
+layout tuple and the base addresses are read (once each: the launch passes the same addresses and
+reads its stream on the same device index) and the alignment checked."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from ..compiled import require
 NAMES = ("a", "b", "offs", "scale_a", "scale_b", "out")
 
 
-def check(q, out) -> tuple[tuple[int, ...], tuple[int, int, int, int]]:
+def check(q, out) -> tuple[tuple[int, ...], tuple[int, int, int, int], int]:
     """q: recipes.QuantizedOperands, out: [T, N] bf16. Returns the operands' base addresses in the
-    kernels' pointer order (a, b, out, offs, scale_a, scale_b) and (T, N, K, G)."""
+    kernels' pointer order (a, b, out, offs, scale_a, scale_b), (T, N, K, G) and the CUDA device
+    index they all share (the launch reads its stream there)."""
     a, b, offs, sa, sb = q.a, q.b, q.offs, q.scale_a, q.scale_b
+    device = a.get_device()
     # One flat tuple, written out: this runs on every launch, and a generator of per-operand tuples
     # took 45 % longer (a nested tuple written out, 23 %).
-    dims = check_layout(q.recipe, a.shape, a.dtype, a.is_contiguous(), a.get_device(),
+    dims = check_layout(q.recipe, a.shape, a.dtype, a.is_contiguous(), device,
                         b.shape, b.dtype, b.is_contiguous(), b.get_device(),
                         offs.shape, offs.dtype, offs.is_contiguous(), offs.get_device(),
                         sa.shape, sa.dtype, sa.is_contiguous(), sa.get_device(),
@@ -31,7 +33,7 @@ def check(q, out) -> tuple[tuple[int, ...], tuple[int, int, int, int]]:
     if (addresses[0] | addresses[1] | addresses[2]) % 16:
         for name, address in zip(("a", "b", "out"), addresses):
             require(address % 16 == 0, f"{name} must be 16-byte aligned")
-    return addresses, dims
+    return addresses, dims, device
 
 
 @functools.lru_cache(maxsize=256)
