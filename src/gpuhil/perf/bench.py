@@ -164,7 +164,7 @@ def cases_without_rows(junit: Path, rows: list[dict[str, Any]]) -> list[str]:
 def report(rows: list[dict[str, Any]], goal_list: list[goals_mod.Goal], *, peer: str,
            without_rows: list[str] = ()) -> tuple[str, dict[str, int]]:
     """The bench's text from a run's rows, and the gate's failing counts (empty: the gate passes)."""
-    verdicts = goals_mod.judge(goal_list, rows)
+    verdicts = goals_mod.judge(goal_list, table.ordered(rows, peer))
     parts = [*table.header(rows), "", table.render(rows, peer=peer)]
     if without_rows:
         parts += ["", "cases without a row:", *without_rows]

@@ -16,7 +16,9 @@ def case_label(row: dict[str, Any], *, with_test: bool) -> str:
     name when the run holds several tests."""
     params = params_of(row)
     if params:
-        text = next(iter(params.values())) if len(params) == 1 else " ".join(f"{k}={v}" for k, v in params.items())
+        only = next(iter(params.values()))
+        named = len(params) > 1 or only.isdigit()  # a bare number needs its name; a problem's name does not
+        text = " ".join(f"{k}={v}" for k, v in params.items()) if named else only
     else:  # a row written before the fixture recorded params: the node id's parameter part
         text = row["case_id"].partition("[")[2].rstrip("]") or row["case_id"]
     test = test_of(row).removeprefix("test_").removesuffix("_perf")
