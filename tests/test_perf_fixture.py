@@ -1,5 +1,7 @@
 """The perf fixture and run ids in real sessions (pytester): a case that crashes, raises or skips never
-leaves an `ok` row; a reused or unsafe run id is a usage error; catalog markers select runner lists."""
+leaves an `ok` row; rows carry the case's parameters, config, roofline, host time and same-work
+reference; `gpuhil bench` runs a suite through that fixture and renders its rows; a reused or unsafe
+run id is a usage error; catalog markers select runner lists."""
 
 import os
 import textwrap
@@ -29,20 +31,27 @@ FAKE_TIMER_CONFTEST = textwrap.dedent("""
 
 
     class FakeTimer:
-        def graph(self, fns):
+        def graph(self, fns, calls_per_replay=None):
             for fn in fns:
                 fn()
-            return Timing(median_us=10.0, p25_us=9.9, p75_us=10.1, min_us=9.8, n_samples=15, stdrel=0.001,
-                          mode="graph", sm_clock_mhz=None, throttled=False, throttle_reasons=())
+            us = getattr(fns[0], "fake_us", 10.0)  # a same-work reference says what it takes
+            return Timing(median_us=us, p25_us=us * 0.99, p75_us=us * 1.01, min_us=us * 0.98, n_samples=15,
+                          stdrel=0.001, mode="graph", sm_clock_mhz=None, throttled=False, throttle_reasons=())
+
+        def host(self, fn):
+            fn()
+            return 7.5
 
 
-    PerfRecorder.timer = property(lambda self: FakeTimer())
+    FAKE = FakeTimer()
+    PerfRecorder.timer = property(lambda self: FAKE)
     PerfRecorder.measure_ceilings = lambda self: {"copy_gbps": 1000.0, "bf16_gemm_tflops": 1.0, "fp8_gemm_tflops": 2.0}
 """)
 
 CASES = textwrap.dedent("""
     import os
     import pytest
+    from gpuhil.perf.work import Work
 
     @pytest.mark.perf
     @pytest.mark.parametrize("provider", ["fine", "raises_before", "raises_after", "crashes", "skips", "forgets"])
@@ -55,7 +64,7 @@ CASES = textwrap.dedent("""
             pytest.skip("not on this device")
         if provider == "forgets":
             return
-        perf.record([lambda: None], provider=provider, bytes=1000)
+        perf.record([lambda: None], provider=provider, work=Work(bytes=1000))
         assert provider != "raises_after", "wrong answer after timing"
 """)
 
@@ -85,6 +94,123 @@ def test_crashed_raised_and_skipped_cases_never_leave_an_ok_row(checkout):
         "forgets": ("error", "the case passed without recording a timing"),
     }  # "skips" left no row: it did not apply here
     assert rows["fine"]["median_us"] == 10.0 and rows["crashes"]["median_us"] is None
+
+
+COLUMNS = textwrap.dedent("""
+    import pytest
+    from gpuhil.perf.ceilings import SameWork
+    from gpuhil.perf.work import COPY, Work
+
+    CALLS = []
+
+
+    def copy_ref():
+        CALLS.append(1)
+
+
+    copy_ref.fake_us = 8.0  # what the fake timer reports for it
+    WORK = {"small": Work(bytes=5_000_000, flops=1_000_000, math="fp8"),  # 5 us of copy, 0.5 us of fp8 math
+            "big": Work(bytes=1_000_000, flops=16_000_000, math="fp8")}  # 1 us of copy, 8 us of fp8 math
+
+
+    class Launch:
+        class config:
+            name = "tile128"
+
+
+    @pytest.mark.perf
+    @pytest.mark.parametrize("size", ["small", "big"])
+    @pytest.mark.parametrize("provider", ["torch", "ours"])
+    def test_columns(provider, size, perf):
+        perf.record([lambda: None], provider=provider, work=WORK[size], launch=Launch() if provider == "ours" else None,
+                    host=size == "small", same_work=SameWork("copy of the same bytes", COPY, ("copy", size), lambda: [copy_ref]))
+        assert len(CALLS) == 1  # timed once per key and process, and only beside a copy-bound case
+""")
+
+
+def test_rows_carry_params_config_roofline_host_and_same_work(checkout):
+    (checkout.path / "suites" / "argmax" / "test_columns_demo.py").write_text(COLUMNS)
+    res = checkout.path / "res"
+    out = checkout.runpytest_subprocess("suites/argmax/test_columns_demo.py", "--perf", "--results-dir", str(res),
+                                        "-p", "no:cacheprovider")
+    out.assert_outcomes(passed=4)
+    rows = {(r["provider"], r["params"]): r for r in store.read(res)}
+    small, big = '{"size": "small"}', '{"size": "big"}'
+    assert set(rows) == {(p, s) for p in ("torch", "ours") for s in (small, big)}
+    got = {k: (r["config"], r["ceiling"], r["ceiling_value"], round(r["pct_of_ceiling"], 3), r["host_us"], r["same_work"],
+               r["same_work_us"]) for k, r in rows.items()}
+    assert got == {  # 10 us per call; copy 1000 GB/s and fp8 2 TFLOP/s measured "in the same run"
+        ("torch", small): (None, "device copy", 1000.0, 50.0, 7.5, "copy of the same bytes", 8.0),
+        ("ours", small): ("tile128", "device copy", 1000.0, 50.0, 7.5, "copy of the same bytes", 8.0),
+        ("torch", big): (None, "fp8 GEMM via torch", 2.0, 80.0, None, None, None),
+        ("ours", big): ("tile128", "fp8 GEMM via torch", 2.0, 80.0, None, None, None),
+    }
+    assert rows[("ours", big)]["tflops"] == pytest.approx(1.6) and rows[("ours", small)]["gbps"] == pytest.approx(500.0)
+
+
+BENCH_SUITE = textwrap.dedent("""
+    import pytest
+    import torch
+    from gpuhil.perf.work import Work
+
+
+    class Launch:
+        class config:
+            name = "tile128"
+
+
+    @pytest.mark.perf
+    @pytest.mark.parametrize("m", [1, 64, 256])
+    @pytest.mark.parametrize("provider", ["torch", "ours", pytest.param("theirs", marks=pytest.mark.skip(
+        reason="requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 <probed>"))])
+    def test_bench_demo_perf(provider, m, perf):
+        if provider == "ours" and m == 256:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 28.00 GiB")
+        perf.record([lambda: None], provider=provider, work=Work(bytes=5_000_000),
+                    launch=Launch() if provider == "ours" else None, host=m <= 64)
+""")
+BENCH_GOALS = textwrap.dedent("""
+    schema: 1
+    goals:
+      - {id: demo-host, suite: argmax, provider: ours, params: {m: "<=64"}, metric: host_us, max: 5,
+         reason: a host goal this fake cannot meet}
+      - {id: demo-vs-torch, suite: argmax, provider: ours, metric: vs_peer, peer: torch, min: 1.0, reason: parity}
+""")
+
+
+def test_bench_runs_a_suite_through_the_perf_fixture_and_renders_its_rows(checkout, capsys):
+    """The GPU path of `gpuhil bench` on a fake timer: pytest in a subprocess, each row printed as it
+    lands, a case that cannot run is an ERROR row with its reason, a skipped one a line with the gate's
+    reason, and the table and goal verdicts come from the rows."""
+    import argparse
+
+    from gpuhil.perf import bench, goals
+
+    (checkout.path / "suites" / "argmax" / "test_bench_demo_perf.py").write_text(BENCH_SUITE)
+    (checkout.path / "goals.yaml").write_text(BENCH_GOALS)
+    res = checkout.path / "res"
+    args = argparse.Namespace(suite="argmax", results_dir=str(res), emulate_sku=None, matrix=None,
+                              k="bench_demo", peer="torch", gate=True)
+    session = type("S", (), {"fingerprint": type("F", (), {"summary": lambda self: "a fake GPU"})()})()
+    code = bench.run(args, checkout.path, session, goals.load(checkout.path / "goals.yaml"))
+    out = capsys.readouterr().out
+    assert code == 1  # demo-host misses and one case errored: the gate fails
+    measured = [ln for ln in out.splitlines() if ln.startswith(("  measured", "  ERROR"))]
+    assert len(measured) == 6 and any("ERROR     ours bench_demo m=256: torch.OutOfMemoryError: CUDA out of memory. "
+                                      "Tried to allocate 28.00 GiB" in ln for ln in measured)
+    assert "| m=64 | ours | tile128 | 10.00 | 1.00x | 500 GB/s | 5.00 (device copy) | 50.0 |  | 7.5 | ok |" in out
+    assert "| m=256 | ours | - |  |  |  |  |  |  |  | ERROR: torch.OutOfMemoryError: CUDA out of memory. " in out
+    assert ("SKIP    test_bench_demo_perf[theirs-1]: requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 "
+            "<probed>") in out
+    goal_lines = out[out.index("goals:"):].splitlines()
+    assert goal_lines[1:6] == ["MISS    demo-host ours m=1: host_us 7.50 (goal <= 5)",  # in the table's order
+                               "MISS    demo-host ours m=64: host_us 7.50 (goal <= 5)",
+                               "MET     demo-vs-torch ours m=1: vs_peer 1.00 (goal >= 1)",
+                               "MET     demo-vs-torch ours m=64: vs_peer 1.00 (goal >= 1)",
+                               "ERROR   demo-vs-torch ours m=256: (goal >= 1); torch.OutOfMemoryError: CUDA out of memory. "
+                               "Tried to allocate 28.00 GiB"]
+    assert "gate: fail (2 MISS, 1 ERROR)" in out
+    assert len(store.read(res)) == 6 and (res / "junit.xml").is_file() and (res / "pytest.log").is_file()
 
 
 def test_a_reused_run_id_is_refused(checkout, monkeypatch):

@@ -103,21 +103,27 @@ def _perf(what: str, args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .ops.argmax import bench as argmax_bench
-    from .ops.fp8_grouped_gemm import bench as grouped_gemm_bench
-    from .ops.nvfp4_moe import bench as nvfp4_bench
+    from .perf import bench
+    from .perf.validate import PerfInputError
 
     try:
+        root = bench.checkout_root()
+        goal_list = bench.load_goals(args.goals, root)  # a malformed goals file is refused before anything runs
+        if args.from_:
+            return bench.from_results(args, goal_list)
+        if not args.suite:
+            raise bench.BenchRefused("name a suite to run (e.g. argmax), or give --from RESULTS to render a run")
+        bench.suite_dir(root, args.suite)
         session = session_mod.build(_load_matrix(args.matrix), emulate=args.emulate_sku)
-    except (session_mod.SessionSetupError, EmulationRefused) as exc:
+        if not session.attached:
+            raise bench.BenchRefused(f"needs a GPU; the probe found none "
+                                     f"({session.fingerprint.errors.get('gpu', 'no device')}); "
+                                     "--from RESULTS renders a run made elsewhere")
+        return bench.run(args, root, session, goal_list)
+    except (bench.BenchRefused, PerfInputError, ids.InvalidValue, session_mod.SessionSetupError,
+            EmulationRefused) as exc:
         print(f"gpuhil bench: {exc}", file=sys.stderr)
         return 2
-    if not session.attached:
-        print(f"gpuhil bench: needs a GPU; the probe found none ({session.fingerprint.errors.get('gpu', 'no device')})",
-              file=sys.stderr)
-        return 2
-    benches = {"argmax": argmax_bench, "grouped-gemm": grouped_gemm_bench, "nvfp4-moe": nvfp4_bench}
-    return benches[args.bench].main(args, session)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,24 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--json", action="store_true")
     sg.set_defaults(fn=cmd_gates)
 
-    sb = sub.add_parser("bench", help="benchmarks against the peer and the measured ceiling (GPU)")
+    sb = sub.add_parser("bench", help="a suite's perf cases: table vs the peer and the roofline, goal verdicts (GPU)",
+                        description="Runs `pytest suites/SUITE -m perf --perf` and renders the table and the goals "
+                                    "(baselines/goals.yaml) from the rows it wrote; --from renders an earlier run.")
+    sb.add_argument("suite", nargs="?", metavar="SUITE", help="a folder under suites/: argmax, fp8_grouped_gemm, nvfp4_moe")
     sb.add_argument("--emulate-sku", type=_sku_id, help="dispatch within a catalog SKU's limits (ISA unchanged)")
-    bsub = sb.add_subparsers(dest="bench", required=True)
-    ba = bsub.add_parser("argmax", help="gpuhil-cute vs torch.argmax, %% of measured copy bandwidth")
-    ba.add_argument("--m", default="1,2,7,64,256,1024", help="batch sizes, comma separated")
-    ba.add_argument("--n", default="", help="vocab sizes (default: the suite's)")
-    ba.add_argument("--dtype", default="bf16", help="bf16,fp16,fp32")
-    ba.add_argument("--json", help="also write the rows here")
-    ba.add_argument("--sweep", action="store_true", help="time every supported config too (selector tuning)")
-    ba.set_defaults(fn=cmd_bench)
-    bg = bsub.add_parser("grouped-gemm", help="FP8 grouped GEMM providers vs torch and the dense FP8 ceiling")
-    bg.add_argument("--problems", default="", help="substrings of problem names (default: every uniform MoE shape)")
-    bg.add_argument("--json", help="also write the rows here")
-    bg.set_defaults(fn=cmd_bench)
-    bn = bsub.add_parser("nvfp4-moe", help="NVFP4 MoE layer and grouped GEMM vs torch, %% of the measured roofline")
-    bn.add_argument("--layers", default="", help="layer names, comma separated (default: every NVFP4 layer)")
-    bn.add_argument("--json", help="also write the rows here")
-    bn.set_defaults(fn=cmd_bench)
+    sb.add_argument("-k", metavar="EXPR", help="only the perf cases pytest -k EXPR selects")
+    sb.add_argument("--results-dir", help="where the rows go, new or empty (default: results/bench-<time>-<suite>)")
+    sb.add_argument("--from", dest="from_", metavar="RESULTS",
+                    help="render this run's rows (perf-*.parquet or results dir) instead of running anything")
+    sb.add_argument("--goals", metavar="FILE", help="goals to judge (default: baselines/goals.yaml)")
+    sb.add_argument("--peer", default="torch", help="the provider each row is set beside (default: torch)")
+    sb.add_argument("--gate", action="store_true", help="exit 1 when a goal is MISS or a row ERROR")
+    sb.set_defaults(fn=cmd_bench)
 
     sp_ = sub.add_parser("perf", help="perf store: baselines and noise-aware comparison")
     psub = sp_.add_subparsers(dest="perf_command", required=True)

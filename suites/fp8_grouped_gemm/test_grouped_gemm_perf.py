@@ -1,7 +1,10 @@
 """FP8 grouped GEMM perf set (only with --perf): one row per (MoE shape, provider) in the perf store.
 
-Shapes: the gate_up GEMM of each served MoE layer at decode and prefill, uniform routing, rowwise
-scales; correctness is checked on the same operands before timing.
+Shapes: both GEMMs of each served MoE layer at decode and prefill, uniform routing, rowwise scales;
+correctness is checked on the same operands before timing. Each row is set against its roofline (its
+FLOPs at the dense FP8 rate or the bytes it must move once, whichever takes longer, measured in the
+same run); a math-bound one beside a dense FP8 GEMM of the same FLOPs. At decode the host time per
+call without graphs is timed too.
 """
 
 import pytest
@@ -10,8 +13,10 @@ import torch
 from fixtures.grouped_gemm import assert_close_per_group, make_operands, provider_cases
 from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
 from gpuhil.ops.fp8_grouped_gemm.reference import reference
+from gpuhil.ops.fp8_grouped_gemm.roofline import roofline
+from gpuhil.perf.ceilings import same_flops_gemm
 
-SHAPES = [p for p in layer_problems() if "gate_up" in p.name and p.name.endswith("uniform")]
+SHAPES = [p for p in layer_problems() if p.name.endswith("uniform")]
 
 
 @pytest.mark.perf
@@ -23,4 +28,6 @@ def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
     launch = provider.prepare(q, capabilities)
     launch(q, out)
     assert_close_per_group(out, reference(q), problem)
-    perf.record([lambda: launch(q, out)], provider=provider.name, flops=problem.flops, flops_kind="fp8")
+    perf.record([lambda: launch(q, out)], provider=provider.name, work=roofline(problem), launch=launch,
+                host="decode" in problem.name,
+                same_work=same_flops_gemm("fp8", problem.total_tokens, problem.n, problem.k))

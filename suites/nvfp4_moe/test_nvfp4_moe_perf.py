@@ -1,7 +1,8 @@
 """NVFP4 MoE perf set (only with --perf): the whole layer and its gate_up grouped GEMM, torch and
 gpuhil, at decode (64 tokens) and prefill (4096), uniform routing; each case is checked before it is
-timed. Rows are set against the bf16 GEMM ceiling measured in the same run (the dequant kernels run
-bf16 tensor-core math on Hopper)."""
+timed. Rows are set against their roofline (ops/nvfp4_moe/roofline.py: the FLOPs at the bf16 GEMM rate,
+as the dequant kernels run bf16 tensor-core math on Hopper, or the bytes moved once, whichever takes
+longer, measured in the same run); a math-bound grouped GEMM beside a dense bf16 GEMM of the same FLOPs."""
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
 from gpuhil.ops.nvfp4_moe.operands import grouped_reference, random_grouped_operands, random_layer
 from gpuhil.ops.nvfp4_moe.problems import gemm_problems, layer_problems
+from gpuhil.ops.nvfp4_moe.roofline import grouped_gemm_roofline, moe_layer_roofline
+from gpuhil.perf.ceilings import same_flops_gemm
 from gpuhil.testing import provider_param
 
 PHASES = ("decode64-uniform", "prefill-uniform")
@@ -31,7 +34,7 @@ def test_moe_layer_perf(provider, problem, perf, rng, capabilities):
                       input_global_scale=inputs.input_global_scale,
                       intermediate_global_scale=inputs.intermediate_global_scale)
     assert (out - ref).norm() / ref.norm() <= 2.0**-4  # test_moe_layer.py argues the bound
-    perf.record([lambda: launch(inputs, out)], provider=provider.name, flops=problem.flops, flops_kind="bf16")
+    perf.record([lambda: launch(inputs, out)], provider=provider.name, work=moe_layer_roofline(problem), launch=launch)
 
 
 @pytest.mark.perf
@@ -44,4 +47,5 @@ def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
     launch = provider.prepare(ops, capabilities)
     launch(ops, out)
     assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)
-    perf.record([lambda: launch(ops, out)], provider=provider.name, flops=problem.flops, flops_kind="bf16")
+    perf.record([lambda: launch(ops, out)], provider=provider.name, work=grouped_gemm_roofline(problem), launch=launch,
+                same_work=same_flops_gemm("bf16", problem.total_tokens, problem.n, problem.k))

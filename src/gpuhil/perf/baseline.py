@@ -76,14 +76,23 @@ def _bimodal(xs: list[float], threshold: float) -> tuple[float, float] | None:
     return None
 
 
-def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR, k: float = K) -> Verdict:
+def unusable(current: dict[str, Any]) -> Verdict | None:
+    """ERROR or INVALID for a row without a timing any verdict may use (baselines and goals alike)."""
     key = series_key(current["suite"], current["case_id"], current["provider"])
-    cur = current.get("median_us")
     if current.get("status") == "error":
         return Verdict(key, "ERROR", None, None, None, None, current.get("error") or "the case did not finish")
     if current.get("status") != "ok" or current.get("throttled"):
         reason = current.get("throttle_reasons") or current.get("status")
-        return Verdict(key, "INVALID", None, cur, None, None, f"not comparable: {reason}")
+        return Verdict(key, "INVALID", None, current.get("median_us"), None, None, f"not comparable: {reason}")
+    return None
+
+
+def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR, k: float = K) -> Verdict:
+    key = series_key(current["suite"], current["case_id"], current["provider"])
+    cur = current.get("median_us")
+    refused = unusable(current)
+    if refused is not None:
+        return refused
     if not history:
         return Verdict(key, "NEW", None, cur, None, None, "no baseline for this series")
     same_epoch = [e for e in history if e.fingerprint_id == current["fingerprint_id"]]

@@ -1,10 +1,15 @@
-"""Hardware ceilings measured in the same run as the cases they judge, cached per process."""
+"""Hardware ceilings measured in the same run as the cases they judge, cached per process, and the
+same-work references a case can be set beside: the plainest operation doing the same work (a copy
+of the same bytes, a dense GEMM of the same FLOPs), timed the same way in the same run."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .timer import Timer
+from .work import COPY, gemm_ceiling
 
 COPY_BYTES = 1 << 30  # 1 GiB each way: far past any L2, long enough to hide launch cost
 
@@ -23,30 +28,60 @@ def copy_gbps(timer: Timer) -> float:
 GEMM_N = 8192  # square, large enough to run the tensor cores at their sustained rate
 
 
-def fp8_gemm(m: int, n: int, k: int):
-    """A call of torch._scaled_mm on random e4m3 [m, k] x [k, n] (B column-major, as it wants), unit
-    scales, bf16 out: the dense FP8 GEMM both the ceiling and per-shape comparisons time."""
+def dense_gemm(kind: str, m: int, n: int, k: int) -> Callable[[], object]:
+    """A call of a dense [m, k] x [k, n] GEMM through torch on random data, bf16 out: 'bf16' (matmul)
+    or 'fp8' (torch._scaled_mm on e4m3, B column-major as it wants, unit scales)."""
     import torch
 
-    a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16).to(torch.float8_e4m3fn)
-    b = torch.randn(n, k, device="cuda", dtype=torch.bfloat16).to(torch.float8_e4m3fn)
-    one = torch.ones((), device="cuda")
-    return lambda: torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    if kind == "bf16":
+        a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+        out = torch.empty(m, n, device="cuda", dtype=torch.bfloat16)
+        return lambda: torch.matmul(a, b, out=out)
+    if kind == "fp8":
+        a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16).to(torch.float8_e4m3fn)
+        b = torch.randn(n, k, device="cuda", dtype=torch.bfloat16).to(torch.float8_e4m3fn)
+        one = torch.ones((), device="cuda")
+        return lambda: torch._scaled_mm(a, b.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    raise ValueError(f"dense_gemm: kind must be 'bf16' or 'fp8', got {kind!r}")
 
 
 @functools.cache
 def gemm_tflops(timer: Timer, kind: str) -> float:
-    """Dense GEMM TFLOP/s through torch on random data: 'bf16' (matmul) or 'fp8' (_scaled_mm, e4m3)."""
-    import torch
-
+    """Dense GEMM TFLOP/s through torch on random data, 8192^3: 'bf16' or 'fp8'."""
     n = GEMM_N
-    if kind == "bf16":
-        a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-        b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-        out = torch.empty(n, n, device="cuda", dtype=torch.bfloat16)
-        t = timer.events(lambda: torch.matmul(a, b, out=out))
-    elif kind == "fp8":
-        t = timer.events(fp8_gemm(n, n, n))
-    else:
-        raise ValueError(f"gemm_tflops: kind must be 'bf16' or 'fp8', got {kind!r}")
+    t = timer.events(dense_gemm(kind, n, n, n))
     return 2 * n**3 / (t.median_us * 1e-6) / 1e12
+
+
+@dataclass(frozen=True)
+class SameWork:
+    """A reference doing a case's work on the plainest path. The recorder times it (once per `key` and
+    process) only where `ceiling` is the ceiling that sets the case's roofline: beside a bytes-bound
+    case a copy of its bytes, beside a math-bound one a dense GEMM of its FLOPs."""
+
+    what: str  # as the table names it
+    ceiling: str  # work.COPY or work.gemm_ceiling(kind)
+    key: tuple
+    calls: Callable[[], Sequence[Callable[[], object]]]  # built only when timed
+    calls_per_replay: int | None = None
+
+
+def same_size_copy(inputs: Sequence) -> SameWork:
+    """A copy of each input's first half onto its second half: the bytes one call reads, moved from the
+    same cold rotating sets (half read, half written). It overwrites the inputs' second halves."""
+    def calls():
+        halves = [x.view(-1)[: x.numel() // 2 * 2].view(2, -1) for x in inputs]
+        return [lambda h=h: h[1].copy_(h[0]) for h in halves]
+
+    first = inputs[0]
+    return SameWork("copy of the same bytes", COPY, ("copy", first.numel() * first.element_size(), len(inputs)), calls)
+
+
+def same_flops_gemm(kind: str, m: int, n: int, k: int) -> SameWork:
+    """The dense GEMM [m, k] x [k, n] (m = every routed token), timed like a grouped GEMM: graph replays
+    of 3 calls back to back. The ceiling is measured one GEMM at a time with pauses between samples; a
+    run this long draws as much power as the grouped GEMM does, so it shows what the tensor cores
+    sustain for this much work under the same power cap."""
+    return SameWork(f"dense {kind} GEMM of the same FLOPs", gemm_ceiling(kind), (kind, m, n, k),
+                    lambda: [dense_gemm(kind, m, n, k)], calls_per_replay=3)

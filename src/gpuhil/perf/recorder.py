@@ -1,5 +1,7 @@
-"""Turns perf-marked cases into result rows: times them, sets them against ceilings measured in the
-same run and the catalog's datasheet peaks, and writes each row as soon as the case is done.
+"""Turns perf-marked cases into result rows: times them, sets them against the roofline of the
+ceilings measured in the same run (work.py) and the catalog's datasheet peaks, times what else the
+case asks for (host time per call, a same-work reference), and writes each row as soon as the case
+is done.
 
 Write-ahead: `start` writes a case's row with status `error` ("started, never finished") before it
 runs; `record` replaces it with the timed row; `fail` turns a case's rows to `error` with the
@@ -18,7 +20,9 @@ from typing import Any
 
 from .. import ids
 from . import ceilings, store
+from .ceilings import SameWork
 from .timer import Timer
+from .work import COPY, Work, roofline
 
 RUN_ID_ENV = "GPUHIL_RUN_ID"
 NEVER_FINISHED = "started, never finished (the process died or the case hung: see the test's report)"
@@ -35,6 +39,7 @@ class PerfRecorder:
         self.results_dir, self.ctx, self.worker, self.run_id = Path(results_dir), ctx, worker, run_id
         self._timer: Timer | None = None
         self.rows: dict[str, dict[str, Any]] = {}  # series -> the last row this process wrote for it
+        self._same_work_us: dict[tuple, float] = {}  # SameWork.key -> its timing in this process
         if worker == "main":  # the controller (or a run without xdist) claims the run's folder once
             try:
                 store.claim_run(self.results_dir, run_id)
@@ -76,9 +81,9 @@ class PerfRecorder:
         self.rows[store.series_key(row["suite"], row["case_id"], row["provider"])] = row
         return row
 
-    def start(self, *, suite: str, case_id: str, provider: str) -> str:
+    def start(self, *, suite: str, case_id: str, provider: str, params: str | None = None) -> str:
         """Write the case's provisional `error` row before it runs; returns its series."""
-        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider,
+        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "params": params,
                "status": "error", "error": NEVER_FINISHED}
         self._write(row)
         return store.series_key(suite, case_id, provider)
@@ -97,33 +102,48 @@ class PerfRecorder:
                 store.remove_row(self.results_dir, row)
 
     def record(self, *, suite: str, case_id: str, provider: str, fns: Sequence[Callable[[], object]],
-               bytes: int | None = None, flops: int | None = None, flops_kind: str = "fp8") -> dict[str, Any]:
-        """Time `fns` (rotating input sets, graph mode) and write the row. Bytes-bound cases are set
-        against the copy ceiling and the datasheet bandwidth, FLOP-bound ones against a torch GEMM."""
+               work: Work | None = None, params: str | None = None, config: str | None = None, host: bool = False,
+               same_work: SameWork | None = None) -> dict[str, Any]:
+        """Time `fns` (rotating input sets, graph mode) and write the row. With `work`, the row is set
+        against its roofline: the ceiling that allows the longer time (copy for bytes, a torch GEMM for
+        FLOPs) is its `ceiling`, and `same_work` is timed where it shares that ceiling. `host`: also
+        time the host's share of one call without graphs (fns[0])."""
         ceil = self.measure_ceilings()  # before the case: the first call allocates and warms the GPU
         t = self.timer.graph(fns)
-        sku = self.ctx.sku
-        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider,
-               "median_us": t.median_us, "p25_us": t.p25_us, "p75_us": t.p75_us, "min_us": t.min_us,
-               "n_samples": t.n_samples, "stdrel": t.stdrel, "timer_mode": t.mode, "bytes": bytes, "flops": flops,
+        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "params": params,
+               "config": config, "median_us": t.median_us, "p25_us": t.p25_us, "p75_us": t.p75_us, "min_us": t.min_us,
+               "n_samples": t.n_samples, "stdrel": t.stdrel, "timer_mode": t.mode,
                "sm_clock_mhz": t.sm_clock_mhz, "throttled": t.throttled,
                "throttle_reasons": ",".join(t.throttle_reasons), "status": "throttled" if t.throttled else "ok",
                "error": None}
-        seconds = t.median_us * 1e-6
-        if bytes:
-            row["gbps"] = bytes / seconds / 1e9
-        if flops:
-            row["tflops"] = flops / seconds / 1e12
-            value = ceil[f"{flops_kind}_gemm_tflops"]
-            peak = getattr(sku.peak_tflops, flops_kind, None) if sku else None
-            row.update(ceiling=f"{flops_kind} GEMM via torch", ceiling_value=value,
-                       pct_of_ceiling=100 * row["tflops"] / value,
-                       pct_of_datasheet=100 * row["tflops"] / peak if peak else None)
-        elif bytes:
-            value = ceil["copy_gbps"]
-            row.update(ceiling="device copy", ceiling_value=value, pct_of_ceiling=100 * row["gbps"] / value,
-                       pct_of_datasheet=100 * row["gbps"] / sku.mem_bw_gbs if sku else None)
+        if host:
+            row["host_us"] = self.timer.host(fns[0])
+        if work is not None:
+            row.update(self._against_roofline(work, t.median_us, ceil))
+            if same_work is not None and same_work.ceiling == row["ceiling"]:
+                row.update(same_work=same_work.what, same_work_us=self._time_same_work(same_work))
         return self._write(row)
+
+    def _against_roofline(self, work: Work, median_us: float, ceil: dict[str, float]) -> dict[str, Any]:
+        seconds, sku = median_us * 1e-6, self.ctx.sku
+        roof = roofline(work, ceil)
+        out: dict[str, Any] = {"bytes": work.bytes, "flops": work.flops or None, "gbps": work.bytes / seconds / 1e9,
+                               "ceiling": roof.ceiling, "ceiling_value": roof.value,
+                               "pct_of_ceiling": 100 * roof.us / median_us}
+        if work.flops:
+            out["tflops"] = work.flops / seconds / 1e12
+        if roof.ceiling == COPY:
+            peak = sku.mem_bw_gbs if sku else None
+            out["pct_of_datasheet"] = 100 * out["gbps"] / peak if peak else None
+        else:
+            peak = getattr(sku.peak_tflops, work.math, None) if sku else None
+            out["pct_of_datasheet"] = 100 * out["tflops"] / peak if peak else None
+        return out
+
+    def _time_same_work(self, ref: SameWork) -> float:
+        if ref.key not in self._same_work_us:
+            self._same_work_us[ref.key] = self.timer.graph(ref.calls(), calls_per_replay=ref.calls_per_replay).median_us
+        return self._same_work_us[ref.key]
 
 
 def new_run_id(environ: dict[str, str] | None = None) -> str:

@@ -27,10 +27,12 @@ SCHEMA: dict[str, str] = {
     "fingerprint_id": "string", "gpu_name": "string", "cc": "string", "sm_count": "Int64",
     "driver": "string", "cuda": "string", "torch": "string", "cutlass_dsl": "string", "dsl_cuda": "string",
     "emulated_sku": "string", "suite": "string", "case_id": "string", "provider": "string",
+    "params": "string", "config": "string",
     "median_us": "float64", "p25_us": "float64", "p75_us": "float64", "min_us": "float64",
     "n_samples": "Int64", "stdrel": "float64", "timer_mode": "string",
     "bytes": "Int64", "flops": "Int64", "gbps": "float64", "tflops": "float64",
     "ceiling": "string", "ceiling_value": "float64", "pct_of_ceiling": "float64", "pct_of_datasheet": "float64",
+    "host_us": "float64", "same_work": "string", "same_work_us": "float64",
     "sm_clock_mhz": "Int64", "throttled": "boolean", "throttle_reasons": "string", "status": "string",
     "error": "string",
 }

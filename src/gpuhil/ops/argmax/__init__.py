@@ -1,4 +1,4 @@
-"""Argmax over vocabulary logits: problems, exact reference, torch peer, providers, benchmark."""
+"""Argmax over vocabulary logits: problems, exact reference, torch peer, providers, roofline."""
 
 from __future__ import annotations
 

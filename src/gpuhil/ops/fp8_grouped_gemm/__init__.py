@@ -1,4 +1,4 @@
-"""FP8 grouped GEMM (MoE experts): problems, scale recipes, reference, torch peer, providers, benchmark."""
+"""FP8 grouped GEMM (MoE experts): problems, scale recipes, reference, torch peer, providers, roofline."""
 
 from __future__ import annotations
 

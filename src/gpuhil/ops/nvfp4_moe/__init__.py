@@ -1,5 +1,5 @@
 """NVFP4 MoE: the format's fp32 reference, quantize and grouped-GEMM providers, a whole MoE layer
-built from them, problems, the torch peer and the benchmark. Three ops live here: nvfp4_quantize,
+built from them, problems, the torch peer and the rooflines. Three ops live here: nvfp4_quantize,
 nvfp4_grouped_gemm and nvfp4_moe_layer."""
 
 from __future__ import annotations
