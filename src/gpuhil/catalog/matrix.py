@@ -478,7 +478,7 @@ def _selection_checks(doc: _Document, lines: dict, folders: dict[str, bool] | No
     somewhere: a typo or an exclude must never drop a suite from every runner in silence."""
     problems = []
     opt_in = doc.selection_defaults.opt_in
-    named = [(("selection_defaults", "opt_in", j), "selection_defaults.opt_in", s) for j, s in enumerate(opt_in)]
+    named = [(("selection_defaults", "opt_in", j), f"selection_defaults.opt_in.{j}", s) for j, s in enumerate(opt_in)]
     sku_ids = [sku.id for sku in doc.skus]
     for sel_id, delta in doc.selections.items():
         if sel_id not in sku_ids:
@@ -506,8 +506,10 @@ def _selection_checks(doc: _Document, lines: dict, folders: dict[str, bool] | No
             if suite in opt_in:
                 line = lines[("selection_defaults", "opt_in", opt_in.index(suite))]
                 why = "it is opt-in and no SKU lists it in its selection's extras"
-            else:
-                line = _line_for(lines, ("selections",))
+            else:  # at the first SKU's exclude of it (every SKU has one)
+                first = doc.skus[0].id if doc.skus else None
+                at = doc.selections[first].exclude.index(suite) if first in doc.selections else None
+                line = _line_for(lines, ("selections", first, "exclude", at) if at is not None else ("selections",))
                 why = "every SKU's selection excludes it"
             problems.append(Problem(line, f"suite '{suite}' ({suites_dir / suite}) runs on no runner: {why}"))
     return problems
