@@ -244,6 +244,8 @@ HAVE = "have: argmax, device, fp8_grouped_gemm, gates, nvfp4_moe"
      "selections.l40s.extras.0: suite 'nvfp4_moe' is not opt-in (selection_defaults.opt_in): it runs on every runner already"),
     ("opt_in: []}", "opt_in: [gates]}", "opt_in: [gates]",
      f"suite 'gates' ({SUITES / 'gates'}) runs on no runner: it is opt-in and no SKU lists it in its selection's extras"),
+    ('providers: ["*"]', "providers: []", "providers: []",
+     "selection_defaults.providers: List should have at least 1 item after validation, not 0"),
     ("opt_in: []}", "opt_in: [gaets]}", "opt_in: [gaets]",
      f"selection_defaults.opt_in.0: unknown suite 'gaets': no such folder in {SUITES} ({HAVE})"),
 ])
@@ -264,6 +266,20 @@ def test_matrix_file_over_the_size_cap_or_not_utf8_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith(f"{latin}:{line}: not UTF-8 text (byte ") and r.stderr.count("\n") == 1
     r = _cli("matrix", "check", str(tmp_path))
     assert (r.returncode, r.stderr) == (2, f"{tmp_path}:0: not a regular file\n")
+
+
+@pytest.mark.parametrize("tail, line, message", [
+    # PyYAML's scanner is quadratic in flow depth: 200000 brackets kept it busy for hours within the size cap
+    ("deep: " + "[" * 200_000 + "]" * 200_000, 0, f"[ ] and {{ }} nested more than {matrix.MAX_FLOW_DEPTH} deep: "
+                                                  "not a hardware matrix"),
+    ("deep:\n  " + "- " * 1500 + "x", 1, "nested too deeply for a hardware matrix"),  # block nesting: RecursionError
+])
+def test_deep_nesting_is_refused_in_one_line(tmp_path, tail, line, message):
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text(TEXT + tail + "\n")
+    r = _cli("matrix", "check", str(path))
+    at = line or TEXT.count("\n") + 1
+    assert (r.returncode, r.stderr) == (2, f"{path}:{at}: {message}\n")
 
 
 def test_yaml_syntax_error_is_one_line(tmp_path):

@@ -129,14 +129,14 @@ Tier = Literal["default", "full"]
 class SelectionDefaults(_Strict):
     """What every SKU's runner runs unless its `selections:` entry says otherwise."""
     tier: Tier = "default"  # "full" adds slow cases
-    providers: list[Text] = ["*"]  # glob patterns over provider names
+    providers: list[Text] = Field(default=["*"], min_length=1)  # glob patterns over provider names; [] would drop them all
     opt_in: list[SuiteName] = []  # suites that run only where a SKU lists them in `extras`
 
 
 class SelectionDelta(_Strict):
     """One SKU's differences from the defaults."""
     tier: Tier | None = None
-    providers: list[Text] | None = None
+    providers: list[Text] | None = Field(default=None, min_length=1)
     exclude: list[SuiteName] = []  # suites this runner does not run
     extras: list[SuiteName] = []  # opt-in suites this runner does run
 
@@ -342,6 +342,32 @@ def _read(p: Path, shown: str) -> str:
                                           f"not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
 
 
+MAX_FLOW_DEPTH = 32  # the catalog nests [ ] and { } two deep; PyYAML's scanner is quadratic in this depth
+_FLOW_CHARS = re.compile(r"[\[\]{}#\n]")
+
+
+def _flow_depth_problem(text: str) -> Problem | None:
+    """Refuse `[[[[...` nested past MAX_FLOW_DEPTH before YAML sees it: within the size cap such a line
+    keeps the parser busy for hours. Brackets in comments do not count; those in prose are balanced and
+    stay far below the limit (no quote tracking: an apostrophe in a plain or folded scalar is not a quote)."""
+    depth, line, comment = 0, 1, False
+    for m in _FLOW_CHARS.finditer(text):
+        ch = m.group()
+        if ch == "\n":
+            line, comment = line + 1, False
+        elif comment:
+            continue
+        elif ch == "#":
+            comment = m.start() == 0 or text[m.start() - 1] in " \t"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return Problem(line, f"[ ] and {{ }} nested more than {MAX_FLOW_DEPTH} deep: not a hardware matrix")
+        else:
+            depth = max(depth - 1, 0)
+    return None
+
+
 def _yaml_problem(exc: yaml.YAMLError, lines: dict[tuple, int]) -> Problem:
     """One line: what is wrong, at its line, naming the field when the line holds one."""
     mark = getattr(exc, "problem_mark", None)
@@ -378,6 +404,9 @@ def load(path: str | os.PathLike | None = None, *, strict: bool = False,
     text = _read(p, shown)
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
+    too_deep = _flow_depth_problem(text)
+    if too_deep:
+        raise MatrixError(shown, [too_deep])
     try:
         aliases = _anchors_and_aliases(text)
         if aliases:
