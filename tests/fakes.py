@@ -80,20 +80,18 @@ class NoDriver:
 
 
 def make_checkout(root, matrix_text: str | None = None) -> None:
-    """A minimal gpuhil checkout at `root`: the repo's matrix (or `matrix_text`), the suite folders
-    its selections name, and a conftest loading the plugin."""
+    """A minimal gpuhil checkout at `root`: the repo's matrix (or `matrix_text`), the repo's suite
+    folders (empty), and a conftest loading the plugin."""
     from pathlib import Path
-
-    import yaml
 
     repo = Path(__file__).resolve().parents[1]
     text = matrix_text if matrix_text is not None else (repo / "hardware_matrix.yaml").read_text()
     root = Path(root)
     (root / "hardware_matrix.yaml").write_text(text)
     (root / "conftest.py").write_text('pytest_plugins = ("gpuhil.pytest_plugin",)\n')
-    doc = yaml.safe_load((repo / "hardware_matrix.yaml").read_text())
-    for suite in {s for sel in doc["selections"].values() for s in sel["suites"]}:
-        (root / "suites" / suite).mkdir(parents=True, exist_ok=True)
+    for suite in (repo / "suites").iterdir():
+        if suite.is_dir() and not suite.name.startswith((".", "_")):
+            (root / "suites" / suite.name).mkdir(parents=True, exist_ok=True)
 
 
 def install_fake_distribution(pytester, module: str, source: str, entry_points: str) -> None:

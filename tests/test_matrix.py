@@ -21,7 +21,7 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_repo_matrix_is_valid_and_complete():
-    mx = matrix.load(REPO / "hardware_matrix.yaml", strict_expiry=True)
+    mx = matrix.load(REPO / "hardware_matrix.yaml", strict=True)
     required = {"h100", "h200", "h200_nvl", "h20", "h20_3e", "b200", "gb200", "b300", "rtx5090", "rtxpro6000", "gb10",
                 "l40s", "a100"}
     assert required <= set(mx.skus)
@@ -47,9 +47,9 @@ def test_every_catalog_number_has_a_source():
     ("known issue for a suite that does not exist", "applies_to: {suite: fp8_grouped_gemm,",
      "applies_to: {suite: fp8_grouped_gem,", "fp8_grouped_gem,", "would never apply"),
     ("duplicate id", "- id: h200\n", "- id: h100\n", "- id: h100", "duplicate SKU id 'h100'"),
-    ("unknown SKU in selection", "  a100: {suites:", "  a101: {suites:", "a101: {suites", "unknown SKU 'a101'"),
-    ("unknown suite in selection", "  h100: {suites: [device,", "  h100: {suites: [devise,", "[devise,",
-     "unknown suite 'devise'"),
+    ("unknown SKU in selection", "  a100: {exclude:", "  a101: {exclude:", "a101: {exclude", "unknown SKU 'a101'"),
+    ("unknown suite in selection", "  l40s: {exclude: [nvfp4_moe]}", "  l40s: {exclude: [nvfp4_mo]}", "[nvfp4_mo]",
+     "unknown suite 'nvfp4_mo'"),
     ("expired entry", "expires: 2027-05-31", "expires: 2020-01-31", "expires: 2020", "expired on 2020-01-31"),
     ("bad mode", "mode: xfail", "mode: ignore", "mode: ignore", "'xfail' or 'skip'"),
     ("bad link", "link: https://github.com/NVIDIA/cutlass", "link: github.com/NVIDIA/cutlass", "link: github",
@@ -67,7 +67,7 @@ def test_broken_matrix_reports_file_line_message(tmp_path, name, old, new, needl
     make_checkout(tmp_path, broken)
     path = tmp_path / "hardware_matrix.yaml"
     with pytest.raises(matrix.MatrixError) as err:
-        matrix.load(path, strict_expiry=True)
+        matrix.load(path, strict=True)
     text = str(err.value)
     assert message in text, text
     line = line_of(broken, needle)
@@ -96,7 +96,8 @@ def _check(*args, cwd=REPO):
 
 def test_cli_matrix_check_exit_codes(tmp_path):
     ok = _check()
-    assert ok.returncode == 0 and "ok: 13 SKUs" in ok.stdout
+    assert ok.returncode == 0 and ok.stdout == (f"{REPO / 'hardware_matrix.yaml'}: ok: 13 SKUs (10 default tier, 3 full), "
+                                                f"5 suites in {REPO / 'suites'}, 2 known issues\n")
     broken = tmp_path / "hardware_matrix.yaml"
     broken.write_text(TEXT.replace("  sm_count: 78\n", "  sm_count: many\n", 1))
     bad = _check(str(broken))
@@ -180,15 +181,21 @@ EMPTY = "Value error, empty value: give the text or leave the entry out"
      "      cc: ''\n", "      cc: ''", f"skus.0.sources.cc: {EMPTY}"),
     ("      - NVIDIA H100 80GB HBM3\n", "      - ''\n", "      - ''", f"skus.0.match.names.0: {EMPTY}"),
     ("    name: H100 SXM5 80GB\n", "    name: ' '\n", "    name: ' '", f"skus.0.name: {EMPTY}"),
-    ("  h100: {suites: [device,", "  h100: {suites: [../device,", "../device",
-     f"selections.h100.suites.0: Value error, suite '../device': {SAFE}"),
+    ("  l40s: {exclude: [nvfp4_moe]}", "  l40s: {exclude: [../device]}", "../device",
+     f"selections.l40s.exclude.0: Value error, suite '../device': {SAFE}"),
     ("      - '0x233b'\n", "      - '0x2335'\n", "- '0x2335'\n      cc: '9.0'\n    cc: '9.0'\n    smem_optin_bytes: 232448\n"
      "    smem_per_sm_bytes: 233472\n    mem_bytes: 141",
      "PCI device id 0x2335 is listed by SKU 'h200' and SKU 'h200_nvl': one device, one row"),
-    ("  h100: {suites:", "  h100: &sel {suites:", "&sel",
+    ("  l40s: {exclude:", "  l40s: &sel {exclude:", "&sel",
      "YAML anchor '&sel': anchors and aliases are not allowed in the matrix; write the value out"),
 ])
 def test_matrix_check_refuses_unsafe_or_empty_values_at_file_line(tmp_path, old, new, needle, message):
+    _refused_at_line(tmp_path, old, new, needle, message)
+
+
+def _refused_at_line(tmp_path, old, new, needle, message):
+    """`matrix check` on a copy of the repo's matrix with `old` replaced: exit 2, nothing on stdout, and the
+    one line `FILE:LINE: message` where LINE holds `needle`."""
     assert old in TEXT, f"fixture drifted from hardware_matrix.yaml: {old!r}"
     broken = TEXT.replace(old, new, 1)
     path = tmp_path / "hardware_matrix.yaml"
@@ -196,13 +203,121 @@ def test_matrix_check_refuses_unsafe_or_empty_values_at_file_line(tmp_path, old,
     r = _cli("matrix", "check", str(path))
     line = broken[: broken.index(needle)].count("\n") + 1
     assert r.returncode == 2 and r.stdout == ""
-    assert f"{path}:{line}: {message}" in r.stderr.splitlines(), r.stderr
+    assert r.stderr.splitlines() == [f"{path}:{line}: {message}"], r.stderr
+
+
+SUITES = REPO / "suites"
+HAVE = "have: argmax, device, fp8_grouped_gemm, gates, nvfp4_moe"
+
+
+@pytest.mark.parametrize("old, new, needle, message", [
+    # one namespace: `-m h100` must collect the H100 runner's list, not GB10's as well
+    ("    markers:\n    - dgx_spark\n", "    markers:\n    - h100\n", "    - h100\n",
+     "skus.10.markers.0: SKU 'gb10': marker 'h100' is a SKU id; a catalog marker names a group of SKUs and must "
+     "differ from every SKU id"),
+    # a bool is not a count, a float not an integer; physical amounts are finite and positive
+    ("    sm_count: 132\n", "    sm_count: true\n", "sm_count: true", "skus.0.sm_count: Input should be a valid integer"),
+    ("    max_cluster_size: 16\n", "    max_cluster_size: 16.0\n", "max_cluster_size: 16.0",
+     "skus.0.max_cluster_size: Input should be a valid integer"),
+    ("    cluster_launch: true\n", "    cluster_launch: 1\n", "cluster_launch: 1",
+     "skus.0.cluster_launch: Input should be a valid boolean"),
+    ("    mem_bw_gbs: 3350\n", "    mem_bw_gbs: .inf\n", "mem_bw_gbs: .inf", "skus.0.mem_bw_gbs: Input should be a finite number"),
+    ("    mem_bw_gbs: 3350\n", "    mem_bw_gbs: .nan\n", "mem_bw_gbs: .nan", "skus.0.mem_bw_gbs: Input should be a finite number"),
+    ("      bf16: 989\n", "      bf16: -989\n", "bf16: -989", "skus.0.peak_tflops.bf16: Input should be greater than 0"),
+    ("      bf16: 989\n", "      bf16: false\n", "bf16: false", "skus.0.peak_tflops.bf16: Input should be a valid number"),
+    ("    smem_optin_bytes: 232448\n", "    smem_optin_bytes: 240000\n", "smem_optin_bytes: 240000",
+     "skus.0.smem_optin_bytes: SKU 'h100': 240000 is more than smem_per_sm_bytes 233472: a block cannot opt into more "
+     "than its SM has"),
+    ("version: 1\n", "version: true\n", "version: true", "version: Value error, version is the number 1, not a boolean"),
+    # PCI device ids are 16 bits
+    ("      - '0x2330'\n", "      - '0x12330'\n", "'0x12330'", "skus.0.match.pci_device_ids.0: Value error, PCI device id "
+     "'0x12330' is not a 16-bit hex id like '0x2330' (0x0000 to 0xffff)"),
+    ("      - '0x2330'\n", "      - '-0x1'\n", "'-0x1'", "skus.0.match.pci_device_ids.0: Value error, PCI device id "
+     "'-0x1' is not a 16-bit hex id like '0x2330' (0x0000 to 0xffff)"),
+    # a date that does not exist is a problem at its line (it was a ValueError traceback, INTERNALERROR in pytest)
+    ("expires: 2027-05-31", "expires: 2027-02-30", "expires: 2027-02-30",
+     "known_issues.0.expires: '2027-02-30' is not a real date (day is out of range for month)"),
+    # selections: suites checked against the checkout's suites/ although this copy has none beside it
+    ("  l40s: {exclude: [nvfp4_moe]}", "  l40s: {exclude: [nvfp4_mo]}", "nvfp4_mo]",
+     f"selections.l40s.exclude.0: unknown suite 'nvfp4_mo': no such folder in {SUITES} ({HAVE})"),
+    ("  l40s: {exclude: [nvfp4_moe]}", "  l40s: {extras: [nvfp4_moe]}", "extras: [nvfp4_moe]",
+     "selections.l40s.extras.0: suite 'nvfp4_moe' is not opt-in (selection_defaults.opt_in): it runs on every runner already"),
+    ("opt_in: []}", "opt_in: [gates]}", "opt_in: [gates]",
+     f"suite 'gates' ({SUITES / 'gates'}) runs on no runner: it is opt-in and no SKU lists it in its selection's extras"),
+    ('providers: ["*"]', "providers: []", "providers: []",
+     "selection_defaults.providers: List should have at least 1 item after validation, not 0"),
+    ("opt_in: []}", "opt_in: [gaets]}", "opt_in: [gaets]",
+     f"selection_defaults.opt_in.0: unknown suite 'gaets': no such folder in {SUITES} ({HAVE})"),
+])
+def test_matrix_check_refuses_what_no_part_or_suite_has_at_file_line(tmp_path, old, new, needle, message):
+    _refused_at_line(tmp_path, old, new, needle, message)
+
+
+def test_matrix_file_over_the_size_cap_or_not_utf8_is_one_line(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text(TEXT + "#" + "x" * matrix.MAX_MATRIX_BYTES + "\n")
+    r = _cli("matrix", "check", str(big))
+    assert (r.returncode, r.stderr) == (2, f"{big}:0: larger than the matrix size cap ({matrix.MAX_MATRIX_BYTES} bytes): "
+                                           "is this the hardware matrix?\n")
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes(TEXT.replace("name: H100 SXM5 80GB", "name: H100 SXM5 80GB \u00e9").encode("latin-1", "replace"))
+    r = _cli("matrix", "check", str(latin))
+    line = TEXT.splitlines().index("    name: H100 SXM5 80GB") + 1
+    assert r.returncode == 2 and r.stderr.startswith(f"{latin}:{line}: not UTF-8 text (byte ") and r.stderr.count("\n") == 1
+    r = _cli("matrix", "check", str(tmp_path))
+    assert (r.returncode, r.stderr) == (2, f"{tmp_path}:0: not a regular file\n")
+
+
+@pytest.mark.parametrize("tail, line, message", [
+    # PyYAML's scanner is quadratic in flow depth: 200000 brackets kept it busy for hours within the size cap
+    ("deep: " + "[" * 200_000 + "]" * 200_000, 0, f"[ ] and {{ }} nested more than {matrix.MAX_FLOW_DEPTH} deep: "
+                                                  "not a hardware matrix"),
+    ("deep:\n  " + "- " * 1500 + "x", 1, "nested too deeply for a hardware matrix"),  # block nesting: RecursionError
+])
+def test_deep_nesting_is_refused_in_one_line(tmp_path, tail, line, message):
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text(TEXT + tail + "\n")
+    r = _cli("matrix", "check", str(path))
+    at = line or TEXT.count("\n") + 1
+    assert (r.returncode, r.stderr) == (2, f"{path}:{at}: {message}\n")
+
+
+def test_yaml_syntax_error_is_one_line(tmp_path):
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text("version: 1\nskus: [\n  - id: x\n")
+    r = _cli("matrix", "check", str(path))
+    assert (r.returncode, r.stderr) == (2, f"{path}:3: not valid YAML: while parsing a flow node; expected the node "
+                                           "content, but found '-'\n")
+
+
+def test_a_session_refuses_an_unreal_date_as_a_usage_error(pytester):
+    make_checkout(pytester.path, TEXT.replace("expires: 2027-05-31", "expires: 2027-02-30"))
+    out = pytester.runpytest("--collect-only", "-q")
+    assert out.ret == pytest.ExitCode.USAGE_ERROR and "INTERNALERROR" not in out.stderr.str() + out.stdout.str()
+    line = line_of(TEXT, "expires: 2027-05-31")
+    out.stderr.fnmatch_lines([f"ERROR: gpuhil: *hardware_matrix.yaml:{line}: known_issues.0.expires: '2027-02-30' "
+                              "is not a real date (day is out of range for month)"])
+
+
+def test_matrix_check_refuses_when_no_suites_can_be_found(tmp_path, monkeypatch):
+    """A matrix with no suites/ beside it is checked against the checkout's; with neither, matrix check
+    refuses rather than let a typo in a selection drop a suite unseen (a session still loads)."""
+    path = tmp_path / "hardware_matrix.yaml"
+    path.write_text(TEXT)
+    assert matrix.load(path, strict=True).suites_dir == SUITES
+    monkeypatch.setattr(matrix, "CHECKOUT_SUITES", tmp_path / "nowhere")
+    with pytest.raises(matrix.MatrixError) as err:
+        matrix.load(path, strict=True)
+    assert [p.message for p in err.value.problems] == [
+        f"no suites/ beside the matrix nor in this gpuhil checkout ({tmp_path / 'nowhere'}): the selections cannot "
+        "be checked against the suites; keep the matrix at a checkout's root"]
+    assert matrix.load(path).suites_dir is None
 
 
 def test_aliases_are_refused_wherever_they_are(tmp_path):
     path = tmp_path / "hardware_matrix.yaml"
-    path.write_text(TEXT.replace("  h100: {suites:", "  h100: &sel {suites:", 1).replace(
-        "  h200: {suites: [device, gates, argmax, fp8_grouped_gemm, nvfp4_moe], tier: default}", "  h200: *sel", 1))
+    path.write_text(TEXT.replace("  l40s: {exclude:", "  l40s: &sel {exclude:", 1).replace(
+        "  a100: {exclude: [fp8_grouped_gemm, nvfp4_moe]}", "  a100: *sel", 1))
     r = _cli("matrix", "check", str(path))
     lines = path.read_text().splitlines()
     at = [i + 1 for i, ln in enumerate(lines) if "&sel" in ln or "*sel" in ln]

@@ -253,8 +253,9 @@ def test_an_empty_seed_is_a_usage_error(pytester, monkeypatch):
 def test_catalog_markers_select_the_runners_lists(pytester):
     """`pytest -m hopper` collects what the Hopper runners run (every SKU the catalog tags hopper), nothing else."""
     doc = yaml.safe_load((REPO / "hardware_matrix.yaml").read_text())
-    doc["selections"] = {"h100": {"suites": ["argmax"]}, "h20_3e": {"suites": ["gates"]},
-                         "b200": {"suites": ["fp8_grouped_gemm"]}}
+    doc["selection_defaults"] = {"opt_in": ["argmax", "gates", "fp8_grouped_gemm"]}
+    doc["selections"] = {"h100": {"extras": ["argmax"]}, "h20_3e": {"extras": ["gates"]},
+                         "b200": {"extras": ["fp8_grouped_gemm"]}}
     doc["known_issues"] = []
     make_checkout(pytester.path, yaml.safe_dump(doc, sort_keys=False))
     for suite in ("argmax", "gates", "fp8_grouped_gemm"):

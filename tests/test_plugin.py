@@ -52,8 +52,7 @@ THIRD_PARTY_BUG = {
 
 
 def test_sku_selection_becomes_markers(session):
-    p = session(selections={"gb10": {"suites": ["argmax"], "providers": ["gpuhil-*"]},
-                            "h20": {"suites": ["argmax"], "tier": "full"}})
+    p = session(selections={"gb10": {"providers": ["gpuhil-*"]}, "h20": {"tier": "full"}})
     out = p.runpytest("--collect-only", "-q", "-m", "sm121")
     out.stdout.fnmatch_lines(["*test_kernel[[]gpuhil-cute[]]", "*test_needs_cluster", "*2/5 tests collected*"])
     out = p.runpytest("--collect-only", "-q", "-m", "h20")

@@ -53,7 +53,7 @@ def test_the_nightly_times_every_selection_and_publishes_the_dashboard():
     mx = matrix.load(REPO / "hardware_matrix.yaml")
     wf = yaml.safe_load((CI / "nightly.yml").read_text())
     perf, dash = wf["jobs"]["perf"], wf["jobs"]["dashboard"]
-    assert perf["strategy"]["matrix"]["sku"] == list(mx.selections)
+    assert perf["strategy"]["matrix"]["sku"] == list(mx.skus)
     assert perf["runs-on"] == ["self-hosted", "${{ matrix.sku }}"]
     perf_run = "\n".join(s.get("run", "") for s in perf["steps"])
     assert "gpuhil run --perf --sku \"${{ matrix.sku }}\" --require-gpu" in perf_run

@@ -60,8 +60,10 @@ def cmd_probe(args) -> int:
 
 
 def cmd_matrix_check(args) -> int:
-    mx = _load_matrix(args.path, strict_expiry=True)
-    print(f"{mx.path}: ok: {len(mx.skus)} SKUs, {len(mx.selections)} selections, {len(mx.known_issues)} known issues")
+    mx = _load_matrix(args.path, strict=True)
+    tiers = {tier: sum(sel.tier == tier for sel in mx.selections.values()) for tier in ("default", "full")}
+    print(f"{mx.path}: ok: {len(mx.skus)} SKUs ({tiers['default']} default tier, {tiers['full']} full), "
+          f"{len(matrix_mod.suite_folders(mx.suites_dir))} suites in {mx.suites_dir}, {len(mx.known_issues)} known issues")
     return 0
 
 

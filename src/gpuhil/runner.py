@@ -96,7 +96,7 @@ def run_main_job(args) -> int:
                                           verdict=f"RUNNER ERROR: {problem}", matrix=mx))
         print(f"gpuhil run: {problem}", file=sys.stderr)
         return 2
-    sku_id = sku.id if sku and sku.id in mx.selections else None
+    sku_id = sku.id if sku else None  # every catalog SKU has a selection: the defaults and its deltas
     cmd = pytest_command(sku_id, results, args)
     print(f"gpuhil run: {fp.summary()}")
     print(f"gpuhil run: selection: {sku_id or 'default tier of every suite (no catalog selection for this machine)'}")

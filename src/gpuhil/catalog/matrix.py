@@ -1,19 +1,24 @@
 """hardware_matrix.yaml: the SKU catalog, per-SKU test selections and known issues.
 
-Loaded through a schema (pydantic). Every problem is reported as `FILE:LINE: message`, all of them at
-once, so a broken matrix is fixed in one pass.
+Loaded through a schema (pydantic). Every problem is reported as `FILE:LINE: message`, one line each and
+all of them at once, so a broken matrix is fixed in one pass.
+
+Selection is by default: every suite folder under suites/ runs on every SKU's runner with
+`selection_defaults`; `selections:` holds only a SKU's deltas (tier, providers, exclude, extras).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from yaml.constructor import ConstructorError
 
 from .. import ids
 from .predicates import Predicate, PredicateError
@@ -22,6 +27,9 @@ ARCH_MARKERS = ("sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121")
 # SKU ids and catalog markers become pytest markers: none may take a name that already means something.
 RESERVED_MARKERS = ids.RESERVED_MARKERS | frozenset(ARCH_MARKERS)
 MATRIX_FILE = "hardware_matrix.yaml"
+MAX_MATRIX_BYTES = 1 << 20  # a catalog of every SKU ever made fits many times over; more is a mistake or an attack
+# The suites of the checkout this package runs from: checked when no suites/ sits beside the matrix.
+CHECKOUT_SUITES = Path(__file__).resolve().parents[3] / "suites"
 # Catalog numbers that must each cite where they come from (datasheet, or "read on device DATE").
 SOURCED_FIELDS = ("sm_count", "smem_optin_bytes", "smem_per_sm_bytes", "l2_bytes", "mem_bytes",
                   "cluster_launch", "max_cluster_size", "mem_bw_gbs", "peak_tflops")
@@ -54,26 +62,28 @@ CatalogMarker = Annotated[str, AfterValidator(_catalog_marker)]
 SuiteName = Annotated[str, AfterValidator(_suite)]
 
 
+def _pci_device_id(value: str) -> str:
+    if not re.fullmatch(r"(0x)?[0-9a-fA-F]{1,4}", value):
+        raise ValueError(f"PCI device id {value!r} is not a 16-bit hex id like '0x2330' (0x0000 to 0xffff)")
+    return f"0x{int(value, 16):04x}"
+
+
+PciDeviceId = Annotated[str, AfterValidator(_pci_device_id)]
+# Physical quantities: a bool is not a count, and no part has a negative, zero, infinite or NaN one.
+Count = Annotated[int, Field(strict=True, gt=0)]
+Amount = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+
+
 class Match(_Strict):
     names: list[Text] = []  # the driver's device name (cuDeviceGetName), compared exactly, ignoring case
-    pci_device_ids: list[str] = []
+    pci_device_ids: list[PciDeviceId] = []
     cc: str
-
-    @field_validator("pci_device_ids")
-    @classmethod
-    def _hex_ids(cls, values: list[str]) -> list[str]:
-        for i in values:
-            try:
-                int(i, 16)
-            except ValueError:
-                raise ValueError(f"PCI device id {i!r} is not hex like '0x2330'") from None
-        return [f"0x{int(i, 16):04x}" for i in values]
 
 
 class PeakTflops(_Strict):
-    bf16: float | None = None
-    fp8: float | None = None
-    fp4: float | None = None
+    bf16: Amount | None = None
+    fp8: Amount | None = None
+    fp4: Amount | None = None
 
 
 class Sku(_Strict):
@@ -82,14 +92,14 @@ class Sku(_Strict):
     arch: Literal["sm80", "sm89", "sm90", "sm100", "sm103", "sm120", "sm121"]
     match: Match
     cc: str = Field(pattern=r"^\d+\.\d+$")
-    sm_count: int | None = Field(default=None, gt=0)  # None: no public reading; the probe supplies it
-    smem_optin_bytes: int = Field(gt=0)
-    smem_per_sm_bytes: int | None = Field(default=None, gt=0)
-    l2_bytes: int | None = Field(default=None, gt=0)
-    mem_bytes: int | None = Field(default=None, gt=0)
-    cluster_launch: bool
-    max_cluster_size: int = Field(ge=1, le=16)
-    mem_bw_gbs: float = Field(gt=0)
+    sm_count: Count | None = None  # None: no public reading; the probe supplies it
+    smem_optin_bytes: Count
+    smem_per_sm_bytes: Count | None = None
+    l2_bytes: Count | None = None
+    mem_bytes: Count | None = None
+    cluster_launch: bool = Field(strict=True)
+    max_cluster_size: int = Field(strict=True, ge=1, le=16)
+    mem_bw_gbs: Amount
     peak_tflops: PeakTflops
     markers: list[CatalogMarker] = []
     sources: dict[Text, Text]
@@ -113,10 +123,38 @@ class Sku(_Strict):
         return int(self.cc.split(".")[0])
 
 
-class Selection(_Strict):
-    suites: list[SuiteName]
-    tier: Literal["default", "full"] = "default"
-    providers: list[str] = ["*"]
+Tier = Literal["default", "full"]
+
+
+class SelectionDefaults(_Strict):
+    """What every SKU's runner runs unless its `selections:` entry says otherwise."""
+    tier: Tier = "default"  # "full" adds slow cases
+    providers: list[Text] = Field(default=["*"], min_length=1)  # glob patterns over provider names; [] would drop them all
+    opt_in: list[SuiteName] = []  # suites that run only where a SKU lists them in `extras`
+
+
+class SelectionDelta(_Strict):
+    """One SKU's differences from the defaults."""
+    tier: Tier | None = None
+    providers: list[Text] | None = Field(default=None, min_length=1)
+    exclude: list[SuiteName] = []  # suites this runner does not run
+    extras: list[SuiteName] = []  # opt-in suites this runner does run
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one SKU's runner runs: every suite folder except `skipped`, at `tier`, for providers matching
+    one of `providers`."""
+    tier: str
+    providers: tuple[str, ...]
+    skipped: frozenset[str]
+
+    @classmethod
+    def resolve(cls, defaults: SelectionDefaults, delta: SelectionDelta | None) -> Selection:
+        delta = delta or SelectionDelta()
+        skipped = (set(defaults.opt_in) - set(delta.extras)) | set(delta.exclude)
+        providers = delta.providers if delta.providers is not None else defaults.providers
+        return cls(delta.tier or defaults.tier, tuple(providers), frozenset(skipped))
 
 
 class AppliesTo(_Strict):
@@ -148,8 +186,16 @@ class KnownIssue(_Strict):
 class _Document(_Strict):
     version: Literal[1]
     skus: list[Sku]
-    selections: dict[str, Selection]
+    selection_defaults: SelectionDefaults = SelectionDefaults()
+    selections: dict[str, SelectionDelta] = {}
     known_issues: list[KnownIssue] = []
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1 to Python, not to a reader of the file
+            raise ValueError("version is the number 1, not a boolean")
+        return value
 
 
 @dataclass(frozen=True)
@@ -168,9 +214,10 @@ class MatrixError(Exception):
 class Matrix:
     path: str
     skus: dict[str, Sku]
-    selections: dict[str, Selection]
     known_issues: tuple[KnownIssue, ...]
     lines: dict[tuple, int]
+    suites_dir: Path | None  # the suites/ the selections were checked against; None: none was found
+    selections: dict[str, Selection]  # every SKU's, by id in catalog order: the defaults with its deltas applied
 
     def sku(self, sku_id: str) -> Sku:
         try:
@@ -262,29 +309,119 @@ def _line_for(lines: dict[tuple, int], loc: tuple) -> int:
     return lines.get(loc, 1)
 
 
-def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
-         today: dt.date | None = None, suites_dir: Path | None = None) -> Matrix:
-    """Parse and validate. `strict_expiry` makes an expired known issue an error (matrix check)."""
-    p = Path(path) if path else default_path()
-    shown = str(path) if path else str(p)
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose dates must exist: `2027-02-30` is a problem at its line, not a ValueError."""
+
+
+def _real_date(loader: _Loader, node: yaml.ScalarNode):
     try:
-        text = p.read_text()
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise ConstructorError(None, None, f"'{node.value}' is not a real date ({exc})", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _real_date)
+
+
+def _read(p: Path, shown: str) -> str:
+    """The file's text: UTF-8, at most MAX_MATRIX_BYTES, read bounded so a huge or endless file never fills memory."""
+    if p.exists() and not p.is_file():
+        raise MatrixError(shown, [Problem(0, "not a regular file")])
+    try:
+        with p.open("rb") as f:
+            data = f.read(MAX_MATRIX_BYTES + 1)
     except OSError as exc:
         raise MatrixError(shown, [Problem(0, f"cannot read: {exc.strerror or exc}")]) from None
+    if len(data) > MAX_MATRIX_BYTES:
+        raise MatrixError(shown, [Problem(0, f"larger than the matrix size cap ({MAX_MATRIX_BYTES} bytes): "
+                                             "is this the hardware matrix?")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MatrixError(shown, [Problem(data[:exc.start].count(b"\n") + 1,
+                                          f"not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
+
+
+MAX_FLOW_DEPTH = 32  # the catalog nests [ ] and { } two deep; PyYAML's scanner is quadratic in this depth
+_FLOW_CHARS = re.compile(r"[\[\]{}#\n]")
+
+
+def _flow_depth_problem(text: str) -> Problem | None:
+    """Refuse `[[[[...` nested past MAX_FLOW_DEPTH before YAML sees it: within the size cap such a line
+    keeps the parser busy for hours. Brackets in comments do not count; those in prose are balanced and
+    stay far below the limit (no quote tracking: an apostrophe in a plain or folded scalar is not a quote)."""
+    depth, line, comment = 0, 1, False
+    for m in _FLOW_CHARS.finditer(text):
+        ch = m.group()
+        if ch == "\n":
+            line, comment = line + 1, False
+        elif comment:
+            continue
+        elif ch == "#":
+            comment = m.start() == 0 or text[m.start() - 1] in " \t"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                return Problem(line, f"[ ] and {{ }} nested more than {MAX_FLOW_DEPTH} deep: not a hardware matrix")
+        else:
+            depth = max(depth - 1, 0)
+    return None
+
+
+def _yaml_problem(exc: yaml.YAMLError, lines: dict[tuple, int]) -> Problem:
+    """One line: what is wrong, at its line, naming the field when the line holds one."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark else 1
+    what = "; ".join(x for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+    fields = [path for path, at in lines.items() if at == line and path]
+    where = ".".join(map(str, max(fields, key=len))) + ": " if fields else ""
+    kind = "" if isinstance(exc, ConstructorError) else "not valid YAML: "  # a constructor error is a bad value
+    return Problem(line, f"{where}{kind}{what or str(exc).splitlines()[0]}")
+
+
+def suite_folders(suites_dir: Path) -> dict[str, bool]:
+    """Every suite under `suites_dir` (a folder) by name, with whether it holds a test file (test_*.py at
+    any depth): only those collect anything."""
+    return {d.name: any(d.rglob("test_*.py")) for d in sorted(suites_dir.iterdir())
+            if d.is_dir() and not d.name.startswith((".", "_"))}
+
+
+def _find_suites(matrix_path: Path, given: Path | None) -> Path | None:
+    """The suites the selections are checked against: `given`, else the suites/ beside the matrix, else
+    the suites of the checkout this package runs from (a matrix kept outside the repo); None when neither
+    exists."""
+    if given is not None:
+        return given
+    return next((d for d in (matrix_path.parent / "suites", CHECKOUT_SUITES) if d.is_dir()), None)
+
+
+def load(path: str | os.PathLike | None = None, *, strict: bool = False,
+         today: dt.date | None = None, suites_dir: Path | None = None) -> Matrix:
+    """Parse and validate. `strict` (matrix check) also makes an expired known issue an error, and so is
+    finding no suites to check the selections against."""
+    p = Path(path) if path else default_path()
+    shown = str(path) if path else str(p)
+    text = _read(p, shown)
+    lines: dict[tuple, int] = {}
+    problems: list[Problem] = []
+    too_deep = _flow_depth_problem(text)
+    if too_deep:
+        raise MatrixError(shown, [too_deep])
     try:
         aliases = _anchors_and_aliases(text)
         if aliases:
             raise MatrixError(shown, aliases)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        if node is not None:
+            _line_map(node, (), lines, problems)
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MatrixError(shown, [Problem(mark.line + 1 if mark else 1, f"not valid YAML: {exc}")]) from None
+        raise MatrixError(shown, [_yaml_problem(exc, lines)]) from None
+    except RecursionError:
+        raise MatrixError(shown, [Problem(1, "nested too deeply for a hardware matrix")]) from None
     if node is None or not isinstance(raw, dict):
-        raise MatrixError(shown, [Problem(1, "expected a mapping with version, skus, selections, known_issues")])
-    lines: dict[tuple, int] = {}
-    problems: list[Problem] = []
-    _line_map(node, (), lines, problems)
+        raise MatrixError(shown, [Problem(1, "expected a mapping with version, skus, selection_defaults, selections, "
+                                             "known_issues")])
     try:
         doc = _Document.model_validate(raw)
     except ValidationError as exc:
@@ -292,22 +429,33 @@ def load(path: str | os.PathLike | None = None, *, strict_expiry: bool = False,
             where = ".".join(str(x) for x in err["loc"])
             problems.append(Problem(_line_for(lines, err["loc"]), f"{where}: {err['msg']}"))
         raise MatrixError(shown, problems) from None
-    problems += _cross_checks(doc, lines, strict_expiry, today or dt.date.today(), suites_dir or p.parent / "suites")
+    suites = _find_suites(p, suites_dir)
+    if suites is None and strict:
+        problems.append(Problem(_line_for(lines, ("selections",)),
+                                f"no suites/ beside the matrix nor in this gpuhil checkout ({CHECKOUT_SUITES}): "
+                                "the selections cannot be checked against the suites; keep the matrix at a checkout's root"))
+    problems += _cross_checks(doc, lines, strict, today or dt.date.today(), suites)
     if problems:
         raise MatrixError(shown, problems)
-    return Matrix(shown, {s.id: s for s in doc.skus}, dict(doc.selections), tuple(doc.known_issues), lines)
+    selections = {sku.id: Selection.resolve(doc.selection_defaults, doc.selections.get(sku.id)) for sku in doc.skus}
+    return Matrix(shown, {s.id: s for s in doc.skus}, tuple(doc.known_issues), lines, suites, selections)
 
 
-def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.date,
-                  suites_dir: Path) -> list[Problem]:
+def _cross_checks(doc: _Document, lines: dict, strict: bool, today: dt.date, suites_dir: Path | None) -> list[Problem]:
     problems = []
     sku_lines: dict[str, int] = {}
     pci_ids: dict[str, str] = {}
     names: dict[str, str] = {}
+    sku_ids = {sku.id for sku in doc.skus}
     for i, sku in enumerate(doc.skus):
         if sku.id in sku_lines:
             problems.append(Problem(lines[("skus", i, "id")], f"duplicate SKU id '{sku.id}' (first at line {sku_lines[sku.id]})"))
         sku_lines.setdefault(sku.id, lines[("skus", i, "id")])
+        for j, marker in enumerate(sku.markers):
+            if marker in sku_ids:  # `-m <id>` would then collect this SKU's list on that SKU's runner too
+                problems.append(Problem(lines[("skus", i, "markers", j)],
+                                        f"skus.{i}.markers.{j}: SKU '{sku.id}': marker '{marker}' is a SKU id; a catalog "
+                                        "marker names a group of SKUs and must differ from every SKU id"))
         for j, pid in enumerate(sku.match.pci_device_ids):
             other = pci_ids.setdefault(pid, sku.id)
             if other != sku.id:
@@ -324,17 +472,14 @@ def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.da
         if not sku.cluster_launch and sku.max_cluster_size != 1:
             problems.append(Problem(lines[("skus", i, "max_cluster_size")],
                                     f"SKU '{sku.id}': cluster_launch is false, so max_cluster_size must be 1"))
+        if sku.smem_per_sm_bytes is not None and sku.smem_optin_bytes > sku.smem_per_sm_bytes:
+            problems.append(Problem(lines[("skus", i, "smem_optin_bytes")],
+                                    f"skus.{i}.smem_optin_bytes: SKU '{sku.id}': {sku.smem_optin_bytes} is more than "
+                                    f"smem_per_sm_bytes {sku.smem_per_sm_bytes}: a block cannot opt into more than its SM has"))
         if sku.match.cc != sku.cc:
             problems.append(Problem(lines[("skus", i, "match", "cc")], f"SKU '{sku.id}': match.cc {sku.match.cc} differs from cc {sku.cc}"))
-    known_suites = {d.name for d in suites_dir.iterdir() if d.is_dir()} if suites_dir.is_dir() else None
-    for sel_id, sel in doc.selections.items():
-        if sel_id not in sku_lines:
-            problems.append(Problem(lines[("selections", sel_id)],
-                                    f"selection for unknown SKU '{sel_id}' (known: {', '.join(sku_lines)})"))
-        for j, suite in enumerate(sel.suites):
-            if known_suites is not None and suite not in known_suites:
-                problems.append(Problem(lines[("selections", sel_id, "suites", j)],
-                                        f"selection '{sel_id}': unknown suite '{suite}' (have: {', '.join(sorted(known_suites))})"))
+    folders = suite_folders(suites_dir) if suites_dir is not None and suites_dir.is_dir() else None
+    problems += _selection_checks(doc, lines, folders, suites_dir)
     ki_ids: dict[str, int] = {}
     for i, ki in enumerate(doc.known_issues):
         line = lines[("known_issues", i, "id")]
@@ -346,11 +491,54 @@ def _cross_checks(doc: _Document, lines: dict, strict_expiry: bool, today: dt.da
         except PredicateError as exc:
             problems.append(Problem(_line_for(lines, exc.path), f"known issue '{ki.id}': {exc}"))
         suite = ki.applies_to.suite
-        if known_suites is not None and not any(c in suite for c in "*?[") and suite not in known_suites:
+        if folders is not None and not any(c in suite for c in "*?[") and suite not in folders:
             problems.append(Problem(lines[("known_issues", i, "applies_to")],
                                     f"known issue '{ki.id}': applies_to.suite '{suite}' is not a suite "
-                                    f"(have: {', '.join(sorted(known_suites))}): it would never apply"))
-        if strict_expiry and ki.expired(today):
+                                    f"(have: {', '.join(folders)}): it would never apply"))
+        if strict and ki.expired(today):
             problems.append(Problem(lines[("known_issues", i, "expires")],
                                     f"known issue '{ki.id}' expired on {ki.expires}: re-verify it, then extend or retire it"))
+    return problems
+
+
+def _selection_checks(doc: _Document, lines: dict, folders: dict[str, bool] | None,
+                      suites_dir: Path | None) -> list[Problem]:
+    """Every suite a selection names exists, every extra is opt-in, and every suite holding tests runs
+    somewhere: a typo or an exclude must never drop a suite from every runner in silence."""
+    problems = []
+    opt_in = doc.selection_defaults.opt_in
+    named = [(("selection_defaults", "opt_in", j), f"selection_defaults.opt_in.{j}", s) for j, s in enumerate(opt_in)]
+    sku_ids = [sku.id for sku in doc.skus]
+    for sel_id, delta in doc.selections.items():
+        if sel_id not in sku_ids:
+            problems.append(Problem(lines[("selections", sel_id)],
+                                    f"selection for unknown SKU '{sel_id}' (known: {', '.join(sku_ids)})"))
+        for key in ("exclude", "extras"):
+            for j, suite in enumerate(getattr(delta, key)):
+                loc = ("selections", sel_id, key, j)
+                named.append((loc, f"selections.{sel_id}.{key}.{j}", suite))
+                if key == "extras" and suite not in opt_in:
+                    problems.append(Problem(lines[loc], f"selections.{sel_id}.extras.{j}: suite '{suite}' is not opt-in "
+                                                        "(selection_defaults.opt_in): it runs on every runner already"))
+                if key == "exclude" and suite in delta.extras:
+                    problems.append(Problem(lines[loc], f"selections.{sel_id}.exclude.{j}: suite '{suite}' is both "
+                                                        "excluded and an extra"))
+    if folders is None:
+        return problems
+    for loc, where, suite in named:
+        if suite not in folders:
+            problems.append(Problem(lines[loc], f"{where}: unknown suite '{suite}': no such folder in {suites_dir} "
+                                                f"(have: {', '.join(folders)})"))
+    resolved = [Selection.resolve(doc.selection_defaults, doc.selections.get(sku.id)) for sku in doc.skus]
+    for suite, has_tests in folders.items():
+        if has_tests and all(suite in sel.skipped for sel in resolved):
+            if suite in opt_in:
+                line = lines[("selection_defaults", "opt_in", opt_in.index(suite))]
+                why = "it is opt-in and no SKU lists it in its selection's extras"
+            else:  # at the first SKU's exclude of it (every SKU has one)
+                first = doc.skus[0].id if doc.skus else None
+                at = doc.selections[first].exclude.index(suite) if first in doc.selections else None
+                line = _line_for(lines, ("selections", first, "exclude", at) if at is not None else ("selections",))
+                why = "every SKU's selection excludes it"
+            problems.append(Problem(line, f"suite '{suite}' ({suites_dir / suite}) runs on no runner: {why}"))
     return problems

@@ -45,7 +45,9 @@ def identify(item) -> CaseIdentity:
 
 
 def selected(sel: Selection, case: CaseIdentity) -> bool:
-    if case.suite is None or case.suite not in sel.suites:
+    """Whether a SKU's runner runs this case: any suite its selection does not skip, at its tier, for its
+    providers. A new suite folder is selected everywhere without a catalog edit."""
+    if case.suite is None or case.suite in sel.skipped:
         return False
     if case.tier == "full" and sel.tier != "full":
         return False
