@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 
 
+def _environment(exc: OSError) -> str:
+    """An OSError as one line: the path and what the system said (a file where a folder goes, read-only)."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc).splitlines()[0]
+
+
 def cmd_history_add(args) -> int:
     from ..history import HistoryError, add
 
@@ -21,6 +26,9 @@ def cmd_history_add(args) -> int:
         report = add([Path(p) for p in args.results], Path(args.history), skip_incomplete=args.skip_incomplete)
     except HistoryError as exc:
         print(f"gpuhil history add: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gpuhil history add: {_environment(exc)}", file=sys.stderr)
         return 2
     for sku, run_id in report.added:
         print(f"added {sku}/{run_id}")
@@ -30,6 +38,10 @@ def cmd_history_add(args) -> int:
         print(f"gpuhil history add: skipped: {line}", file=sys.stderr)
     print(f"history {args.history}: {len(report.added)} added, {len(report.unchanged)} unchanged, "
           f"{len(report.refused)} refused")
+    if report.refused and not report.added and not report.unchanged:  # a green job that recorded nothing
+        print(f"gpuhil history add: nothing added: all {len(report.refused)} results folders were refused",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -41,6 +53,9 @@ def cmd_dashboard_build(args) -> int:
         site = build(Path(args.history), Path(args.out), Path(args.baselines) if args.baselines else None)
     except HistoryError as exc:
         print(f"gpuhil dashboard build: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gpuhil dashboard build: {_environment(exc)}", file=sys.stderr)
         return 2
     regressions = sum(f.kind == "regression" for m in site.fleet.machines.values() for f in m.findings)
     print(f"site {site.root}/index.html: {len(site.fleet.machines)} machines, {len(site.fleet.views)} series, "
@@ -56,7 +71,8 @@ def add_subparsers(sub: argparse._SubParsersAction) -> None:
     ha.add_argument("results", nargs="+", metavar="RESULTS", help="results folder of `gpuhil run`")
     ha.add_argument("--history", required=True, metavar="DIR", help="history folder (created if absent)")
     ha.add_argument("--skip-incomplete", action="store_true",
-                    help="add the complete runs and list the refused ones instead of refusing the batch")
+                    help="add the complete runs and list the refused ones instead of refusing the batch "
+                         "(exit 2 when every folder was refused)")
     ha.set_defaults(fn=cmd_history_add)
 
     sd = sub.add_parser("dashboard", help="the static perf dashboard")
