@@ -275,6 +275,35 @@ def test_a_marker_that_names_files_outside_the_site_is_refused(small_history, tm
     assert (tmp_path / "outside.txt").read_text() == "not the site's\n"
 
 
+def test_a_marker_nested_too_deeply_is_refused(small_history, tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / ".gpuhil-site").write_text("[" * 100_000)
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "not a marker" in r.stderr
+
+
+def test_a_folder_where_a_page_goes_is_refused_before_anything_is_written(small_history, tmp_path):
+    out = tmp_path / "site"
+    build(small_history, out)
+    (out / "index.html").unlink()
+    (out / "index.html").mkdir()
+    (out / "index.html" / "mine.txt").write_text("x\n")
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr == (
+        f"gpuhil dashboard build: {out / 'index.html'}: a folder where the site's file goes: refusing to replace it\n")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+
+def test_baselines_that_are_a_file_are_named_as_such(small_history, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(tmp_path / "s"),
+                "--baselines", str(tmp_path / "notes.txt"))
+    assert (r.returncode, r.stderr) == (2, f"gpuhil dashboard build: {tmp_path / 'notes.txt'}: not a folder "
+                                           "(--baselines takes the baselines root)\n")
+
+
 def test_an_output_path_that_is_a_file_or_under_one_is_one_line_and_exit_2(small_history, tmp_path):
     (tmp_path / "notes.txt").write_text("a file\n")
     for out, expected in ((tmp_path / "notes.txt", f"{tmp_path / 'notes.txt'}: is a file, not a site folder"),

@@ -314,6 +314,7 @@ def test_a_reused_folder_never_files_the_new_runs_tests_under_the_old_run_id(tmp
     ({"started": "yesterday"}, "field started 'yesterday' is not an ISO 8601 time"),
     ({"finished": "2026-09-30T00:00:00+00:00"}, "field finished '2026-09-30T00:00:00+00:00' is before started"),
     ({"emulated_sku": "../x"}, "emulated_sku '../x': not a safe identifier"),
+    ({"started": "0001-01-01T00:00:00+05:00"}, "field started '0001-01-01T00:00:00+05:00' is not an ISO 8601 time"),
 ])
 def test_a_malformed_run_record_is_named(tmp_path, fields, expected):
     res = one_run(tmp_path / "res")
@@ -321,6 +322,13 @@ def test_a_malformed_run_record_is_named(tmp_path, fields, expected):
     with pytest.raises(HistoryError) as exc:
         add([res], tmp_path / "hist")
     assert str(exc.value).startswith(str(res / "run.json")) and expected in str(exc.value)
+
+
+def test_a_record_nested_too_deeply_is_named(tmp_path):
+    res = one_run(tmp_path / "res")
+    (res / "run.json").write_text("[" * 100_000)
+    with pytest.raises(HistoryError, match=r"run.json: not valid JSON \(nested too deeply\)"):
+        add([res], tmp_path / "hist")
 
 
 def test_a_record_without_a_field_is_named(tmp_path):
@@ -376,7 +384,8 @@ def plant(history, dataset, **values):
     ("perf", {"median_us": 0.0}, "row 1: column 'median_us' is 0.0 in series argmax|"),
     ("perf", {"median_us": -5.0, "p25_us": -5.1, "p75_us": -4.9}, "row 1: column 'median_us' is -5.0 in series argmax|"),
     ("runs", {"result": "MAYBE"}, "row 1: result 'MAYBE' is not one of PASS, FAIL"),
-    ("runs", {"timestamp": "last night"}, "row 1: timestamp 'last night' is not an ISO 8601 time"),
+    ("runs", {"timestamp": "last night"}, "row 1: timestamp 'last night' is not an ISO 8601 time in UTC"),
+    ("runs", {"timestamp": "2026-10-03T03:00:00"}, "row 1: timestamp '2026-10-03T03:00:00' is not an ISO 8601 time in UTC"),
     ("runs", {"machine": "h200"}, "row 1: machine 'h200' is not its SKU's 'h100'"),
     ("tests", {"outcome": "exploded"}, "row 1: outcome 'exploded' is not one of passed, failed"),
 ])
@@ -409,3 +418,26 @@ def test_a_history_path_that_is_a_file_or_cannot_be_made_is_one_line_and_exit_2(
         assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
         assert r.stderr.startswith("gpuhil history add: ") and expected in r.stderr
     assert (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+@pytest.mark.parametrize("dataset, expected", [("perf", "holds 2 rows but the run's record says 3"),
+                                               ("tests", "holds 4 rows but the run's record says 5")])
+def test_a_partition_that_lost_rows_is_named_not_drawn_short(tmp_path, dataset, expected):
+    add([one_run(tmp_path / "res", day=d) for d in range(2)], tmp_path / "hist")
+    path = sorted((tmp_path / "hist" / dataset).rglob("*.parquet"))[-1]
+    pd.read_parquet(path).iloc[1:].to_parquet(path, index=False)
+    with pytest.raises(HistoryError) as exc:
+        read_perf(tmp_path / "hist") if dataset == "perf" else read_tests(tmp_path / "hist")
+    assert str(exc.value).startswith(f"{path}: {expected}")
+
+
+def test_an_empty_path_option_is_a_usage_error_not_the_working_directory(tmp_path):
+    res = one_run(tmp_path / "res")
+    for args in (["history", "add", str(res), "--history", ""], ["history", "add", "", "--history", "h"],
+                 ["dashboard", "build", "--history", "", "--out", "s"],
+                 ["dashboard", "build", "--history", "h", "--out", ""],
+                 ["dashboard", "build", "--history", "h", "--out", "s", "--baselines", " "]):
+        r = subprocess.run([sys.executable, "-m", "gpuhil.dashboard.cli", *args], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+        assert r.returncode == 2 and "empty value: give a path" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]

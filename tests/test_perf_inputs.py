@@ -177,6 +177,7 @@ BASELINES = [
      "series 'argmax|a|torch': run 'r0' appears 2 times: a run is promoted once"),
     ("a series twice", '{"series": {"argmax|a|torch": [], "argmax|a|torch": []}}',
      "field 'argmax|a|torch' appears twice"),
+    ("nested too deeply", "[" * 100_000, "not valid JSON (nested too deeply)"),
     ("not UTF-8", '{"series": {"argmax|caf\xe9|torch": []}}'.encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 23)"),
 ]
 
@@ -288,3 +289,16 @@ def test_a_results_folder_whose_run_record_names_another_run_is_refused(tmp_path
     assert (r.returncode, r.stdout, r.stderr) == (
         2, "", "gpuhil perf: results: perf rows are of run 'r1' but run.json names run 'r2' "
                "(an earlier run's rows in a reused folder)\n")
+
+
+def test_an_empty_path_is_refused_not_read_as_the_working_directory(tmp_path):
+    write(tmp_path / "run.parquet", frame([row()]))
+    write(tmp_path / "baselines" / "h100" / "argmax.json", json.dumps(baseline_doc()))
+    for cmd, message in ((["perf", "compare", "run.parquet", "--baseline", ""],
+                          "--baseline: empty value: give the baselines root or a SKU's folder, or leave the option out"),
+                         (["perf", "baseline", "update", "--from", "run.parquet", "--baseline", " "],
+                          "--baseline: empty value: give the baselines root or a SKU's folder, or leave the option out"),
+                         (["perf", "compare", "", "--baseline", "baselines"],
+                          "RESULTS: empty value: give a perf-*.parquet file or a results folder")):
+        r = gpuhil(*cmd, cwd=tmp_path)
+        assert (r.returncode, r.stdout, r.stderr) == (2, "", f"gpuhil perf: {message}\n")

@@ -53,7 +53,7 @@ def _owned(out: Path) -> set[str]:
         files = doc["files"]
         if not isinstance(files, list) or not all(isinstance(f, str) and SITE_FILE.fullmatch(f) for f in files):
             raise ValueError
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise HistoryError(f"{marker}: not a marker `gpuhil dashboard build` wrote (a JSON object whose 'files' "
                            "lists the site's own files)") from None
     return set(files)
@@ -90,6 +90,9 @@ def build(history_dir: Path, out_dir: Path, baselines_dir: Path | None = None) -
     files = {**{f"assets/{k}": v for k, v in assets.files().items()},
              "index.html": overview.page(fleet, footer), "trends.html": trends_html,
              "coverage.html": coverage.page(fleet, footer), "roofline.html": roofline.page(fleet, footer), **data_files}
+    taken = next((name for name in files if (out / name).is_dir()), None)
+    if taken:
+        raise HistoryError(f"{out / taken}: a folder where the site's file goes: refusing to replace it")
     out.mkdir(parents=True, exist_ok=True)
     _mark(out, before | set(files))  # first: a build killed midway still owns what it wrote
     sizes = {name: _write(out / name, text) for name, text in files.items()}

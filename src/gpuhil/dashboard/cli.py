@@ -63,13 +63,20 @@ def cmd_dashboard_build(args) -> int:
     return 0
 
 
+def _path(value: str) -> str:
+    """argparse type of every path option: an empty value would be the working directory."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty value: give a path")
+    return value
+
+
 def add_subparsers(sub: argparse._SubParsersAction) -> None:
     """Register `history add` and `dashboard build` on gpuhil's top-level subparsers."""
     sh = sub.add_parser("history", help="the fleet's run history (partitioned parquet, docs/HISTORY.md)")
     hsub = sh.add_subparsers(dest="history_command", required=True)
     ha = hsub.add_parser("add", help="append finished runs' results folders (idempotent)")
-    ha.add_argument("results", nargs="+", metavar="RESULTS", help="results folder of `gpuhil run`")
-    ha.add_argument("--history", required=True, metavar="DIR", help="history folder (created if absent)")
+    ha.add_argument("results", nargs="+", type=_path, metavar="RESULTS", help="results folder of `gpuhil run`")
+    ha.add_argument("--history", required=True, type=_path, metavar="DIR", help="history folder (created if absent)")
     ha.add_argument("--skip-incomplete", action="store_true",
                     help="add the complete runs and list the refused ones instead of refusing the batch "
                          "(exit 2 when every folder was refused)")
@@ -78,9 +85,11 @@ def add_subparsers(sub: argparse._SubParsersAction) -> None:
     sd = sub.add_parser("dashboard", help="the static perf dashboard")
     dsub = sd.add_subparsers(dest="dashboard_command", required=True)
     db = dsub.add_parser("build", help="write the site (works offline from file://)")
-    db.add_argument("--history", required=True, metavar="DIR")
-    db.add_argument("--out", required=True, metavar="SITE")
-    db.add_argument("--baselines", metavar="DIR", help="baselines root for the baseline bands and missing series")
+    db.add_argument("--history", required=True, type=_path, metavar="DIR")
+    db.add_argument("--out", required=True, type=_path, metavar="SITE",
+                    help="a new or empty folder, or a site an earlier build made (it carries .gpuhil-site)")
+    db.add_argument("--baselines", type=_path, metavar="DIR",
+                    help="baselines root for the baseline bands and missing series")
     db.set_defaults(fn=cmd_dashboard_build)
 
 

@@ -56,17 +56,19 @@ def _json(path: Path) -> Any:
         return json.loads(path.read_bytes().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HistoryError(f"{path}: not valid JSON ({exc})".splitlines()[0]) from None
+    except RecursionError:
+        raise HistoryError(f"{path}: not valid JSON (nested too deeply)") from None
 
 
 def _utc(stamp: str, where: str) -> str:
     """An ISO 8601 time as UTC seconds; one without an offset is taken as UTC."""
     try:
         t = dt.datetime.fromisoformat(stamp)
-    except ValueError:
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved out of range by its offset
         raise HistoryError(f"{where} {stamp!r} is not an ISO 8601 time") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _record(path: Path) -> dict[str, Any]:

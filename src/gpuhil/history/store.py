@@ -196,19 +196,33 @@ def _check_runs(history: Path, df) -> None:
         if row["machine"] != machine_key(row["sku"], row["emulated_sku"]):
             raise _damaged(history, "runs", df, i, f"machine {row['machine']!r} is not its SKU's "
                                                    f"{machine_key(row['sku'], row['emulated_sku'])!r}")
-        if not isinstance(row["timestamp"], str) or _time_problem(row["timestamp"]):
-            raise _damaged(history, "runs", df, i, f"timestamp {row['timestamp']!r} is not an ISO 8601 time")
+        if not isinstance(row["timestamp"], str) or not _utc_time(row["timestamp"]):
+            raise _damaged(history, "runs", df, i, f"timestamp {row['timestamp']!r} is not an ISO 8601 time in UTC "
+                                                   "(runs are ordered by it)")
         for col in ("perf_rows", *junit.OUTCOMES):
             if row[col] is None or row[col] < 0:
                 raise _damaged(history, "runs", df, i, f"{col} is {row[col]!r}: a count")
 
 
-def _time_problem(stamp: str) -> bool:
+def _utc_time(stamp: str) -> bool:
+    """Whether `stamp` is written as add writes it: ISO 8601 with a zero UTC offset, so that the text
+    order is the time order and two runs' times can be subtracted."""
     try:
-        dt.datetime.fromisoformat(stamp)
+        return dt.datetime.fromisoformat(stamp).utcoffset() == dt.timedelta(0)
     except ValueError:
-        return True
-    return False
+        return False
+
+
+def _check_counts(history: Path, dataset: str, df, runs, expected) -> None:
+    """Each run's partition holds as many rows as its commit record says (a partition emptied or
+    replaced by hand would silently drop a run's rows from every figure)."""
+    have = df.groupby(["sku", "run_id"]).size().to_dict() if len(df) else {}
+    for row in runs.astype(object).where(runs.notna(), None).to_dict("records"):
+        want, got = expected(row), have.get((row["sku"], row["run_id"]), 0)
+        if want is not None and want != got:
+            path = partition(history, dataset, row["sku"], row["run_id"]) / DATASETS[dataset][0]
+            raise HistoryError(f"{path}: holds {got} rows but the run's record says {want} (a damaged history: "
+                               f"remove run {row['run_id']}'s partitions of sku={row['sku']} to read the rest)")
 
 
 def read_runs(history_dir: Path):
@@ -230,7 +244,9 @@ def read_perf(history_dir: Path, runs=None):
     (gpuhil.perf.validate): HistoryError naming the file of the first row that breaks it."""
     from ..perf.validate import value_problem
 
-    df = _committed(_read(history_dir, "perf"), read_runs(history_dir) if runs is None else runs)
+    runs = read_runs(history_dir) if runs is None else runs
+    df = _committed(_read(history_dir, "perf"), runs)
+    _check_counts(Path(history_dir), "perf", df, runs, lambda r: r["perf_rows"])
     problem = value_problem(df, lambda i: f"series {df['suite'].iloc[i]}|{df['case_id'].iloc[i]}|{df['provider'].iloc[i]}")
     if problem:
         raise _damaged(Path(history_dir), "perf", df, *problem)
@@ -239,7 +255,9 @@ def read_perf(history_dir: Path, runs=None):
 
 def read_tests(history_dir: Path, runs=None):
     """Test outcomes of committed runs; HistoryError naming the file of an unknown outcome."""
-    df = _committed(_read(history_dir, "tests"), read_runs(history_dir) if runs is None else runs)
+    runs = read_runs(history_dir) if runs is None else runs
+    df = _committed(_read(history_dir, "tests"), runs)
+    _check_counts(Path(history_dir), "tests", df, runs, lambda r: sum(r[k] for k in junit.OUTCOMES))
     bad = ~df["outcome"].isin(junit.OUTCOMES).to_numpy(dtype=bool)
     if bad.any():
         i = int(bad.argmax())

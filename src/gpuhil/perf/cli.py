@@ -25,12 +25,14 @@ class _Refused(Exception):
 def _rows(results: str) -> tuple[list[dict], str]:
     """A run's rows and SKU key. In a results folder whose run.json names the run, rows of another run id
     (an earlier run's file left in a reused folder) are refused, never judged as this run's."""
+    if not results.strip():  # Path("") is the working directory: never what an empty CI variable meant
+        raise _Refused("RESULTS: empty value: give a perf-*.parquet file or a results folder")
     rows = store.read(Path(results))
     record = Path(results) / "run.json"
     if record.is_file():
         try:
             run_id = json.loads(record.read_bytes().decode("utf-8"))["run_id"]
-        except (ValueError, KeyError, TypeError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
             raise _Refused(f"{record}: no readable field run_id ({type(exc).__name__})") from None
         if rows[0]["run_id"] != run_id:
             raise _Refused(f"{results}: perf rows are of run {rows[0]['run_id']!r} but run.json names run {run_id!r} "
@@ -40,6 +42,8 @@ def _rows(results: str) -> tuple[list[dict], str]:
 
 def _baseline_dir(arg: str | None, sku: str, *, creating: bool) -> Path:
     """The SKU's baseline folder from --baseline (the baselines root, or the SKU's own folder in it)."""
+    if arg is not None and not arg.strip():
+        raise _Refused("--baseline: empty value: give the baselines root or a SKU's folder, or leave the option out")
     if arg:
         given = Path(arg)
     else:

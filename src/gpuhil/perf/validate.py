@@ -223,6 +223,8 @@ def check_baseline(path: Path, text: str) -> dict[str, list[dict[str, Any]]]:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise PerfInputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise PerfInputError(f"{path}: not valid JSON (nested too deeply)") from None
     except PerfInputError as exc:
         raise PerfInputError(f"{path}: {exc}") from None
     if not isinstance(doc, dict):
