@@ -63,11 +63,21 @@ def perf_row(run_id: str, started: dt.datetime, sku: str, probe: dict, emulated:
             "status": "throttled" if throttled else "ok"}
 
 
+def run_record(run_id: str, *, sku: str | None, started: dt.datetime, emulated: str | None = None,
+               verdict: str = "PASS", detail: str = "", junit: bool = True) -> dict:
+    """run.json as `gpuhil run` writes it beside report.md once it has judged the run."""
+    codes = {"PASS": 0, "FAIL": 1, "HARNESS ERROR": 3, "RUNNER ERROR": 2, "INTERRUPTED": 130}
+    return {"schema": 1, "run_id": run_id, "verdict": verdict, "detail": detail, "exit_code": codes[verdict],
+            "sku": sku, "emulated_sku": emulated, "target_sku": sku, "started": started.isoformat(),
+            "finished": (started + dt.timedelta(minutes=20)).isoformat(), "junit": junit}
+
+
 def results_dir(root: Path, *, sku: str, started: dt.datetime, git_sha: str, software: dict = SOFTWARE,
                 emulated: str | None = None, rows: list[tuple] = (), cases: list[tuple] = (), perf: bool = True,
-                throttled: set[str] = frozenset(), write_rows: bool = False) -> Path:
+                throttled: set[str] = frozenset(), write_rows: bool = False, verdict: str | None = None) -> Path:
     """A finished run's folder; rows are (suite, case_id, provider, median_us[, bytes]), as the perf store
-    merges them (write_rows=True: row by row through store.write_row and store.merge, as a session does)."""
+    merges them (write_rows=True: row by row through store.write_row and store.merge, as a session does).
+    The verdict in run.json defaults to what the cases say: FAIL when one failed or errored."""
     stamp = started.strftime("%Y%m%d-%H%M%S")
     d = Path(root) / f"{stamp}-{sku}{'-as-' + emulated if emulated else ''}"
     d.mkdir(parents=True)
@@ -75,10 +85,13 @@ def results_dir(root: Path, *, sku: str, started: dt.datetime, git_sha: str, sof
     (d / "probe.json").write_text(json.dumps(probe))
     (d / "junit.xml").write_text(junit_xml(list(cases), started))
     command = "python -m pytest suites" + (f" --emulate-sku {emulated}" if emulated else "") + (" --perf" if perf else "")
-    (d / "report.md").write_text(f"# gpuhil run {stamp}\n\n- catalog SKU: {sku}\n- command: `{command}`\n"
-                                 f"- result: PASS\n")
+    verdict = verdict or ("FAIL" if any(c[2] in ("failed", "error") for c in cases) else "PASS")
+    (d / "report.md").write_text(f"# gpuhil run {stamp}\n\n**{verdict}**\n\n- catalog SKU: {sku}\n"
+                                 f"- command: `{command}`\n")
+    run_id = started.strftime("%Y%m%dT%H%M%S") + "-4242"
+    (d / "run.json").write_text(json.dumps(run_record(run_id, sku=sku, started=started, emulated=emulated,
+                                                      verdict=verdict)))
     if perf and rows:
-        run_id = started.strftime("%Y%m%dT%H%M%S") + "-4242"
         made = [perf_row(run_id, started, sku, probe, emulated, *r[:4], throttled=r[1] in throttled,
                          **({"nbytes": r[4]} if len(r) > 4 else {})) for r in rows]
         if write_rows:

@@ -1,6 +1,7 @@
 """The built site without a browser: files and links (offline, relative), the overview's findings, the
 figures (valid plotly), the coverage matrix and the escaping of every text that comes from data."""
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -61,7 +62,7 @@ def blob(site, name, blob_id="figures"):
 
 
 def test_the_site_is_self_contained_and_links_relatively(site):
-    assert sorted(p.name for p in site.root.iterdir()) == sorted(["assets", "data", *PAGES])
+    assert sorted(p.name for p in site.root.iterdir()) == sorted([".gpuhil-site", "assets", "data", *PAGES])
     assert [p.name for p in site.root.rglob("*plotly*")] == ["plotly.min.js"]  # written once
     for name in PAGES:
         doc = parse(page(site, name))
@@ -216,3 +217,117 @@ def test_build_refuses_a_bad_history_or_baseline_with_one_line(site, tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "argmax.json: field 'series' must be an object" in r.stderr
     r = run_cli("dashboard", "build", "--history", str(history), "--out", str(tmp_path / "s"))
     assert r.returncode == 0 and "1 new regression(s)" in r.stdout
+
+
+# --- the site folder: never a file we did not write, never half a file ---
+
+@pytest.fixture(scope="module")
+def small_history(tmp_path_factory):
+    root = tmp_path_factory.mktemp("small")
+    rows = [s[:4] for s in fake_runs.SERIES[:2]]
+    dirs = [fake_runs.results_dir(root / "results", sku="h100", started=fake_runs.START + dt.timedelta(days=d),
+                                  git_sha=sha(d), rows=rows, cases=fake_runs.cases_for("h100")) for d in range(3)]
+    add(dirs, root / "history")
+    return root / "history"
+
+
+def test_a_folder_we_did_not_make_is_refused_and_left_untouched(small_history, tmp_path):
+    """It used to remove OUT/data/ before writing: any folder with a data/ subfolder was wiped."""
+    out = tmp_path / "mine"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "precious.csv").write_text("keep me\n")
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and "Traceback" not in r.stderr
+    assert r.stderr == (f"gpuhil dashboard build: {out}: not empty and not a site `gpuhil dashboard build` made "
+                        "(no .gpuhil-site): refusing to write into it; give a new or empty folder\n")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["data", "data/precious.csv"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli("dashboard", "build", "--history", str(small_history), "--out", str(empty)).returncode == 0
+    assert (empty / "index.html").is_file() and (empty / ".gpuhil-site").is_file()
+
+
+def test_a_rebuild_removes_only_files_an_earlier_build_wrote(small_history, tmp_path):
+    out = tmp_path / "site"
+    build(small_history, out)
+    marker = json.loads((out / ".gpuhil-site").read_text())
+    assert "data/trends-h100.js" in marker["files"] and "index.html" in marker["files"]
+    (out / "data" / "trends-gone.js").write_text("// a machine an earlier history had\n")
+    (out / ".gpuhil-site").write_text(json.dumps({**marker, "files": marker["files"] + ["data/trends-gone.js"]}))
+    (out / "data" / "notes.txt").write_text("someone's notes\n")
+    (out / "CNAME").write_text("perf.example.org\n")
+    build(small_history, out)
+    assert not (out / "data" / "trends-gone.js").exists()
+    assert (out / "data" / "notes.txt").read_text() == "someone's notes\n" and (out / "CNAME").is_file()
+    assert "data/trends-gone.js" not in json.loads((out / ".gpuhil-site").read_text())["files"]
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("files", [["../outside.txt"], ["/etc/hostname"], ["data/../../outside.txt"], "index.html"])
+def test_a_marker_that_names_files_outside_the_site_is_refused(small_history, tmp_path, files):
+    (tmp_path / "outside.txt").write_text("not the site's\n")
+    out = tmp_path / "site"
+    build(small_history, out)
+    (out / ".gpuhil-site").write_text(json.dumps({"schema": 1, "files": files}))
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"gpuhil dashboard build: {out / '.gpuhil-site'}: not a marker")
+    assert (tmp_path / "outside.txt").read_text() == "not the site's\n"
+
+
+def test_a_marker_nested_too_deeply_is_refused(small_history, tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / ".gpuhil-site").write_text("[" * 100_000)
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "not a marker" in r.stderr
+
+
+def test_a_folder_where_a_page_goes_is_refused_before_anything_is_written(small_history, tmp_path):
+    out = tmp_path / "site"
+    build(small_history, out)
+    (out / "index.html").unlink()
+    (out / "index.html").mkdir()
+    (out / "index.html" / "mine.txt").write_text("x\n")
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr == (
+        f"gpuhil dashboard build: {out / 'index.html'}: a folder where the site's file goes: refusing to replace it\n")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+
+
+def test_baselines_that_are_a_file_are_named_as_such(small_history, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(tmp_path / "s"),
+                "--baselines", str(tmp_path / "notes.txt"))
+    assert (r.returncode, r.stderr) == (2, f"gpuhil dashboard build: {tmp_path / 'notes.txt'}: not a folder "
+                                           "(--baselines takes the baselines root)\n")
+
+
+def test_an_output_path_that_is_a_file_or_under_one_is_one_line_and_exit_2(small_history, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    for out, expected in ((tmp_path / "notes.txt", f"{tmp_path / 'notes.txt'}: is a file, not a site folder"),
+                          (tmp_path / "notes.txt" / "site", "Not a directory")):
+        r = run_cli("dashboard", "build", "--history", str(small_history), "--out", str(out))
+        assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert expected in r.stderr
+    assert (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+def test_a_build_killed_while_writing_leaves_each_page_whole(small_history, tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    build(small_history, out)
+    before = (out / "trends.html").read_text(encoding="utf-8")
+    real = Path.write_text
+
+    def dies_halfway(self, text, *a, **kw):
+        if self.name.startswith(".trends.html."):
+            real(self, text[: len(text) // 2], *a, **kw)
+            raise KeyboardInterrupt  # killed mid-write
+        return real(self, text, *a, **kw)
+
+    monkeypatch.setattr(Path, "write_text", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        build(small_history, out)
+    assert (out / "trends.html").read_text(encoding="utf-8") == before
+    assert not [p for p in out.rglob("*.tmp")]

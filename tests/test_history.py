@@ -39,7 +39,7 @@ def test_a_run_lands_in_hive_partitions_and_reads_back(tmp_path):
     for dataset, name in (("runs", "run.parquet"), ("perf", "perf.parquet"), ("tests", "tests.parquet")):
         assert (tmp_path / "hist" / dataset / "sku=h100" / f"run_id={run_id}" / name).is_file()
     assert sorted(p.name for p in partition(tmp_path / "hist", "raw", sku, run_id).iterdir()) == \
-        ["junit.xml", "probe.json", "report.md"]
+        ["junit.xml", "probe.json", "report.md", "run.json"]
 
     run = read_runs(tmp_path / "hist").iloc[0]
     probe = json.loads((res / "probe.json").read_text())
@@ -80,7 +80,7 @@ def test_the_same_run_with_other_files_is_refused(tmp_path):
         add([res], tmp_path / "hist")
 
 
-@pytest.mark.parametrize("missing", ["junit.xml", "probe.json", "report.md"])
+@pytest.mark.parametrize("missing", ["junit.xml", "probe.json", "report.md", "run.json"])
 def test_an_incomplete_run_is_refused_naming_the_file_and_nothing_is_added(tmp_path, missing):
     good, bad = one_run(tmp_path / "res", day=0), one_run(tmp_path / "res", day=1)
     (bad / missing).unlink()
@@ -93,17 +93,20 @@ def test_an_incomplete_run_is_refused_naming_the_file_and_nothing_is_added(tmp_p
     assert len(report.added) == 1 and len(report.refused) == 1 and missing in report.refused[0]
 
 
-def test_unmerged_perf_rows_mean_the_session_died(tmp_path):
-    res = one_run(tmp_path / "res", write_rows=True)
+def test_unmerged_rows_of_a_judged_run_are_its_rows(tmp_path):
+    """A session that ended before merging (interrupted, a harness error) still has a verdict in run.json;
+    its rows folder holds the cases it timed, read through the same checks as a merged file."""
+    res = one_run(tmp_path / "res", write_rows=True, verdict="INTERRUPTED")
     next(res.glob("perf-*.parquet")).unlink()
-    with pytest.raises(HistoryError, match="never merged"):
-        add([res], tmp_path / "hist")
+    (sku, run_id), = add([res], tmp_path / "hist").added
+    assert read_runs(tmp_path / "hist")["result"].tolist() == ["INTERRUPTED"]
+    assert len(read_perf(tmp_path / "hist")) == 3
 
 
 def test_a_run_without_perf_is_a_coverage_only_run(tmp_path):
     res = one_run(tmp_path / "res", sku="gb10", perf=False, cases=cases_for("gb10"))
     (sku, run_id), = add([res], tmp_path / "hist").added
-    assert (sku, run_id) == ("gb10", "20261001-030000-gb10")  # the report's stamp and the SKU
+    assert (sku, run_id) == ("gb10", "20261001T030000-4242")  # run.json's run id
     run = read_runs(tmp_path / "hist").iloc[0]
     assert not run.perf_requested and run.perf_rows == 0 and run.xfailed == 1
     assert read_perf(tmp_path / "hist").empty
@@ -120,18 +123,27 @@ def test_an_emulated_run_is_its_own_machine(tmp_path):
     assert skip.reason == CLUSTER_SKIP
 
 
+def edit_record(res, **fields):
+    record = json.loads((res / "run.json").read_text())
+    (res / "run.json").write_text(json.dumps({**record, **fields}))
+
+
 def test_unsafe_identifiers_never_become_paths(tmp_path):
     res = one_run(tmp_path / "res", perf=False)
-    (res / "report.md").write_text((res / "report.md").read_text().replace("catalog SKU: h100", "catalog SKU: ../../x"))
-    with pytest.raises(HistoryError, match=r"report.md: sku '\.\./\.\./x': not a safe identifier"):
+    edit_record(res, sku="../../x")
+    with pytest.raises(HistoryError, match=r"run.json: sku '\.\./\.\./x': not a safe identifier"):
         add([res], tmp_path / "hist")
     res2 = one_run(tmp_path / "res", day=1)
-    perf = next(res2.glob("perf-*.parquet"))
+    edit_record(res2, run_id="a/../../b")
+    with pytest.raises(HistoryError, match="run.json: run_id 'a/../../b': not a safe identifier"):
+        add([res2], tmp_path / "hist")
+    res3 = one_run(tmp_path / "res", day=2)
+    perf = next(res3.glob("perf-*.parquet"))
     df = pd.read_parquet(perf)
     df["run_id"] = "a/../../b"
     df.to_parquet(perf, index=False)
-    with pytest.raises(HistoryError, match="run_id 'a/../../b': not a safe identifier"):
-        add([res2], tmp_path / "hist")
+    with pytest.raises(HistoryError, match="column 'run_id' is 'a/../../b' in row 1 .*: not a safe identifier"):
+        add([res3], tmp_path / "hist")
     assert not (tmp_path / "b").exists() and not (tmp_path / "hist" / "runs").exists()
 
 
@@ -139,11 +151,12 @@ def test_unsafe_identifiers_never_become_paths(tmp_path):
     ("junit.xml", "<testsuites><testcase", "junit.xml: not well-formed XML"),
     ("probe.json", "{not json", "probe.json: not valid JSON"),
     ("probe.json", "{}", "probe.json: field fingerprint_id is missing"),
-    ("report.md", "hello\n", "report.md: no '# gpuhil run <stamp>' header"),
+    ("run.json", "[]", "run.json: expected a JSON object"),
+    ("run.json", b"\xff\xfe{}", "run.json: not valid JSON ('utf-8' codec can't decode byte 0xff"),
 ])
 def test_malformed_files_are_named(tmp_path, name, content, expected):
     res = one_run(tmp_path / "res")
-    (res / name).write_text(content)
+    (res / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(HistoryError, match=expected.replace("(", r"\(").replace("[", r"\[")):
         add([res], tmp_path / "hist")
 
@@ -151,9 +164,9 @@ def test_malformed_files_are_named(tmp_path, name, content, expected):
 def test_a_hand_edited_report_with_unbalanced_quotes_still_reads(tmp_path):
     res = one_run(tmp_path / "res", perf=False)
     (res / "report.md").write_text("# gpuhil run 20261001-030000\n- catalog SKU: h100\n"
-                                   "- command: `python -m pytest -k 'oops --emulate-sku h20`\n")
+                                   "- command: `python -m pytest -k 'oops --perf`\n")
     add([res], tmp_path / "hist")
-    assert read_runs(tmp_path / "hist")["machine"].tolist() == ["h100-as-h20"]
+    assert read_runs(tmp_path / "hist")["perf_requested"].tolist() == [True]
 
 
 def test_a_damaged_history_is_one_line_and_exit_2(tmp_path):
@@ -170,7 +183,7 @@ def test_a_damaged_history_is_one_line_and_exit_2(tmp_path):
 def test_a_damaged_perf_parquet_is_named(tmp_path):
     res = one_run(tmp_path / "res")
     next(res.glob("perf-*.parquet")).write_bytes(b"PAR1 not really")
-    with pytest.raises(HistoryError, match=r"perf-.*\.parquet: unreadable parquet"):
+    with pytest.raises(HistoryError, match=r"perf-.*\.parquet: not a readable parquet file \(ArrowInvalid\)"):
         add([res], tmp_path / "hist")
 
 
@@ -191,7 +204,9 @@ def test_a_run_id_of_digits_stays_a_string(tmp_path):
     perf = next(res.glob("perf-*.parquet"))
     df = pd.read_parquet(perf)
     df["run_id"] = "20261001"
-    df.to_parquet(perf, index=False)
+    df.to_parquet(perf.with_name("perf-20261001.parquet"), index=False)
+    perf.unlink()
+    edit_record(res, run_id="20261001")
     add([res], tmp_path / "hist")
     assert read_runs(tmp_path / "hist")["run_id"].tolist() == ["20261001"]
     assert read_perf(tmp_path / "hist")["run_id"].unique().tolist() == ["20261001"]
@@ -214,7 +229,7 @@ def test_junit_from_a_real_pytest_session(tmp_path):
     '''))
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:gpuhil",
                     "--junitxml=junit.xml", "suites"], cwd=tmp_path, capture_output=True, timeout=120)
-    cases, started = junit.parse(tmp_path / "junit.xml")
+    cases = junit.parse(tmp_path / "junit.xml")
     got = {c["name"]: (c["suite"], c["outcome"], c["reason"]) for c in cases}
     assert got["test_ok"] == ("argmax", "passed", "")
     assert got["test_skip"] == ("argmax", "skipped", "no cluster launch <probed 0>")
@@ -222,7 +237,6 @@ def test_junit_from_a_real_pytest_session(tmp_path):
     assert got["test_xpass"][1] == "failed" and "XPASS(strict)" in got["test_xpass"][2]
     assert got["test_fail"][1] == "failed" and "boom" in got["test_fail"][2]
     assert got["test_error"][1] == "error" and "setup broke" in got["test_error"][2]
-    assert started.endswith("+00:00")
 
 
 def run_cli(*args):
@@ -241,3 +255,189 @@ def test_cli_adds_and_refuses_with_one_line_and_exit_2(tmp_path):
     assert "1 added, 0 unchanged, 1 refused" in r.stdout and "probe.json is missing" in r.stderr
     r = run_cli("history", "add", str(good), "--history", str(tmp_path / "hist"))
     assert r.returncode == 0 and "0 added, 1 unchanged" in r.stdout
+
+
+# --- the run's own record (run.json) decides what the history stores ---
+
+@pytest.mark.parametrize("verdict, junit_written", [
+    ("FAIL", True),  # "FAIL: no test ran": junit.xml holds no failure, the run still failed
+    ("HARNESS ERROR", True),
+    ("INTERRUPTED", True),
+    ("RUNNER ERROR", False),  # refused before pytest started: no junit.xml
+])
+def test_the_history_stores_the_runs_own_verdict(tmp_path, verdict, junit_written):
+    res = one_run(tmp_path / "res", perf=False, cases=[], verdict=verdict)
+    edit_record(res, detail="no test ran (0 passed)", junit=junit_written)
+    if not junit_written:
+        (res / "junit.xml").unlink()
+    add([res], tmp_path / "hist")
+    run = read_runs(tmp_path / "hist").iloc[0]
+    assert (run.result, run.detail, run.passed, run.failed) == (verdict, "no test ran (0 passed)", 0, 0)
+    assert run.exit_code == json.loads((res / "run.json").read_text())["exit_code"]
+
+
+def test_a_folder_without_a_run_record_is_refused_and_skipping_every_folder_fails(tmp_path):
+    res = one_run(tmp_path / "res")
+    (res / "run.json").unlink()
+    with pytest.raises(HistoryError, match=r"run.json is missing \(not a finished `gpuhil run`"):
+        add([res], tmp_path / "hist")
+    r = run_cli("history", "add", str(res), "--history", str(tmp_path / "hist"), "--skip-incomplete")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1] == "gpuhil history add: nothing added: all 1 results folders were refused"
+    assert "0 added, 0 unchanged, 1 refused" in r.stdout
+
+
+def test_a_reused_folder_never_files_the_new_runs_tests_under_the_old_run_id(tmp_path):
+    res = one_run(tmp_path / "res")  # its perf file is run 20261001T030000-4242's
+    edit_record(res, run_id="20261002T030000-4242")  # the run that reused the folder, without --perf
+    with pytest.raises(HistoryError, match=r"perf-20261001T030000-4242.parquet: not this run's \(run.json names run "
+                                           r"20261002T030000-4242\)"):
+        add([res], tmp_path / "hist")
+    res2 = one_run(tmp_path / "res", day=1, perf=False)
+    edit_record(res2, junit=False)  # this run wrote no junit.xml: the one in the folder is an earlier run's
+    with pytest.raises(HistoryError, match="junit.xml: run.json says this run wrote no junit.xml"):
+        add([res2], tmp_path / "hist")
+    res3 = one_run(tmp_path / "res", day=2)
+    edit_record(res3, sku="h200")
+    with pytest.raises(HistoryError, match="rows are of SKU 'h100' but run.json names SKU 'h200'"):
+        add([res3], tmp_path / "hist")
+    assert not (tmp_path / "hist" / "runs").exists()
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"verdict": "OK"}, "field verdict is 'OK': expected one of PASS, FAIL, HARNESS ERROR, RUNNER ERROR, INTERRUPTED"),
+    ({"verdict": "FAIL: no test ran"}, "field verdict is 'FAIL: no test ran': expected one of"),
+    ({"schema": 2}, "field schema is 2: this gpuhil reads schema 1"),
+    ({"exit_code": True}, "field exit_code is True: expected int"),
+    ({"junit": "yes"}, "field junit is 'yes': expected bool"),
+    ({"finished": None}, "field finished is None: expected str"),
+    ({"started": "yesterday"}, "field started 'yesterday' is not an ISO 8601 time"),
+    ({"finished": "2026-09-30T00:00:00+00:00"}, "field finished '2026-09-30T00:00:00+00:00' is before started"),
+    ({"emulated_sku": "../x"}, "emulated_sku '../x': not a safe identifier"),
+    ({"started": "0001-01-01T00:00:00+05:00"}, "field started '0001-01-01T00:00:00+05:00' is not an ISO 8601 time"),
+])
+def test_a_malformed_run_record_is_named(tmp_path, fields, expected):
+    res = one_run(tmp_path / "res")
+    edit_record(res, **fields)
+    with pytest.raises(HistoryError) as exc:
+        add([res], tmp_path / "hist")
+    assert str(exc.value).startswith(str(res / "run.json")) and expected in str(exc.value)
+
+
+def test_a_record_nested_too_deeply_is_named(tmp_path):
+    res = one_run(tmp_path / "res")
+    (res / "run.json").write_text("[" * 100_000)
+    with pytest.raises(HistoryError, match=r"run.json: not valid JSON \(nested too deeply\)"):
+        add([res], tmp_path / "hist")
+
+
+def test_a_record_without_a_field_is_named(tmp_path):
+    res = one_run(tmp_path / "res")
+    record = json.loads((res / "run.json").read_text())
+    del record["verdict"]
+    (res / "run.json").write_text(json.dumps(record))
+    with pytest.raises(HistoryError, match="run.json: field verdict is missing"):
+        add([res], tmp_path / "hist")
+
+
+# --- the history accepts only what perf compare accepts, and a damaged history is named ---
+
+def set_first_row(res, **values):
+    perf = next(res.glob("perf-*.parquet"))
+    df = pd.read_parquet(perf)
+    for k, v in values.items():
+        df.loc[0, k] = v
+    df.to_parquet(perf, index=False)
+    return perf
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"median_us": 0.0}, "column 'median_us' is 0.0 in row 1"),
+    ({"median_us": -5.0, "p25_us": -5.1, "p75_us": -4.9}, "column 'median_us' is -5.0 in row 1"),
+    ({"median_us": float("nan")}, "column 'median_us' is null or NaN in row 1"),
+    ({"p25_us": 50.0}, "columns 'p25_us', 'median_us', 'p75_us' are 50.0, "),
+    ({"status": "weird"}, "column 'status' is 'weird' in row 1"),
+    ({"case_id": "a|b"}, "column 'case_id' is 'a|b' in row 1"),
+])
+def test_history_add_refuses_the_values_perf_compare_refuses(tmp_path, values, expected):
+    """The history is append-only: a zero median let in once crashed every later dashboard build."""
+    res = one_run(tmp_path / "res")
+    perf = set_first_row(res, **values)
+    with pytest.raises(HistoryError) as exc:
+        add([res], tmp_path / "hist")
+    assert str(exc.value).startswith(f"{perf}: ") and expected in str(exc.value)
+    assert not (tmp_path / "hist" / "runs").exists()
+
+
+def plant(history, dataset, **values):
+    """Damage the latest run's partition of `dataset` as an older gpuhil or a hand edit could have."""
+    path = sorted((history / dataset).rglob("*.parquet"))[-1]
+    df = pd.read_parquet(path)
+    for k, v in values.items():
+        df[k] = df[k].astype(object)
+        df.loc[0, k] = v
+    df.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("dataset, values, expected", [
+    ("perf", {"median_us": 0.0}, "row 1: column 'median_us' is 0.0 in series argmax|"),
+    ("perf", {"median_us": -5.0, "p25_us": -5.1, "p75_us": -4.9}, "row 1: column 'median_us' is -5.0 in series argmax|"),
+    ("runs", {"result": "MAYBE"}, "row 1: result 'MAYBE' is not one of PASS, FAIL"),
+    ("runs", {"timestamp": "last night"}, "row 1: timestamp 'last night' is not an ISO 8601 time in UTC"),
+    ("runs", {"timestamp": "2026-10-03T03:00:00"}, "row 1: timestamp '2026-10-03T03:00:00' is not an ISO 8601 time in UTC"),
+    ("runs", {"machine": "h200"}, "row 1: machine 'h200' is not its SKU's 'h100'"),
+    ("tests", {"outcome": "exploded"}, "row 1: outcome 'exploded' is not one of passed, failed"),
+])
+def test_a_damaged_history_is_named_by_file_and_the_dashboard_says_so_in_one_line(tmp_path, dataset, values, expected):
+    runs = [one_run(tmp_path / "res", day=d) for d in range(3)]
+    add(runs, tmp_path / "hist")
+    path = plant(tmp_path / "hist", dataset, **values)
+    with pytest.raises(HistoryError) as exc:
+        read_perf(tmp_path / "hist") if dataset == "perf" else read_tests(tmp_path / "hist")
+    assert str(exc.value).startswith(f"{path}: {expected}")
+    r = run_cli("dashboard", "build", "--history", str(tmp_path / "hist"), "--out", str(tmp_path / "site"))
+    assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"gpuhil dashboard build: {path}: {expected}")
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_junit_time_that_is_not_a_number_is_named(tmp_path):
+    res = one_run(tmp_path / "res")
+    (res / "junit.xml").write_text((res / "junit.xml").read_text().replace('time="0.010"', 'time="abc"', 1))
+    with pytest.raises(HistoryError, match=r"junit.xml: <testcase name='.*'> has time 'abc': expected seconds"):
+        add([res], tmp_path / "hist")
+
+
+def test_a_history_path_that_is_a_file_or_cannot_be_made_is_one_line_and_exit_2(tmp_path):
+    res = one_run(tmp_path / "res")
+    (tmp_path / "notes.txt").write_text("a file\n")
+    for history, expected in ((tmp_path / "notes.txt", f"{tmp_path / 'notes.txt'}: is a file, not a history folder"),
+                              (tmp_path / "notes.txt" / "hist", "Not a directory")):
+        r = run_cli("history", "add", str(res), "--history", str(history))
+        assert (r.returncode, r.stdout) == (2, "") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert r.stderr.startswith("gpuhil history add: ") and expected in r.stderr
+    assert (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+@pytest.mark.parametrize("dataset, expected", [("perf", "holds 2 rows but the run's record says 3"),
+                                               ("tests", "holds 4 rows but the run's record says 5")])
+def test_a_partition_that_lost_rows_is_named_not_drawn_short(tmp_path, dataset, expected):
+    add([one_run(tmp_path / "res", day=d) for d in range(2)], tmp_path / "hist")
+    path = sorted((tmp_path / "hist" / dataset).rglob("*.parquet"))[-1]
+    pd.read_parquet(path).iloc[1:].to_parquet(path, index=False)
+    with pytest.raises(HistoryError) as exc:
+        read_perf(tmp_path / "hist") if dataset == "perf" else read_tests(tmp_path / "hist")
+    assert str(exc.value).startswith(f"{path}: {expected}")
+
+
+def test_an_empty_path_option_is_a_usage_error_not_the_working_directory(tmp_path):
+    res = one_run(tmp_path / "res")
+    for args in (["history", "add", str(res), "--history", ""], ["history", "add", "", "--history", "h"],
+                 ["dashboard", "build", "--history", "", "--out", "s"],
+                 ["dashboard", "build", "--history", "h", "--out", ""],
+                 ["dashboard", "build", "--history", "h", "--out", "s", "--baselines", " "]):
+        r = subprocess.run([sys.executable, "-m", "gpuhil.dashboard.cli", *args], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+        assert r.returncode == 2 and "empty value: give a path" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]

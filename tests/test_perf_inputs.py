@@ -99,8 +99,17 @@ RUNS = [
     ("empty provider", frame([row(provider="")]), "column 'provider' is empty in row 1 (argmax|a|)"),
     ("unknown status", frame([row(status="done")]),
      "column 'status' is 'done' in row 1 (argmax|a|torch): expected one of ok, throttled, error"),
-    ("a series twice", frame([row(), row(median=11.0)]),
+    ("a series twice", frame([row(), row(median=11.0, p25_us=10.9, p75_us=11.1)]),
      "rows 1 and 2 are the same series argmax|a|torch: one row per series"),
+    ("quantiles out of order", frame([row(p25_us=10.5)]),
+     "columns 'p25_us', 'median_us', 'p75_us' are 10.5, 10.0, 10.1 in row 1 (argmax|a|torch): "
+     "quantiles out of order (p25 <= median <= p75)"),
+    ("'|' in a case id", frame([row("a|b")]), "column 'case_id' is 'a|b' in row 1 (argmax|a|b|torch): '|' separates the parts of a series key (suite|case_id|provider) and may not appear in one"),
+    ("'|' in a provider", frame([row(provider="x|y")]), "column 'provider' is 'x|y' in row 1 (argmax|a|x|y): '|' separates the parts of a series key (suite|case_id|provider) and may not appear in one"),
+    ("timestamp not a time", frame([row(timestamp="yesterday")]),
+     "column 'timestamp' is 'yesterday' in row 1 (argmax|a|torch): not an ISO 8601 time"),
+    ("errored row with a negative timing", frame([row(status="error", median=-1.0)]),
+     "column 'median_us' is -1.0 in row 1 (argmax|a|torch): a timing must be a positive number"),
 ]
 
 
@@ -108,7 +117,7 @@ COMPARE = ["perf", "compare", "run.parquet", "--baseline", "baselines", "--gate"
 UPDATE = ["perf", "baseline", "update", "--from", "run.parquet", "--baseline", "baselines"]
 # Both commands read through the same checks; `update` is also run where a bad value could write a file.
 UPDATE_TOO = {"truncated parquet", "zero median", "sku climbing out of baselines/", "suite climbing out of the SKU folder",
-              "rows of several SKUs"}
+              "rows of several SKUs", "quantiles out of order", "'|' in a case id", "'|' in a provider"}
 
 
 @pytest.mark.parametrize("name, content, message", RUNS, ids=[c[0] for c in RUNS])
@@ -160,6 +169,16 @@ BASELINES = [
      "series 'argmax|a|torch' entry 0: field 'run_id' must be a string, got 3"),
     ("unknown field", json.dumps(baseline_doc({"argmax|a|torch": [entry(speed=3)]})),
      "series 'argmax|a|torch' entry 0: unexpected field 'speed'"),
+    ("no series at all", json.dumps({"schema": 1, "series": {}}),
+     "field 'series' is empty: a baseline file holds at least one series (remove the file to drop its suite)"),
+    ("quantiles out of order", json.dumps(baseline_doc({"argmax|a|torch": [entry(p75_us=9.0)]})),
+     "series 'argmax|a|torch' entry 0: p25_us 9.9, median_us 10.0, p75_us 9.0 are out of order (p25 <= median <= p75)"),
+    ("a run promoted twice", json.dumps(baseline_doc({"argmax|a|torch": [entry(), entry()]})),
+     "series 'argmax|a|torch': run 'r0' appears 2 times: a run is promoted once"),
+    ("a series twice", '{"series": {"argmax|a|torch": [], "argmax|a|torch": []}}',
+     "field 'argmax|a|torch' appears twice"),
+    ("nested too deeply", "[" * 100_000, "not valid JSON (nested too deeply)"),
+    ("not UTF-8", '{"series": {"argmax|caf\xe9|torch": []}}'.encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 23)"),
 ]
 
 
@@ -167,11 +186,12 @@ BASELINES = [
 def test_a_malformed_baseline_is_one_line_and_exit_2(tmp_path, name, content, message):
     write(tmp_path / "run.parquet", frame([row()]))
     write(tmp_path / "baselines" / "h100" / "argmax.json", content)
-    for cmd in [COMPARE] + ([UPDATE] if name in {"bad JSON", "zero median"} else []):
+    for cmd in [COMPARE] + ([UPDATE] if name in {"bad JSON", "zero median", "a run promoted twice", "not UTF-8"} else []):
         r = gpuhil(*cmd, cwd=tmp_path)
         assert (r.returncode, r.stdout, r.stderr) == (
             2, "", f"gpuhil perf: {Path('baselines/h100/argmax.json')}: {message}\n")
-    assert (tmp_path / "baselines" / "h100" / "argmax.json").read_text() == content  # never overwritten
+    on_disk = (tmp_path / "baselines" / "h100" / "argmax.json").read_bytes()
+    assert on_disk == (content if isinstance(content, bytes) else content.encode())  # never overwritten
 
 
 NO_BASELINE = ("no baseline for SKU 'h100': {path} does not exist (--baseline takes the baselines root or the SKU's folder; "
@@ -234,3 +254,51 @@ def test_unmerged_rows_of_a_crashed_session_are_compared(tmp_path):
     for arg in ("results", "results/rows/r1"):
         r = gpuhil("perf", "compare", arg, "--baseline", "baselines", "--gate", cwd=tmp_path)
         assert r.returncode == 1 and r.stdout.splitlines()[-2:] == ["summary: 1 ERROR", "gate: fail (1 ERROR)"]
+
+
+@pytest.mark.parametrize("content", [None, "README.md"], ids=["no file", "no JSON file"])
+def test_an_empty_baseline_folder_fails_instead_of_passing_every_series_as_new(tmp_path, content):
+    write(tmp_path / "run.parquet", frame([row()]))
+    (tmp_path / "baselines" / "h100").mkdir(parents=True)
+    if content:
+        write(tmp_path / "baselines" / "h100" / content, "notes\n")
+    r = gpuhil(*COMPARE, cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        2, "", f"gpuhil perf: no baseline for SKU 'h100': {Path('baselines/h100')} holds no *.json baseline file "
+               "(not fetched, or emptied?): every series would be NEW\n")
+
+
+def test_a_baseline_path_that_is_a_file_is_one_line_and_exit_2(tmp_path):
+    write(tmp_path / "run.parquet", frame([row()]))
+    write(tmp_path / "notes.txt", "a file\n")
+    r = gpuhil("perf", "baseline", "update", "--from", "run.parquet", "--baseline", "notes.txt", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (2, "", f"gpuhil perf: {Path('notes.txt/h100')}: Not a directory\n")
+    write(tmp_path / "baselines" / "h100", "a file where the SKU folder goes\n")
+    for cmd in (COMPARE, UPDATE):
+        r = gpuhil(*cmd, cwd=tmp_path)
+        assert (r.returncode, r.stdout, r.stderr) == (
+            2, "", f"gpuhil perf: --baseline: {Path('baselines/h100')} is a file, not a baseline folder\n")
+
+
+def test_a_results_folder_whose_run_record_names_another_run_is_refused(tmp_path):
+    """A reused results folder: the perf file is an earlier run's; run.json names the run that just ended."""
+    write(tmp_path / "baselines" / "h100" / "argmax.json", json.dumps(baseline_doc()))
+    write(tmp_path / "results" / "perf-r1.parquet", frame([row()]))
+    write(tmp_path / "results" / "run.json", json.dumps({"schema": 1, "run_id": "r2"}))
+    r = gpuhil(*COMPARE[:2], "results", *COMPARE[3:], cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        2, "", "gpuhil perf: results: perf rows are of run 'r1' but run.json names run 'r2' "
+               "(an earlier run's rows in a reused folder)\n")
+
+
+def test_an_empty_path_is_refused_not_read_as_the_working_directory(tmp_path):
+    write(tmp_path / "run.parquet", frame([row()]))
+    write(tmp_path / "baselines" / "h100" / "argmax.json", json.dumps(baseline_doc()))
+    for cmd, message in ((["perf", "compare", "run.parquet", "--baseline", ""],
+                          "--baseline: empty value: give the baselines root or a SKU's folder, or leave the option out"),
+                         (["perf", "baseline", "update", "--from", "run.parquet", "--baseline", " "],
+                          "--baseline: empty value: give the baselines root or a SKU's folder, or leave the option out"),
+                         (["perf", "compare", "", "--baseline", "baselines"],
+                          "RESULTS: empty value: give a perf-*.parquet file or a results folder")):
+        r = gpuhil(*cmd, cwd=tmp_path)
+        assert (r.returncode, r.stdout, r.stderr) == (2, "", f"gpuhil perf: {message}\n")

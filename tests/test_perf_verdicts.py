@@ -78,3 +78,27 @@ def test_a_young_series_assumes_run_to_run_noise():
 def test_a_noisy_current_run_widens_its_own_threshold():
     v = judge(history(STEADY), row(11.5, spread=0.2))  # IQR of 20 %: 15 % is inside what it can tell
     assert v.verdict == "SAME"
+
+
+@pytest.mark.parametrize("change, note", [
+    ({"median_us": 0.0}, "not a measurement: median_us is 0.0: a timing must be a positive number"),
+    ({"median_us": -5.0, "p25_us": -5.1, "p75_us": -4.9}, "not a measurement: median_us is -5.0: a timing must be a positive number"),
+    ({"median_us": float("nan")}, "not a measurement: median_us is nan: a timing must be a positive number"),
+    ({"median_us": None}, "not a measurement: median_us is None: a timing must be a positive number"),
+    ({"median_us": float("inf")}, "not a measurement: median_us is inf: a timing must be a positive number"),
+    ({"median_us": "10"}, "not a measurement: median_us is '10': a timing must be a positive number"),
+    ({"p25_us": 12.0, "p75_us": 10.5}, "not a measurement: p25_us 12.0, median_us 10.0, p75_us 10.5 are out of order (p25 <= median <= p75)"),
+    ({"status": "done"}, "not a measurement: status 'done'"),
+    ({"status": None}, "not a measurement: status None"),
+])
+def test_a_value_that_is_not_a_measurement_is_error_never_a_crash_or_fast(change, note):
+    """judge survives any value: a zero median divided by, a negative one read as 'FAST, -204 %'."""
+    v = judge(history(STEADY), {**row(10.0), **change})
+    assert (v.verdict, v.ratio, v.note) == ("ERROR", None, note)
+
+
+def test_history_entries_that_are_not_measurements_are_left_out():
+    bad = [Entry("z", "t", FP, "sha", 0.0, 0.0, 0.0), Entry("y", "t", FP, "sha", -3.0, -3.1, -2.9)]
+    v = judge(history(STEADY) + bad, row(10.0))
+    assert v.verdict == "SAME" and v.baseline_us == pytest.approx(10.0, rel=0.01)
+    assert judge(bad, row(10.0)).verdict == "NEW"

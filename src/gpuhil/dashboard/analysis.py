@@ -94,7 +94,8 @@ def _baselines(root: Path | None, machines: list[str]) -> dict[str, Any]:
     from ..perf.validate import PerfInputError
 
     if not Path(root).is_dir():
-        raise HistoryError(f"{root}: baselines folder does not exist")
+        raise HistoryError(f"{root}: baselines folder does not exist" if not Path(root).exists()
+                           else f"{root}: not a folder (--baselines takes the baselines root)")
     out = {}
     for m in machines:
         try:  # Baseline checks each file as it loads and names the bad file and field

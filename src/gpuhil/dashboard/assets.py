@@ -3,8 +3,6 @@ and the small script that renders figures when they scroll into view and applies
 
 from __future__ import annotations
 
-from pathlib import Path
-
 CSS = """
 :root { --fg:#1d2330; --muted:#667085; --line:#d0d5dd; --bg:#fff; --soft:#f5f7fa;
         --pass:#1a7f37; --fail:#cf222e; --skip:#8c959f; --xfail:#9a6700; --err:#8250df; }
@@ -19,6 +17,7 @@ table { border-collapse:collapse; margin:.4rem 0 1rem; } th, td { border:1px sol
 thead th { background:var(--soft); } td.num { text-align:right; font-variant-numeric:tabular-nums; }
 .badge { display:inline-block; padding:0 .45rem; border-radius:.6rem; font-size:12px; font-weight:600; background:var(--soft); }
 .PASS, .passed { color:var(--pass); } .FAIL, .failed { color:var(--fail); } .error { color:var(--err); }
+.HARNESS-ERROR, .RUNNER-ERROR, .INTERRUPTED { color:var(--err); }
 .regression { color:var(--fail); } .improvement { color:var(--pass); } .epoch { color:var(--muted); }
 .muted { color:var(--muted); } code { font-size:12px; }
 .machine { border:1px solid var(--line); border-radius:.5rem; padding:.2rem 1rem .6rem; margin:1rem 0; }
@@ -97,18 +96,11 @@ JS = r"""
 """
 
 
-def write(out: Path) -> dict[str, int]:
-    """Write assets/ under the site root; returns {name: bytes}."""
+def files() -> dict[str, str]:
+    """The site's assets/ files: name -> text (plotly.js from the installed plotly package)."""
     from plotly.offline import get_plotlyjs
 
-    d = Path(out) / "assets"
-    d.mkdir(parents=True, exist_ok=True)
-    files = {"plotly.min.js": get_plotlyjs(), "site.css": CSS.lstrip(), "site.js": JS.lstrip()}
-    sizes = {}
-    for name, text in files.items():
-        (d / name).write_text(text, encoding="utf-8")
-        sizes[name] = (d / name).stat().st_size
-    return sizes
+    return {"plotly.min.js": get_plotlyjs(), "site.css": CSS.lstrip(), "site.js": JS.lstrip()}
 
 
 def plotly_version() -> str:

@@ -14,6 +14,11 @@ import sys
 from pathlib import Path
 
 
+def _environment(exc: OSError) -> str:
+    """An OSError as one line: the path and what the system said (a file where a folder goes, read-only)."""
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc).splitlines()[0]
+
+
 def cmd_history_add(args) -> int:
     from ..history import HistoryError, add
 
@@ -21,6 +26,9 @@ def cmd_history_add(args) -> int:
         report = add([Path(p) for p in args.results], Path(args.history), skip_incomplete=args.skip_incomplete)
     except HistoryError as exc:
         print(f"gpuhil history add: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gpuhil history add: {_environment(exc)}", file=sys.stderr)
         return 2
     for sku, run_id in report.added:
         print(f"added {sku}/{run_id}")
@@ -30,6 +38,10 @@ def cmd_history_add(args) -> int:
         print(f"gpuhil history add: skipped: {line}", file=sys.stderr)
     print(f"history {args.history}: {len(report.added)} added, {len(report.unchanged)} unchanged, "
           f"{len(report.refused)} refused")
+    if report.refused and not report.added and not report.unchanged:  # a green job that recorded nothing
+        print(f"gpuhil history add: nothing added: all {len(report.refused)} results folders were refused",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -42,10 +54,20 @@ def cmd_dashboard_build(args) -> int:
     except HistoryError as exc:
         print(f"gpuhil dashboard build: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"gpuhil dashboard build: {_environment(exc)}", file=sys.stderr)
+        return 2
     regressions = sum(f.kind == "regression" for m in site.fleet.machines.values() for f in m.findings)
     print(f"site {site.root}/index.html: {len(site.fleet.machines)} machines, {len(site.fleet.views)} series, "
           f"{regressions} new regression(s), {site.total_bytes / 1e6:.1f} MB")
     return 0
+
+
+def _path(value: str) -> str:
+    """argparse type of every path option: an empty value would be the working directory."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty value: give a path")
+    return value
 
 
 def add_subparsers(sub: argparse._SubParsersAction) -> None:
@@ -53,18 +75,21 @@ def add_subparsers(sub: argparse._SubParsersAction) -> None:
     sh = sub.add_parser("history", help="the fleet's run history (partitioned parquet, docs/HISTORY.md)")
     hsub = sh.add_subparsers(dest="history_command", required=True)
     ha = hsub.add_parser("add", help="append finished runs' results folders (idempotent)")
-    ha.add_argument("results", nargs="+", metavar="RESULTS", help="results folder of `gpuhil run`")
-    ha.add_argument("--history", required=True, metavar="DIR", help="history folder (created if absent)")
+    ha.add_argument("results", nargs="+", type=_path, metavar="RESULTS", help="results folder of `gpuhil run`")
+    ha.add_argument("--history", required=True, type=_path, metavar="DIR", help="history folder (created if absent)")
     ha.add_argument("--skip-incomplete", action="store_true",
-                    help="add the complete runs and list the refused ones instead of refusing the batch")
+                    help="add the complete runs and list the refused ones instead of refusing the batch "
+                         "(exit 2 when every folder was refused)")
     ha.set_defaults(fn=cmd_history_add)
 
     sd = sub.add_parser("dashboard", help="the static perf dashboard")
     dsub = sd.add_subparsers(dest="dashboard_command", required=True)
     db = dsub.add_parser("build", help="write the site (works offline from file://)")
-    db.add_argument("--history", required=True, metavar="DIR")
-    db.add_argument("--out", required=True, metavar="SITE")
-    db.add_argument("--baselines", metavar="DIR", help="baselines root for the baseline bands and missing series")
+    db.add_argument("--history", required=True, type=_path, metavar="DIR")
+    db.add_argument("--out", required=True, type=_path, metavar="SITE",
+                    help="a new or empty folder, or a site an earlier build made (it carries .gpuhil-site)")
+    db.add_argument("--baselines", type=_path, metavar="DIR",
+                    help="baselines root for the baseline bands and missing series")
     db.set_defaults(fn=cmd_dashboard_build)
 
 

@@ -34,10 +34,16 @@ def _finding_row(f: Finding) -> str:
 FINDING_HEAD = ["change", "size", "series", "runs (last before → first after)", "commits", "evidence"]
 
 
+def _verdict_class(run) -> str:
+    """The run's verdict as one CSS class: 'HARNESS ERROR' -> 'HARNESS-ERROR'."""
+    return esc(str(run["result"]).replace(" ", "-"))
+
+
 def _machine(m: Machine) -> str:
     run = m.last_run
     counts = ", ".join(f"{run[k]} {k}" for k in RESULT_KEYS if run[k])
-    head = (f'<h2 id="m-{esc(m.name)}">{esc(m.name)} <span class="badge {esc(run["result"])}">{esc(run["result"])}</span></h2>'
+    head = (f'<h2 id="m-{esc(m.name)}">{esc(m.name)} <span class="badge {_verdict_class(run)}" '
+            f'title="{esc(run.get("detail") or "")}">{esc(run["result"])}</span></h2>'
             f'<p>last run <code>{esc(run["run_id"])}</code> at {esc(run["timestamp"])}, commit '
             f'<code>{esc((run["git_sha"] or "?")[:12])}</code>: {esc(counts or "no tests")}<br>'
             f'<span class="muted">{esc(run.get("gpu_name") or "")} · {esc(_fp(run))}</span></p>')
@@ -68,7 +74,7 @@ def page(fleet: Fleet, footer: str) -> str:
     for m in fleet.machines.values():
         r = m.last_run
         rows.append(f'<tr data-machine="{esc(m.name)}"><td><a href="#m-{esc(m.name)}">{esc(m.name)}</a></td>'
-                    f'<td>{esc(r["timestamp"][:16])}</td><td class="{esc(r["result"])}">{esc(r["result"])}</td>'
+                    f'<td>{esc(r["timestamp"][:16])}</td><td class="{_verdict_class(r)}">{esc(r["result"])}</td>'
                     + "".join(f'<td class="num">{r[k]}</td>' for k in RESULT_KEYS)
                     + f'<td class="num regression">{sum(f.kind == "regression" for f in m.findings)}</td>'
                     f'<td class="num improvement">{sum(f.kind == "improvement" for f in m.findings)}</td>'

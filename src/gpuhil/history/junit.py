@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -33,40 +33,35 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
     return "passed", ""
 
 
-def parse(path: Path) -> tuple[list[dict], str | None]:
-    """(one dict per test case, the session's start as UTC ISO seconds or None)."""
+def parse(path: Path) -> list[dict]:
+    """One dict per test case (the run's start comes from run.json, not from here)."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise HistoryError(f"{path}: not well-formed XML ({exc})") from None
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     if root.tag not in ("testsuite", "testsuites"):
         raise HistoryError(f"{path}: root element <{root.tag}> is not <testsuites> or <testsuite>")
-    stamp = next((s.get("timestamp") for s in suites if s.get("timestamp")), None)
     cases: dict[str, dict] = {}
     for case in root.iter("testcase"):
         classname, name = case.get("classname") or "", case.get("name")
         if not name:
             raise HistoryError(f"{path}: a <testcase> has no name attribute")
         outcome, reason = _outcome(case)
+        try:
+            duration = float(case.get("time") or 0.0)
+        except ValueError:
+            duration = math.nan
+        if not math.isfinite(duration) or duration < 0:
+            raise HistoryError(f"{path}: <testcase name={name!r}> has time {case.get('time')!r}: "
+                               "expected seconds, a number >= 0")
         test_id = f"{classname}::{name}" if classname else name
         row = {"suite": suite_of(classname) if classname else "", "test_id": test_id, "classname": classname,
                "name": name, "outcome": outcome, "reason": reason[:REASON_CHARS],
-               "duration_s": float(case.get("time") or 0.0)}
+               "duration_s": duration}
         old = cases.get(test_id)
         if old is None or _SEVERITY[outcome] > _SEVERITY[old["outcome"]]:
             cases[test_id] = row
-    return list(cases.values()), _utc(stamp, path) if stamp else None
-
-
-def _utc(stamp: str, path: Path) -> str:
-    try:
-        t = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        raise HistoryError(f"{path}: testsuite timestamp {stamp!r} is not ISO 8601") from None
-    if t.tzinfo is None:  # older pytest wrote local time without an offset: taken as UTC
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return list(cases.values())
 
 
 def counts(cases: list[dict]) -> dict[str, int]:

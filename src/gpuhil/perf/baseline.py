@@ -20,6 +20,7 @@ regression). The rule (docs/PERF_SCHEMA.md):
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 from .. import ids
 from .store import series_key
-from .validate import check_baseline
+from .validate import STATUSES, PerfInputError, check_baseline, read_baseline, timing_problem
 
 FLOOR = 0.05
 K = 4.0
@@ -77,28 +78,39 @@ def _bimodal(xs: list[float], threshold: float) -> tuple[float, float] | None:
 
 
 def unusable(current: dict[str, Any]) -> Verdict | None:
-    """ERROR or INVALID for a row without a timing any verdict may use (baselines and goals alike)."""
-    key = series_key(current["suite"], current["case_id"], current["provider"])
-    if current.get("status") == "error":
+    """ERROR or INVALID for a row without a timing any verdict may use (baselines and goals alike).
+    Any value is judged: a row that is not a measurement (unknown status, a timing that is not
+    positive and finite, quantiles out of order) is ERROR."""
+    key = series_key(current.get("suite"), current.get("case_id"), current.get("provider"))
+    status = current.get("status")
+    if status == "error":
         return Verdict(key, "ERROR", None, None, None, None, current.get("error") or "the case did not finish")
-    if current.get("status") != "ok" or current.get("throttled"):
-        reason = current.get("throttle_reasons") or current.get("status")
+    if status not in STATUSES:
+        return Verdict(key, "ERROR", None, None, None, None, f"not a measurement: status {status!r}")
+    problem = timing_problem(current.get("median_us"), current.get("p25_us"), current.get("p75_us"))
+    if problem:
+        return Verdict(key, "ERROR", None, None, None, None, f"not a measurement: {problem}")
+    if status != "ok" or current.get("throttled"):
+        reason = current.get("throttle_reasons") or status
         return Verdict(key, "INVALID", None, current.get("median_us"), None, None, f"not comparable: {reason}")
     return None
 
 
 def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR, k: float = K) -> Verdict:
-    key = series_key(current["suite"], current["case_id"], current["provider"])
+    """The verdict of one row against its series' history; history entries that are not
+    measurements are left out, never divided by."""
+    key = series_key(current.get("suite"), current.get("case_id"), current.get("provider"))
     cur = current.get("median_us")
     refused = unusable(current)
     if refused is not None:
         return refused
+    history = [e for e in history if timing_problem(e.median_us, e.p25_us, e.p75_us) is None]
     if not history:
         return Verdict(key, "NEW", None, cur, None, None, "no baseline for this series")
-    same_epoch = [e for e in history if e.fingerprint_id == current["fingerprint_id"]]
+    same_epoch = [e for e in history if e.fingerprint_id == current.get("fingerprint_id")]
     if not same_epoch:
         return Verdict(key, "EPOCH", history[-1].median_us, cur, None, None,
-                       f"fingerprint {history[-1].fingerprint_id} -> {current['fingerprint_id']}: new baseline epoch")
+                       f"fingerprint {history[-1].fingerprint_id} -> {current.get('fingerprint_id')}: new baseline epoch")
     medians = [e.median_us for e in same_epoch]
     center = statistics.median(medians)
     own = (current["p75_us"] - current["p25_us"]) / 1.349 / cur
@@ -115,14 +127,14 @@ def judge(history: list[Entry], current: dict[str, Any], *, floor: float = FLOOR
 
 class Baseline:
     """One SKU's folder, baselines/<sku>/<suite>.json: series -> bounded history of entries. Files are
-    checked as they load (validate.check_baseline): a malformed one is a PerfInputError."""
+    checked as they load (validate.read_baseline): a malformed one is a PerfInputError."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = Path(directory)
         self.series: dict[str, list[Entry]] = {}
         self.files: dict[str, Path] = {}  # series -> the file it came from
         for f in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
-            for key, entries in check_baseline(f, f.read_text()).items():
+            for key, entries in read_baseline(f).items():
                 self.series[key] = [Entry(**e) for e in entries]
                 self.files[key] = f
 
@@ -140,30 +152,51 @@ class Baseline:
                                f"in {self.files[key]}, no row in this run"))
         return out
 
-    def add_run(self, rows: list[dict[str, Any]]) -> int:
-        """Promote a run's valid rows; a new fingerprint keeps only its own epoch going forward."""
-        added = 0
+    def add_run(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        """Promote a run's valid rows; returns (promoted, already there). Promotion is idempotent per run
+        id: a row whose run is already an entry of its series is not added again (a CI retry would
+        otherwise count one run several times and shrink the noise estimate); the same run id with
+        another timing is refused. A new fingerprint keeps only its own epoch going forward."""
+        added = already = 0
         for r in rows:
             if r.get("status") != "ok" or r.get("throttled"):
                 continue
             key = series_key(r["suite"], r["case_id"], r["provider"])
+            new = Entry(r["run_id"], r["timestamp"], r["fingerprint_id"], r["git_sha"] or "",
+                        float(r["median_us"]), float(r["p25_us"]), float(r["p75_us"]))
             hist = self.series.setdefault(key, [])
-            if hist and hist[-1].fingerprint_id != r["fingerprint_id"]:
-                hist[:] = [e for e in hist if e.fingerprint_id == r["fingerprint_id"]]
-            hist.append(Entry(r["run_id"], r["timestamp"], r["fingerprint_id"], r["git_sha"] or "",
-                              float(r["median_us"]), float(r["p25_us"]), float(r["p75_us"])))
+            old = next((e for e in hist if e.run_id == new.run_id), None)
+            if old == new:
+                already += 1
+                continue
+            if old is not None:
+                raise PerfInputError(f"{self.files.get(key, self.dir)}: series {key!r} already holds run {new.run_id!r} "
+                                     f"with median {old.median_us} us, this row has {new.median_us} us: a run id is "
+                                     "promoted once")
+            if hist and hist[-1].fingerprint_id != new.fingerprint_id:
+                hist[:] = [e for e in hist if e.fingerprint_id == new.fingerprint_id]
+            hist.append(new)
             del hist[:-HISTORY]
             added += 1
-        return added
+        return added, already
 
     def save(self) -> list[Path]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write each suite's file atomically (temp + rename), after checking that it reads back: a
+        killed process leaves the old file or the new one, and no file is written that compare refuses."""
         by_suite: dict[str, dict[str, list[dict]]] = {}
         for key, entries in sorted(self.series.items()):
             by_suite.setdefault(key.split("|", 1)[0], {})[key] = [asdict(e) for e in entries]
-        paths = []
+        docs = {}
         for suite, series in by_suite.items():
             p = self.dir / f"{ids.check_id(suite, 'suite')}.json"  # rows were checked; this is the last guard
-            p.write_text(json.dumps({"schema": 1, "rule": "see docs/PERF_SCHEMA.md", "series": series}, indent=1) + "\n")
-            paths.append(p)
-        return paths
+            docs[p] = json.dumps({"schema": 1, "rule": "see docs/PERF_SCHEMA.md", "series": series}, indent=1) + "\n"
+            check_baseline(p, docs[p])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for p, text in docs.items():
+            tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(p)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return list(docs)
