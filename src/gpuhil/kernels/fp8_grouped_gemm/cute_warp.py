@@ -41,6 +41,7 @@ from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
 from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
+from ..grouped_gemm.schedule import find_group, group_bounds
 from ..tiles import check_grouped_grid_rows
 from . import operands
 from .dsl_args import host_args, pointers
@@ -129,48 +130,11 @@ def build(config: WarpGemmConfig, scale_mode: str):
     ):
         tidx, _, _ = cute.arch.thread_idx()
         n_tile, m_lin, _ = cute.arch.block_idx()
-        lane = cute.arch.lane_idx()
-
-        # ---- tile -> (group, m-tile in group): warp prefix scan over offs
         offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-        total = Int32(0)
-        hit_g = Int32(-1)
-        hit_first = Int32(0)
-        for base in cutlass.range(0, G, 32):
-            g = base + lane
-            end = Int32(0)
-            beg = Int32(0)
-            if g < G:
-                end = offs[g]
-                if g > 0:
-                    beg = offs[g - 1]
-            end = cutlass.min(cutlass.max(end, Int32(0)), T)
-            beg = cutlass.min(cutlass.max(beg, Int32(0)), T)
-            cnt = (cutlass.max(end - beg, Int32(0)) + (tm - 1)) // tm
-            incl = cnt
-            for d in cutlass.range_constexpr(5):
-                up = cute.arch.shuffle_sync_up(incl, 1 << d)
-                if lane >= (1 << d):
-                    incl = incl + up
-            first = total + incl - cnt
-            if m_lin >= first and m_lin < first + cnt:
-                hit_g = g
-                hit_first = first
-            total = total + cute.arch.shuffle_sync(incl, 31)
-        for d in cutlass.range_constexpr(5):
-            og = cute.arch.shuffle_sync_bfly(hit_g, 1 << (4 - d))
-            of = cute.arch.shuffle_sync_bfly(hit_first, 1 << (4 - d))
-            if og > hit_g:
-                hit_g = og
-                hit_first = of
-
-        if hit_g >= 0:
-            grp = hit_g
-            m_tile = m_lin - hit_first
-            g_end = cutlass.min(cutlass.max(offs[grp], Int32(0)), T)
-            g_beg = Int32(0)
-            if grp > 0:
-                g_beg = cutlass.min(cutlass.max(offs[grp - 1], Int32(0)), T)
+        grp, grp_first = find_group(offs, G, T, tm, m_lin)
+        if grp >= 0:
+            m_tile = m_lin - grp_first
+            g_beg, g_end = group_bounds(offs, grp, T)
             m_rows = g_end - g_beg
 
             K16 = cute.assume(K, divby=_CHUNK)

@@ -1,7 +1,5 @@
 """Device-side pieces both NVFP4 grouped-GEMM kernels share (trace-time helpers, CuTe DSL).
 
-* the grouped schedule: a linear m-tile index -> (group, m-tile in group) by a 32-lane prefix scan
-  over offs (no smem, no barrier, no host sync);
 * the group's gmem views and their cp.async ring: packed E2M1 rows and E4M3 scale rows of A and B,
   one stage per k-tile, K tail by a shifted first k-tile whose masked chunks stay zero;
 * the epilogue: alpha in fp32, one bf16 rounding, staged through smem, 16-byte predicated stores.
@@ -21,56 +19,6 @@ from cutlass import BFloat16, Int32, Uint8
 CHUNK = 16  # bytes per cp.async of packed codes
 SF_CHUNK = 4  # bytes per cp.async of scales: K % 64 == 0 makes each scale row whole 4-byte chunks
 SF_VEC = 16  # K elements per scale
-
-
-@cute.jit
-def find_group(offs_ptr: cute.Pointer, G: Int32, T: Int32, tile_m: cutlass.Constexpr, m_lin: Int32):
-    """(group, first linear tile of that group) for linear m-tile `m_lin`, or (-1, 0) past the
-    last tile. Every lane of the warp scans 32 groups per step and the hit is shared by butterfly."""
-    lane = cute.arch.lane_idx()
-    offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-    total = Int32(0)
-    hit_g = Int32(-1)
-    hit_first = Int32(0)
-    for base in cutlass.range(0, G, 32):
-        g = base + lane
-        end = Int32(0)
-        beg = Int32(0)
-        if g < G:
-            end = offs[g]
-            if g > 0:
-                beg = offs[g - 1]
-        end = cutlass.min(cutlass.max(end, Int32(0)), T)
-        beg = cutlass.min(cutlass.max(beg, Int32(0)), T)
-        cnt = (cutlass.max(end - beg, Int32(0)) + (tile_m - 1)) // tile_m
-        incl = cnt
-        for d in cutlass.range_constexpr(5):
-            up = cute.arch.shuffle_sync_up(incl, 1 << d)
-            if lane >= (1 << d):
-                incl = incl + up
-        first = total + incl - cnt
-        if m_lin >= first and m_lin < first + cnt:
-            hit_g = g
-            hit_first = first
-        total = total + cute.arch.shuffle_sync(incl, 31)
-    for d in cutlass.range_constexpr(5):
-        og = cute.arch.shuffle_sync_bfly(hit_g, 1 << (4 - d))
-        of = cute.arch.shuffle_sync_bfly(hit_first, 1 << (4 - d))
-        if og > hit_g:
-            hit_g = og
-            hit_first = of
-    return hit_g, hit_first
-
-
-@cute.jit
-def group_rows(offs_ptr: cute.Pointer, G: Int32, T: Int32, grp: Int32):
-    """(first row, row count) of group `grp`, offs clamped to [0, T] like the scan."""
-    offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-    g_end = cutlass.min(cutlass.max(offs[grp], Int32(0)), T)
-    g_beg = Int32(0)
-    if grp > 0:
-        g_beg = cutlass.min(cutlass.max(offs[grp - 1], Int32(0)), T)
-    return g_beg, g_end - g_beg
 
 
 def k_tiled(m, rows, tile_rows: int, row_tile, per_tile: int, shift):

@@ -25,9 +25,10 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float32, Int32, Int64, Uint8
 from cutlass.memory import SmemAllocator
 
-from .cute_common import (CHUNK, SF_VEC, Ring, c_smem_layout, find_group, group_rows, k_tiled, load_stage, row_tiled_copy,
+from .cute_common import (CHUNK, SF_VEC, Ring, c_smem_layout, k_tiled, load_stage, row_tiled_copy,
                           store_epilogue)
 from ..compiled import CompiledKernel, compile_kernel
+from ..grouped_gemm.schedule import find_group, group_bounds
 from .dsl_args import aot_args, launch, pointers  # noqa: F401 (aot_args, launch: this kernel's host contract)
 from .fp4_convert import e2m1x8_to_bf16, e4m3_to_bf16x2
 from .spec import DEQUANT, GemmConfig, smem_bytes
@@ -99,10 +100,12 @@ def build(config: GemmConfig, variant: str = "nvfp4"):
                     T: Int32, N: Int32, K: Int32, G: Int32):
         tidx, _, _ = cute.arch.thread_idx()
         n_tile, m_lin, _ = cute.arch.block_idx()
-        grp, grp_first = find_group(offs_ptr, G, T, tm, m_lin)
+        offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
+        grp, grp_first = find_group(offs, G, T, tm, m_lin)
         if grp >= 0:
             m_tile = m_lin - grp_first
-            g_beg, m_rows = group_rows(offs_ptr, G, T, grp)
+            g_beg, g_end = group_bounds(offs, grp, T)
+            m_rows = g_end - g_beg
             K64 = cute.assume(K, divby=64)
             N8 = cute.assume(N, divby=8)
             kb, ks = K64 // 2, K64 // SF_VEC  # bytes of codes, of scales, per row
