@@ -44,7 +44,7 @@ from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
 from ..grouped_gemm.epilogue import c_smem_layout, scale_all, store_bf16
 from ..grouped_gemm.ring import CHUNK, Stream, fill_ring, k_tiled, run_ring
 from ..grouped_gemm.schedule import find_group, group_bounds
-from ..grouped_gemm.warp_mma import ldmatrix_operands, mma_k_blocks
+from ..grouped_gemm.warp_mma import ldmatrix_operands, mma_k_blocks, warp_tiled_mma
 from ..tiles import check_grouped_grid_rows
 from . import operands
 from .dsl_args import host_args, pointers
@@ -85,7 +85,6 @@ def build(config: WarpGemmConfig, scale_mode: str):
     rowwise = scale_mode == "rowwise"
     tm, tn, tk, stages = config.tile.m, config.tile.n, config.tile.k, config.stages
     threads = 32 * config.warps
-    atom_m, atom_n, _ = config.warp_layout
     smem_size = smem_bytes(config.tile, stages)
     k_blocks = tk // _MMA_SHAPE[2]
 
@@ -137,11 +136,7 @@ def build(config: WarpGemmConfig, scale_mode: str):
 
             # ---- MMA partitions
             mma_op = cute.nvgpu.warp.MmaFP8Op(Float8E4M3FN, Float32, _MMA_SHAPE)
-            tiled_mma = cute.make_tiled_mma(
-                mma_op,
-                cute.make_layout(config.warp_layout),
-                permutation_mnk=(atom_m * 16, atom_n * 16, _MMA_SHAPE[2]),
-            )
+            tiled_mma = warp_tiled_mma(mma_op, config.warp_layout, _MMA_SHAPE[2])
             thr_mma = tiled_mma.get_slice(tidx)
             tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sA)[None, None, None, 0])
             tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sB)[None, None, None, 0])

@@ -30,6 +30,11 @@ def row_tiled_copy(atom, threads: int, rows: int, row_elems: int, vec: int):
     return cute.make_tiled_copy_tv(atom, thr, cute.make_layout((1, vec))), used
 
 
+def linear_ring_layout(rows: int, per_tile: int, stages: int):
+    """(rows, per k-tile, stages), row-major within a stage, stages one after another."""
+    return cute.make_layout((rows, per_tile, stages), stride=(per_tile, 1, rows * per_tile))
+
+
 def k_tiled(m, rows, tile_rows: int, row_tile, per_tile: int, shift, align: int):
     """(tile_rows, per_tile, k-tiles) view of the row-major (rows, per row) gmem tensor `m`, aligned
     to `align` bytes, and its coordinates; the K origin moved by `shift` (<= 0) so that k-tile 0 is

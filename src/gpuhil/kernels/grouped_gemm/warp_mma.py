@@ -6,6 +6,11 @@ from __future__ import annotations
 import cutlass.cute as cute
 
 
+def warp_tiled_mma(mma_op, warps: tuple[int, int, int], mma_k: int):
+    """`mma_op` tiled over `warps` (along M, N, K), each warp tile a multiple of 16 x 16."""
+    return cute.make_tiled_mma(mma_op, cute.make_layout(warps), permutation_mnk=(warps[0] * 16, warps[1] * 16, mma_k))
+
+
 def ldmatrix_operands(tiled_mma, tidx, sA, sB, frag_a, frag_b):
     """(copy, smem source, register destination) of A and of B for thread `tidx`: ldmatrix x4 of
     8x8 16-bit matrices (16 bytes of any element type a row) from `sA`/`sB` into the fragments."""
