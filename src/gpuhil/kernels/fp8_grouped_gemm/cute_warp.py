@@ -11,25 +11,14 @@ Semantics match ``torch._scaled_grouped_mm`` for 2d A x 3d B::
 Only sm_89+ instructions are used (cp.async, ldmatrix, mma.sync e4m3), cluster
 (1,1,1), so one kernel serves sm_90a and sm_120a/sm_121a (99 KiB opt-in smem).
 
-Scheduling: grid = (ceil(N/tile_n), ceil(T/tile_m) + G).  ceil(T/tile_m) + G
-bounds sum_g ceil(m_g/tile_m), so the grid needs only host-known T and G
-(no device->host sync, CUDA-graph capturable).  blockIdx.y is a linear m-tile
-index; every warp maps it to (group, tile in group) with a 32-lane prefix scan
-over offs (G/32 steps, no smem, no barrier); CTAs past the real tile count
-exit.  N tiles are the fast grid axis, so the CTAs sharing one A tile run
-together (A is streamed from DRAM about once) and an expert's B stays in L2
-across its m-tiles.  A persistent grid was not chosen: it would need the same
-scan per tile plus a tile loop, for no gain at these tile counts.
-
-Mainloop: ``stages``-deep cp.async ring (16-byte cp.async.cg), one barrier per
-k-tile, ldmatrix into registers, m16n8k32 e4m3 MMA with fp32 accumulators.
-The K tail is handled by shifting the k origin so the FIRST k-tile is the
-partial one; its out-of-range 16-byte chunks stay zero (stage 0 is zeroed
-before the prologue), all later k-tiles are full.  Rows past the group / N are
-not loaded: they only feed accumulator rows/columns that are never stored.
-Epilogue: scale in fp32, convert to bf16, stage through the (drained) A/B ring
-in smem, then 16-byte predicated stores (N % 8 == 0 keeps each chunk all-in or
-all-out).
+Schedule, mainloop and epilogue are the warp-level grouped GEMMs' shared ones (kernels.grouped_gemm):
+grid (ceil(N/tile_n), ceil(T/tile_m) + G), each CTA finding its group and m-tile by a 32-lane prefix
+scan over offs (schedule, launcher; no device->host sync, CUDA-graph capturable); a ``stages``-deep
+ring of 16-byte cp.async.cg, one barrier per k-tile, the K tail in a shifted partial first k-tile
+(ring); ldmatrix one k-block ahead of the m16n8k32 e4m3 MMAs, fp32 accumulators (warp_mma). This
+kernel scales in fp32 (per tensor, or per row and column), then the epilogue rounds to bf16 once,
+stages through the drained A/B ring and stores 16-byte chunks (epilogue). A persistent grid was not
+chosen: it would need the same scan per tile plus a tile loop, for no gain at these tile counts.
 """
 
 from __future__ import annotations
@@ -40,12 +29,12 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float8E4M3FN, Float32, Int32, Int64
 from cutlass.memory import SmemAllocator
 
-from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
+from ..compiled import CompiledKernel, compile_kernel, null_stream
 from ..grouped_gemm.epilogue import c_smem_layout, scale_all, store_bf16
+from ..grouped_gemm.launcher import launch_checked, launch_over_tiles
 from ..grouped_gemm.ring import CHUNK, Stream, fill_ring, k_tiled, run_ring
-from ..grouped_gemm.schedule import find_group, group_bounds
-from ..grouped_gemm.warp_mma import ldmatrix_operands, mma_k_blocks, warp_tiled_mma
-from ..tiles import check_grouped_grid_rows
+from ..grouped_gemm.schedule import cta_tile, group_rows
+from ..grouped_gemm.warp_mma import mma_k_blocks, smem_fed_mma, warp_tiled_mma
 from . import operands
 from .dsl_args import host_args, pointers
 from .spec_warp import WarpGemmConfig, smem_bytes
@@ -89,34 +78,22 @@ def build(config: WarpGemmConfig, scale_mode: str):
     k_blocks = tk // _MMA_SHAPE[2]
 
     @cute.kernel
-    def gemm_kernel(
-        a_ptr: cute.Pointer,
-        b_ptr: cute.Pointer,
-        out_ptr: cute.Pointer,
-        offs_ptr: cute.Pointer,
-        sa_ptr: cute.Pointer,
-        sb_ptr: cute.Pointer,
-        T: Int32,
-        N: Int32,
-        K: Int32,
-        G: Int32,
-    ):
+    def gemm_kernel(a_ptr: cute.Pointer, b_ptr: cute.Pointer, out_ptr: cute.Pointer, offs_ptr: cute.Pointer,
+                    sa_ptr: cute.Pointer, sb_ptr: cute.Pointer, T: Int32, N: Int32, K: Int32, G: Int32):
         tidx, _, _ = cute.arch.thread_idx()
-        n_tile, m_lin, _ = cute.arch.block_idx()
         offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-        grp, grp_first = find_group(offs, G, T, tm, m_lin)
+        grp, m_tile, n_tile = cta_tile(offs, G, T, tm)
         if grp >= 0:
-            m_tile = m_lin - grp_first
-            g_beg, g_end = group_bounds(offs, grp, T)
-            m_rows = g_end - g_beg
-
+            g_beg, m_rows = group_rows(offs, grp, T)
             K16 = cute.assume(K, divby=CHUNK)
             N8 = cute.assume(N, divby=8)
             row0 = Int64(g_beg)
-            mA = cute.make_tensor((a_ptr + row0 * Int64(K16)).align(CHUNK), cute.make_layout((m_rows, K16), stride=(K16, 1)))
+            mA = cute.make_tensor((a_ptr + row0 * Int64(K16)).align(CHUNK),
+                                  cute.make_layout((m_rows, K16), stride=(K16, 1)))
             mB = cute.make_tensor((b_ptr + Int64(grp) * Int64(N8) * Int64(K16)).align(CHUNK),
                                   cute.make_layout((N8, K16), stride=(K16, 1)))
-            mC = cute.make_tensor((out_ptr + row0 * Int64(N8)).align(CHUNK), cute.make_layout((m_rows, N8), stride=(N8, 1)))
+            mC = cute.make_tensor((out_ptr + row0 * Int64(N8)).align(CHUNK),
+                                  cute.make_layout((m_rows, N8), stride=(N8, 1)))
 
             # (rows, tk, k-tiles) views; the K origin shifted so k-tile 0 is the partial one
             k_tiles = (K16 + (tk - 1)) // tk
@@ -131,18 +108,15 @@ def build(config: WarpGemmConfig, scale_mode: str):
             sB = smem.allocate_tensor(Float8E4M3FN, _ab_smem_layout(tn, tk, stages), 1024)
             sC = cute.make_tensor(cute.recast_ptr(sA.iterator, dtype=BFloat16), c_smem_layout(tm, tn))
 
-            streams = [Stream(gA, cA, sA, m_rows, tidx, threads, CHUNK), Stream(gB, cB, sB, N8, tidx, threads, CHUNK)]
+            streams = [Stream(gA, cA, sA, m_rows, tidx, threads, CHUNK),
+                       Stream(gB, cB, sB, N8, tidx, threads, CHUNK)]
             fill_ring(streams, k_tiles, stages)
 
             # ---- MMA partitions
             mma_op = cute.nvgpu.warp.MmaFP8Op(Float8E4M3FN, Float32, _MMA_SHAPE)
             tiled_mma = warp_tiled_mma(mma_op, config.warp_layout, _MMA_SHAPE[2])
-            thr_mma = tiled_mma.get_slice(tidx)
-            tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sA)[None, None, None, 0])
-            tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sB)[None, None, None, 0])
-            acc = tiled_mma.make_fragment_C(thr_mma.partition_C(gC))
-            acc.fill(0.0)
-            (s2r_a, tXsA, tXrA), (s2r_b, tXsB, tXrB) = ldmatrix_operands(tiled_mma, tidx, sA, sB, tCrA, tCrB)
+            thr_mma, acc, (tCrA, s2r_a, tXsA, tXrA), (tCrB, s2r_b, tXsB, tXrB) = smem_fed_mma(
+                tiled_mma, tidx, sA, sB, gC)
 
             def compute(stage):
                 sa_view = tXsA[None, None, None, stage]
@@ -159,7 +133,7 @@ def build(config: WarpGemmConfig, scale_mode: str):
 
             run_ring(streams, k_tiles, stages, compute)
 
-            # ---- epilogue: scale in fp32, then bf16 via the drained ring
+            # ---- scale in fp32, then bf16 through the drained ring
             if cutlass.const_expr(rowwise):
                 tCcC = thr_mma.partition_C(cC)
                 sa_t = cute.make_tensor(sa_ptr + row0, cute.make_layout(m_rows))
@@ -194,24 +168,11 @@ def build(config: WarpGemmConfig, scale_mode: str):
             store_bf16(acc, thr_mma, tidx, sC, gC, cC, m_rows, N8, threads)
 
     @cute.jit
-    def gemm_host(
-        a_ptr: cute.Pointer,
-        b_ptr: cute.Pointer,
-        out_ptr: cute.Pointer,
-        offs_ptr: cute.Pointer,
-        sa_ptr: cute.Pointer,
-        sb_ptr: cute.Pointer,
-        T: Int32,
-        N: Int32,
-        K: Int32,
-        G: Int32,
-        stream: cuda.CUstream,
-    ):
-        grid_n = (N + (tn - 1)) // tn
-        grid_m = (T + (tm - 1)) // tm + G
-        gemm_kernel(a_ptr, b_ptr, out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, K, G).launch(
-            grid=[grid_n, grid_m, 1], block=[threads, 1, 1], smem=smem_size, stream=stream
-        )
+    def gemm_host(a_ptr: cute.Pointer, b_ptr: cute.Pointer, out_ptr: cute.Pointer, offs_ptr: cute.Pointer,
+                  sa_ptr: cute.Pointer, sb_ptr: cute.Pointer, T: Int32, N: Int32, K: Int32, G: Int32,
+                  stream: cuda.CUstream):
+        launch_over_tiles(gemm_kernel(a_ptr, b_ptr, out_ptr, offs_ptr, sa_ptr, sb_ptr, T, N, K, G),
+                          T, N, G, tm, tn, threads, smem_size, stream)
 
     return gemm_host
 
@@ -233,8 +194,4 @@ def launch(compiled: CompiledKernel, q, out, stream=None) -> None:
     """Launch on torch operands (a QuantizedOperands); no host sync, no allocation (graph-capturable)."""
     if compiled.variant != q.recipe:
         raise ValueError(f"kernel compiled for {compiled.variant} scales, operands are {q.recipe}")
-    addresses, (T, N, K, G), device = operands.check(q, out)
-    check_grouped_grid_rows(compiled.config.tile.m, T, G)
-    if T == 0:
-        return
-    compiled.launch(*addresses, T, N, K, G, raw_stream(device, stream))
+    launch_checked(compiled, *operands.check(q, out), stream)

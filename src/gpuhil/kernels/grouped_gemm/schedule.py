@@ -68,3 +68,19 @@ def find_group(offs: cute.Tensor, G: Int32, T: Int32, tile_m: cutlass.Constexpr,
             hit_g = og
             hit_first = of
     return hit_g, hit_first
+
+
+@cute.jit
+def cta_tile(offs: cute.Tensor, G: Int32, T: Int32, tile_m: cutlass.Constexpr):
+    """This CTA's (group, m-tile in the group, n-tile) on the grid of launcher.launch_over_tiles;
+    group -1 past the last m-tile (the CTA has nothing to do)."""
+    n_tile, m_lin, _ = cute.arch.block_idx()
+    grp, grp_first = find_group(offs, G, T, tile_m, m_lin)
+    return grp, m_lin - grp_first, n_tile
+
+
+@cute.jit
+def group_rows(offs: cute.Tensor, g: Int32, T: Int32):
+    """(first row, row count) of group `g`."""
+    beg, end = group_bounds(offs, g, T)
+    return beg, end - beg

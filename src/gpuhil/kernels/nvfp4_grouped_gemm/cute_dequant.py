@@ -20,7 +20,7 @@ import cutlass.cute as cute
 from cutlass import BFloat16, Float32, Int32, Uint8
 
 from ..grouped_gemm.ring import CHUNK, linear_ring_layout, row_tiled_copy
-from ..grouped_gemm.warp_mma import ldmatrix_operands, mma_k_blocks, warp_tiled_mma
+from ..grouped_gemm.warp_mma import mma_k_blocks, smem_fed_mma, warp_tiled_mma
 from .fp4_convert import e2m1x8_to_bf16, e4m3_to_bf16x2
 from .spec import SF_VEC
 
@@ -96,12 +96,7 @@ class DequantMainloop:
         threads = self.threads
         tiled_mma = warp_tiled_mma(cute.nvgpu.warp.MmaF16BF16Op(BFloat16, Float32, _MMA_SHAPE), self.warps,
                                    _MMA_SHAPE[2])
-        thr_mma = tiled_mma.get_slice(tidx)
-        tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sTA))
-        tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sTB))
-        acc = tiled_mma.make_fragment_C(thr_mma.partition_C(gC))
-        acc.fill(0.0)
-        (s2r_a, tXsA, tXrA), (s2r_b, tXsB, tXrB) = ldmatrix_operands(tiled_mma, tidx, sTA, sTB, tCrA, tCrB)
+        _, acc, (tCrA, s2r_a, tXsA, tXrA), (tCrB, s2r_b, tXsB, tXrB) = smem_fed_mma(tiled_mma, tidx, sTA, sTB, gC)
         k_blocks = self.tile.k // _MMA_SHAPE[2]
 
         def load(kb):

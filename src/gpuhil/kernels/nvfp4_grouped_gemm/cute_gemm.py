@@ -22,11 +22,12 @@ from cutlass.memory import SmemAllocator
 
 from ..compiled import CompiledKernel, compile_kernel
 from ..grouped_gemm.epilogue import c_smem_layout, scale_all, store_bf16
+from ..grouped_gemm.launcher import launch_over_tiles
 from ..grouped_gemm.ring import CHUNK, Stream, fill_ring, k_tiled, linear_ring_layout, run_ring
-from ..grouped_gemm.schedule import find_group, group_bounds
+from ..grouped_gemm.schedule import cta_tile, group_rows
 from .cute_dequant import DequantMainloop
 from .cute_native import NativeMainloop
-from .dsl_args import aot_args, launch  # noqa: F401 (this kernel's host contract)
+from .dsl_args import aot_args, host_args, launch  # noqa: F401 (launch: this kernel's host contract)
 from .spec import DEQUANT, NATIVE, SF_VEC, GemmConfig, smem_bytes
 
 __all__ = ["build", "aot_args", "compile_gemm", "launch"]
@@ -57,13 +58,10 @@ def build(config: GemmConfig, variant: str = "nvfp4"):
                     out_ptr: cute.Pointer, offs_ptr: cute.Pointer, alpha_ptr: cute.Pointer,
                     T: Int32, N: Int32, K: Int32, G: Int32):
         tidx, _, _ = cute.arch.thread_idx()
-        n_tile, m_lin, _ = cute.arch.block_idx()
         offs = cute.make_tensor(offs_ptr, cute.make_layout(G))
-        grp, grp_first = find_group(offs, G, T, tm, m_lin)
+        grp, m_tile, n_tile = cta_tile(offs, G, T, tm)
         if grp >= 0:
-            m_tile = m_lin - grp_first
-            g_beg, g_end = group_bounds(offs, grp, T)
-            m_rows = g_end - g_beg
+            g_beg, m_rows = group_rows(offs, grp, T)
             K64 = cute.assume(K, divby=64)
             N8 = cute.assume(N, divby=8)
             ks = K64 // SF_VEC  # scale bytes per row
@@ -113,14 +111,12 @@ def build(config: GemmConfig, variant: str = "nvfp4"):
     def gemm_host(a_ptr: cute.Pointer, sfa_ptr: cute.Pointer, b_ptr: cute.Pointer, sfb_ptr: cute.Pointer,
                   out_ptr: cute.Pointer, offs_ptr: cute.Pointer, alpha_ptr: cute.Pointer,
                   T: Int32, N: Int32, K: Int32, G: Int32, stream: cuda.CUstream):
-        grid_n = (N + (tn - 1)) // tn
-        grid_m = (T + (tm - 1)) // tm + G
-        gemm_kernel(a_ptr, sfa_ptr, b_ptr, sfb_ptr, out_ptr, offs_ptr, alpha_ptr, T, N, K, G).launch(
-            grid=[grid_n, grid_m, 1], block=[threads, 1, 1], smem=smem_size, stream=stream)
+        launch_over_tiles(gemm_kernel(a_ptr, sfa_ptr, b_ptr, sfb_ptr, out_ptr, offs_ptr, alpha_ptr, T, N, K, G),
+                          T, N, G, tm, tn, threads, smem_size, stream)
 
     return gemm_host
 
 
 def compile_gemm(config: GemmConfig, target: str | None = None) -> CompiledKernel:
     """Compiled for `config` (either kernel), valid for any T/N/K/G (see kernels.compiled)."""
-    return compile_kernel(build, aot_args, config, "nvfp4", target)
+    return compile_kernel(build, aot_args, config, "nvfp4", target, host_args=host_args)

@@ -21,7 +21,7 @@ import cutlass.utils.blackwell_helpers as sm120_helpers
 from cutlass import Float4E2M1FN, Float8E4M3FN, Float32
 
 from ..grouped_gemm.ring import CHUNK
-from ..grouped_gemm.warp_mma import ldmatrix_operands, mma_k_blocks, warp_tiled_mma
+from ..grouped_gemm.warp_mma import mma_k_blocks, smem_fed_mma, warp_tiled_mma
 from .spec import SF_VEC
 
 _MMA_K = 64  # m16n8k64
@@ -86,12 +86,8 @@ class NativeMainloop:
         sf_per_tile = tk // SF_VEC
         tiled_mma = warp_tiled_mma(cute.nvgpu.warp.MmaMXF4NVF4Op(Float4E2M1FN, Float32, Float8E4M3FN), self.warps,
                                    _MMA_K)
-        thr_mma = tiled_mma.get_slice(tidx)
-        tCrA = tiled_mma.make_fragment_A(thr_mma.partition_A(sPA)[None, None, None, 0])
-        tCrB = tiled_mma.make_fragment_B(thr_mma.partition_B(sPB)[None, None, None, 0])
-        acc = tiled_mma.make_fragment_C(thr_mma.partition_C(gC))
-        acc.fill(0.0)
-        (s2r_a, tXsA, tXrA), (s2r_b, tXsB, tXrB) = ldmatrix_operands(tiled_mma, tidx, sPA, sPB, tCrA, tCrB)
+        thr_mma, acc, (tCrA, s2r_a, tXsA, tXrA), (tCrB, s2r_b, tXsB, tXrB) = smem_fed_mma(
+            tiled_mma, tidx, sPA, sPB, gC)
         # scales: one 32-bit load per atom, from stage 0's view moved to the landed stage
         vSA0 = _sf_partition(cute.make_tensor(sSA.iterator, _sf_elems_layout(tm, tk)), thr_mma, tidx, "A")
         vSB0 = _sf_partition(cute.make_tensor(sSB.iterator, _sf_elems_layout(tn, tk)), thr_mma, tidx, "B")
