@@ -17,6 +17,7 @@ from gpuhil.kernels.compiled import CompiledKernel, PackedCall, arg_kinds  # noq
 from gpuhil.kernels.fp8_grouped_gemm import cute_warp, cute_wgmma, operands  # noqa: E402
 from gpuhil.kernels.fp8_grouped_gemm.spec_warp import WarpGemmConfig  # noqa: E402
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import WgmmaConfig  # noqa: E402
+from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm as nvfp4_gemm, spec as nvfp4_spec  # noqa: E402
 from gpuhil.kernels.tiles import Tile  # noqa: E402
 
 # Addresses above 4 GiB and sizes near the int32 limit: a slot of the wrong width or order shows.
@@ -33,6 +34,10 @@ def kernels():
                  ("ptr",) * 6 + ("i32",) * 4 + ("stream",), (*GEMM_RAW, 0x52)),
         "wgmma": (cute_wgmma.compile_gemm(WgmmaConfig(Tile(128, 128, 128), 1, 4), "rowwise", target="sm_90a"),
                   ("ptr",) * 6 + ("i32",) * 5 + ("stream",), (*GEMM_RAW, 132, 0x53)),
+        # either mainloop: one host function (the native one needs an SM12x target and a CUDA 13 payload)
+        "nvfp4": (nvfp4_gemm.compile_gemm(nvfp4_spec.GemmConfig(nvfp4_spec.DEQUANT, Tile(64, 64, 128), 3),
+                                          target="sm_90a"),
+                  ("ptr",) * 7 + ("i32",) * 4 + ("stream",), (*GEMM_RAW[:6], BIG + 0x600, *GEMM_RAW[6:], 0x54)),
     }
 
 
@@ -42,7 +47,7 @@ def compiled():
 
 
 @pytest.mark.aot
-@pytest.mark.parametrize("name", ["argmax", "warp", "wgmma"])
+@pytest.mark.parametrize("name", ["argmax", "warp", "wgmma", "nvfp4"])
 def test_slots_hold_what_the_dsl_passes(compiled, name):
     kernel, kinds, raw = compiled[name]
     assert kernel.packed is not None and kernel.packed.kinds == kinds  # read from the host function's annotations

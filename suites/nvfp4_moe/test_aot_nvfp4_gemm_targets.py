@@ -47,11 +47,10 @@ def cubin_frame_bytes(path) -> int:
 
 def compile_config(kernel: str, tile, stages: int, target: str, keep_dir):
     from gpuhil import aot
-    from gpuhil.kernels.nvfp4_grouped_gemm import cute_dequant, cute_native
+    from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm
 
-    module = cute_dequant if kernel == spec.DEQUANT else cute_native
     cfg = spec.GemmConfig(kernel, tile, stages)
-    return aot.compile_for_target(module.build(cfg), *module.aot_args(cfg), target=target, keep_dir=keep_dir)
+    return aot.compile_for_target(cute_gemm.build(cfg), *cute_gemm.aot_args(cfg), target=target, keep_dir=keep_dir)
 
 
 @pytest.mark.aot

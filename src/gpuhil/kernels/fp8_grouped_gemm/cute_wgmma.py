@@ -40,6 +40,7 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
+from ..grouped_gemm.schedule import group_bounds, group_tiles, warp_inclusive_sum
 from . import operands
 from .dsl_args import host_args, pointers
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
@@ -75,32 +76,17 @@ def build(config: WgmmaConfig, scale_mode: str):
         sB: cute.struct.Align[cute.struct.MemRange[Float8E4M3FN, tn * tk * stages], 1024]
 
     @cute.jit
-    def group_bounds(offs: cute.Tensor, g: Int32, T: Int32):
-        end = cutlass.min(cutlass.max(offs[g], Int32(0)), T)
-        beg = Int32(0)
-        if g > 0:
-            beg = cutlass.min(cutlass.max(offs[g - 1], Int32(0)), T)
-        return beg, cutlass.max(end, beg)
-
-    @cute.jit
     def write_tile_starts(offs: cute.Tensor, starts: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32):
         """One warp: starts[g] = tiles of groups < g (exclusive scan); starts[G] = all tiles."""
         lane = cute.arch.lane_idx()
         total = Int32(0)
         for base in cutlass.range(0, G, 32):
             g = base + lane
-            cnt = Int32(0)
-            if g < G:
-                beg, end = group_bounds(offs, g, T)
-                cnt = (end - beg + (tm * cm - 1)) // (tm * cm) * n_tiles
-            incl = cnt
-            for d in cutlass.range_constexpr(5):
-                up = cute.arch.shuffle_sync_up(incl, 1 << d)
-                if lane >= (1 << d):
-                    incl = incl + up
+            cnt = group_tiles(offs, g, G, T, tm * cm) * n_tiles
+            incl, step_total = warp_inclusive_sum(cnt, lane)
             if g < G:
                 starts[g] = total + incl - cnt
-            total = total + cute.arch.shuffle_sync(incl, 31)
+            total = total + step_total
         if lane == 0:
             starts[G] = total
 

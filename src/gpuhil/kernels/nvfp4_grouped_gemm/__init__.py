@@ -18,7 +18,7 @@ from ...gating import UnsupportedConfig, check, ensure
 from ...session import device_capabilities
 from ..compiled import Launch
 from .operands import Nvfp4GroupedOperands
-from .spec import MIN_STAGES, NATIVE, GemmConfig, Tile, choose, config_for, requirements, tile_for
+from .spec import MIN_STAGES, GemmConfig, Tile, choose, config_for, requirements, tile_for
 
 __all__ = ["GemmConfig", "NativeFallbackWarning", "Nvfp4GroupedOperands", "Tile", "UnsupportedConfig",
            "grouped_gemm", "plan", "prepare"]
@@ -58,15 +58,9 @@ def _empty_out(ops):
 def prepare(ops, *, caps: Capabilities | None = None, kernel: str | None = None, tile: Tile | None = None) -> Launch:
     caps = caps or device_capabilities(ops.a.device.index or 0)
     cfg = plan(ops.a.shape[0], ops.b.shape[0], ops.b.shape[1], caps, kernel=kernel, tile=tile)
-    if cfg.kernel == NATIVE:
-        from . import cute_native as module
+    from . import cute_gemm
 
-        compiled = module.compile_native(cfg)
-    else:
-        from . import cute_dequant as module
-
-        compiled = module.compile_dequant(cfg)
-    return Launch(compiled, module.launch, _empty_out)
+    return Launch(cute_gemm.compile_gemm(cfg), cute_gemm.launch, _empty_out)
 
 
 def grouped_gemm(ops, *, caps: Capabilities | None = None, out=None, kernel: str | None = None,
