@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...device.capabilities import Capabilities
 from ...gating import UnsupportedConfig, ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
 from ..compiled import Launch
 from .spec import ELEM_BYTES, ArgmaxConfig, dtype_name, pick_vec_ok, requirements, row_stride, select_config
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ...device.capabilities import Capabilities
 from ...gating import UnsupportedConfig, check, ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
 from ..compiled import Launch
 from . import spec_warp, spec_wgmma
 from .spec_warp import Tile, WarpGemmConfig

@@ -15,7 +15,7 @@ import warnings
 
 from ...device.capabilities import Capabilities
 from ...gating import UnsupportedConfig, check, ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
 from ..compiled import Launch
 from .operands import Nvfp4GroupedOperands
 from .spec import MIN_STAGES, NATIVE, GemmConfig, Tile, choose, config_for, requirements, tile_for

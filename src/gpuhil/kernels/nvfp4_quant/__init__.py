@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ...device.capabilities import Capabilities
 from ...gating import UnsupportedConfig, ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
 from ..compiled import Launch
 from .spec import DEFAULT, LAYOUTS, QuantizeConfig, check_layout, output_shapes, requirements
 
