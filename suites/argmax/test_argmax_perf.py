@@ -13,7 +13,7 @@ from fixtures.canary import CANARY
 from gpuhil.ops import providers_for
 from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.perf.timer import cold_input_sets
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 SHAPES = [(1, 32000), (1, 151936), (64, 151936), (256, 151936), (1, 262144), (64, 262144)]
 PROVIDERS = [*providers_for("argmax"), CANARY]
@@ -22,7 +22,7 @@ PROVIDERS = [*providers_for("argmax"), CANARY]
 @pytest.mark.perf
 @pytest.mark.gpu
 @pytest.mark.parametrize("m, n, provider", [
-    provider_param(p, ArgmaxProblem(m, n, "bf16"), m, n, p, id=f"{p.name}-M{m}-N{n}-bf16")
+    case(p, ArgmaxProblem(m, n, "bf16"), m, n, p, id=f"{p.name}-M{m}-N{n}-bf16")
     for p in PROVIDERS for m, n in SHAPES])
 def test_argmax_perf(m, n, provider, perf, capabilities):
     launch = provider.prepare(torch.empty(m, n, device="cuda", dtype=torch.bfloat16), capabilities)

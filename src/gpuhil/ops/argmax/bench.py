@@ -94,9 +94,9 @@ def sweep_configs(m: int, n: int, dtype: str, caps):
     import dataclasses
 
     from ...gating import check
-    from ...kernels.argmax.spec import ArgmaxConfig, requirements, select_config
+    from ...kernels.argmax.spec import ArgmaxConfig, ArgmaxShape, choose, requirements
 
-    selected = select_config(m, n, dtype, caps)
+    selected = choose(ArgmaxShape(m, n, dtype), caps)
     out = [dataclasses.replace(selected, pdl=not selected.pdl)]
     for threads in (128, 256, 512):
         for cluster_n in (1, 2, 4, 8, 16):

@@ -71,7 +71,7 @@ def bench(session, names: tuple[str, ...] = (), on_row=None) -> tuple[list[GemmR
     from ...perf.timer import Timer
     from .. import providers_for
     from .problems import layer_problems
-    from .recipes import random_operands
+    from .operands import random_operands
 
     caps, fp = session.caps, session.fingerprint
     timer = Timer(l2_bytes=caps.l2_bytes, uuid=fp.uuid)
