@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("cutlass")
 
-from gpuhil import aot  # noqa: E402
+from gpuhil.kernels import aot  # noqa: E402
 from gpuhil.kernels.cluster_reduce import cute as cluster_reduce, spec  # noqa: E402
 
 TARGETS = ["sm_90a", "sm_100a", "sm_120a", "sm_121a"]

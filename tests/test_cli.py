@@ -1,6 +1,7 @@
 """The gpuhil command line on a CPU machine: gates tables and the main job."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,10 +23,14 @@ def test_gates_all_has_every_catalog_sku():
     assert r.returncode == 0, r.stderr
     table = json.loads(r.stdout)
     assert set(table) == set(matrix.load(REPO / "hardware_matrix.yaml").skus)
+    refused = 0
     for sku_id, block in table.items():
         assert block["configs"], sku_id
         for row in block["configs"]:
-            assert row["supported"] or row["reasons"]
+            for reason in row["reasons"]:  # each names the feature, what it needs and the probed value
+                assert re.fullmatch(r"[^:]+: needs .+, probed .+", reason), (sku_id, row["config"], reason)
+            refused += bool(row["reasons"])
+    assert refused, "no SKU refuses any config: the catalog spans parts without clusters, wgmma, or 228 KiB"
 
 
 def test_gates_h20_refuses_clusters_with_the_probed_attribute():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gpuhil.ops.fp8_grouped_gemm.recipes import E4M3_MAX, RECIPES, quantize, rowwise_scales
+from gpuhil.ops.fp8_grouped_gemm.operands import E4M3_MAX, RECIPES, quantize, rowwise_scales
 from gpuhil.ops.fp8_grouped_gemm.problems import LAYERS, adversarial_problems, layer_problems, skewed, uniform
 from gpuhil.ops.fp8_grouped_gemm.reference import reference
 

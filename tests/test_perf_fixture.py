@@ -51,10 +51,24 @@ FAKE_TIMER_CONFTEST = textwrap.dedent("""
 CASES = textwrap.dedent("""
     import os
     import pytest
+    from gpuhil.gating import Plan, Requirements
     from gpuhil.perf.work import Work
+    from gpuhil.providers import Provider
+    from gpuhil.testing import case
+
+    class Named(Provider):
+        op, backend = "argmax", "torch"
+
+        def __init__(self, name):
+            self.name = name
+
+        def plan(self, problem, caps):
+            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
+
+    NAMES = ("fine", "raises_before", "raises_after", "crashes", "skips", "forgets")
 
     @pytest.mark.perf
-    @pytest.mark.parametrize("provider", ["fine", "raises_before", "raises_after", "crashes", "skips", "forgets"])
+    @pytest.mark.parametrize("provider", [case(Named(n), None, n, id=n) for n in NAMES])
     def test_case(provider, perf):
         if provider == "raises_before":
             raise RuntimeError("CUDA error: an illegal memory access was encountered")

@@ -13,11 +13,22 @@ REPO_MATRIX = Path(__file__).resolve().parents[1] / "hardware_matrix.yaml"
 
 TEST_FILE = textwrap.dedent("""
     import pytest
-    from gpuhil.gating import Requirements
+    from gpuhil.gating import Plan, Requirements
+    from gpuhil.providers import Provider
+    from gpuhil.testing import case
 
-    @pytest.mark.parametrize("provider", ["torch", "gpuhil-cute", "thirdparty-cutlass"])
-    def test_kernel(provider):
-        assert provider != "thirdparty-cutlass"  # the known bug
+    class Named(Provider):
+        op, backend = "argmax", "torch"
+
+        def __init__(self, name):
+            self.name = name
+
+        def plan(self, problem, caps):
+            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
+
+    @pytest.mark.parametrize("name", [case(Named(n), None, n, id=n) for n in ("torch", "gpuhil-cute", "thirdparty-cutlass")])
+    def test_kernel(name):
+        assert name != "thirdparty-cutlass"  # the known bug
 
     @pytest.mark.requires(Requirements(needs_gpu=False, cluster_size=2))
     def test_needs_cluster():

@@ -15,16 +15,34 @@ from gpuhil.device.probe import probe
 MX = matrix.load()
 
 
+# Each probed field and the driver attribute it must come from.
+ATTRIBUTE_OF = {
+    "sm_count": "CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT",
+    "smem_optin_bytes": "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN",
+    "smem_per_sm_bytes": "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR",
+    "l2_bytes": "CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE",
+}
+
+
+def test_each_field_is_read_from_its_own_driver_attribute():
+    """The driver answers a distinct number per attribute, unlike any catalog row: a field read from
+    the wrong attribute (the per-SM smem for the opt-in limit, say) shows as the wrong number."""
+    drv = FakeDriver(MX.sku("h100"))
+    drv.attrs.update({attr: 4096 * (i + 3) for i, attr in enumerate(ATTRIBUTE_OF.values())})
+    drv.attrs.update({"CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR": 12, "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR": 1})
+    fp = probe(driver=drv, nvml=FakeNvml(MX.sku("h100")), read_software=False)
+    assert {f: getattr(fp, f) for f in ATTRIBUTE_OF} == {f: drv.attrs[a] for f, a in ATTRIBUTE_OF.items()}
+    assert (fp.cc, fp.arch_family) == ("12.1", 12)
+    for field, attr in ATTRIBUTE_OF.items():
+        assert attr.removeprefix("CU_DEVICE_ATTRIBUTE_") in fp.how_read[field], (field, fp.how_read[field])
+
+
 @pytest.mark.parametrize("sku", MX.skus.values(), ids=lambda s: s.id)
-def test_fake_driver_reads_back_as_its_catalog_row(sku):
+def test_every_catalog_sku_is_matched_from_what_its_driver_reports(sku):
+    """The catalog match (PCI device id first, exact driver name second, cc) finds each SKU's own row."""
     fp = probe(driver=FakeDriver(sku), nvml=FakeNvml(sku), read_software=False)
     assert fp.gpu_present and not fp.synthetic
-    for field in ("cc", "sm_count", "smem_optin_bytes", "cluster_launch", "max_cluster_size"):
-        if getattr(sku, field) is not None:
-            assert getattr(fp, field) == getattr(sku, field), field
     assert MX.match(fp.name, fp.pci_device_id, fp.cc) == sku
-    for field in ("cc", "sm_count", "smem_optin_bytes", "cluster_launch", "max_cluster_size", "pci_device_id"):
-        assert fp.how_read[field], f"{field} does not say how it was read"
 
 
 def test_h20_without_cluster_launch_never_probes_cluster_size():

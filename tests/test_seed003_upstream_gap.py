@@ -15,30 +15,39 @@ import pytest
 from fakes import install_fake_distribution, make_checkout
 
 FAKE_PROVIDER = textwrap.dedent('''
-    from gpuhil.gating import Requirements
+    from gpuhil.gating import Plan, Requirements
     from gpuhil.providers import PeerLaunch, Provider
 
 
-    def prepare(inputs, caps):
-        # Like a CUTLASS build: the SM12x collective does not exist, so there is no kernel to call.
-        if caps.arch_family == 12:
-            raise NotImplementedError("Could not build a collective for given parameters (Sm120)")
-        return PeerLaunch(lambda inputs, out: "ran")
+    class FakeCutlassMoe(Provider):
+        name, op, backend, origin = "fake-cutlass-moe", "fp8_grouped_gemm", "cutlass-cpp", "fake-cutlass-moe 0.1"
+
+        def plan(self, problem, caps):
+            return Plan("fake CUTLASS MoE", requirements=(Requirements(needs_gpu=False),))
+
+        def prepare(self, inputs, caps):
+            # Like a CUTLASS build: the SM12x collective does not exist, so there is no kernel to call.
+            if caps.arch_family == 12:
+                raise NotImplementedError("Could not build a collective for given parameters (Sm120)")
+            return PeerLaunch(lambda inputs, out: "ran")
 
 
     def providers():
-        return Provider("fake-cutlass-moe", "fp8_grouped_gemm", "cutlass-cpp",
-                        lambda problem, caps: Requirements(needs_gpu=False), prepare, origin="fake-cutlass-moe 0.1")
+        return FakeCutlassMoe()
 ''')
 
 SUITE = textwrap.dedent('''
     import pytest
     from gpuhil.ops import providers_for
+    from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems
+    from gpuhil.testing import case
 
-    @pytest.mark.parametrize("provider", [pytest.param(p, id=p.name) for p in providers_for("fp8_grouped_gemm")
-                                          if p.origin != "gpuhil"])
-    def test_third_party_provider(provider, capabilities):
-        assert provider(None, capabilities) == "ran"
+    PROBLEM = adversarial_problems()[0]
+
+    @pytest.mark.parametrize("implementation", [case(p, PROBLEM, p, id=p.name) for p in providers_for("fp8_grouped_gemm")
+                                                if p.origin != "gpuhil"])
+    def test_third_party_provider(implementation, capabilities):
+        assert implementation(None, capabilities) == "ran"
 ''')
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from gpuhil.catalog import matrix
 from gpuhil.device.probe import software_fingerprint
-from gpuhil.kernels.fp8_grouped_gemm import UnsupportedConfig, plan_wgmma, spec_wgmma
+from gpuhil.kernels.fp8_grouped_gemm import WGMMA, GroupedShape, UnsupportedConfig, plan, spec_wgmma
 from gpuhil.kernels.fp8_grouped_gemm.spec_warp import Tile
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import WgmmaConfig
 from gpuhil.ops.fp8_grouped_gemm.problems import layer_problems
@@ -20,6 +20,11 @@ def caps_of(sku_id):
 
 
 QWEN3_PREFILL = (32768, 128, 1536, 2048)  # Qwen3-30B-A3B gate_up prefill: routed tokens, experts, N, K
+
+
+def plan_wgmma(tokens, groups, n, k, caps, **forced):
+    """What dispatch compiles for this shape: the plan's config, or its refusal."""
+    return plan(GroupedShape.of(tokens, groups, n, k), caps, kernel=WGMMA, **forced).ensure(caps)
 
 
 def test_h100_pairs_ctas_for_prefill_with_probed_stages():
@@ -47,7 +52,7 @@ def test_parts_without_sm90a_are_refused_by_feature(sku_id):
 
 def _choices(sku_id):
     caps = caps_of(sku_id)
-    return {p.name.removesuffix("-uniform"): spec_wgmma.choose(p.n, p.k, p.tokens_per_group, caps)
+    return {p.name.removesuffix("-uniform"): spec_wgmma.schedule(p.n, p.k, p.tokens_per_group, caps)
             for p in layer_problems() if p.name.endswith("uniform")}
 
 
@@ -70,7 +75,7 @@ def test_the_128x128_quad_covers_bytes_bound_prefill_only():
     caps = caps_of("h100")
 
     def cluster_n(tokens_per_group, k):
-        return spec_wgmma.choose(2048, k, tokens_per_group, caps).cluster_n
+        return spec_wgmma.schedule(2048, k, tokens_per_group, caps).cluster_n
 
     k = spec_wgmma.SQUARE_QUAD_MIN_K
     assert cluster_n(256, k) == cluster_n(spec_wgmma.SQUARE_QUAD_MAX_TOKENS - 1, k) == 2

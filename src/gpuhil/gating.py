@@ -6,6 +6,8 @@
 - `availability(requirements, attached, capabilities)`: is a device attached here, is the DSL
   importable. Only the test gate adds this: a config can be right for a GPU that is not here.
 - `gate(...)` = both, what the pytest plugin skips on. Reasons name the feature and the probed value.
+- `Plan`: what a provider runs for a problem on a device (config, its Requirements, or why not). Test
+  gates, `gpuhil gates` and dispatch (`Plan.ensure` before compiling) read the same plan.
 """
 
 from __future__ import annotations
@@ -144,6 +146,33 @@ def availability(req: Requirements, attached: bool, caps: Capabilities) -> Verdi
 def gate(req: Requirements, caps: Capabilities, attached: bool) -> Verdict:
     """The test gate: available here and supported by the device."""
     return availability(req, attached, caps) + check(req, caps)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a provider runs for a problem on a device, decided without raising, without the DSL and
+    without a GPU. `config` is None for a provider without configs (a torch peer) and where nothing
+    can be planned; `requirements` are what the plan needs of a device (where no stage count fits,
+    those of the smallest, so a refusal names its bytes)."""
+
+    what: str  # names the plan in errors: "fp8 grouped GEMM 128x128x64s4"
+    config: Any = None
+    requirements: tuple[Requirements, ...] = ()
+    why_not: str | None = None  # the shape is refused, or no config fits this device (with the bytes)
+    warning: str | None = None  # what dispatch warns about (seed 002: the native kernel's fallback)
+
+    @property
+    def ok(self) -> bool:
+        return self.why_not is None
+
+    def ensure(self, caps: Capabilities) -> Any:
+        """Dispatch's side: the config to compile, or a refusal before launch: UnsupportedConfig naming
+        the feature and its probed value, ValueError for a shape the kernel does not take."""
+        for req in self.requirements:
+            ensure(self.what, req, caps)
+        if self.why_not:
+            raise ValueError(f"{self.what}: {self.why_not}")
+        return self.config
 
 
 def ensure(what: str, req: Requirements, caps: Capabilities) -> None:

@@ -27,7 +27,7 @@ MARKER_ID_RULE = "lower-case letters, digits and '_', starting with a letter, at
 # words of `-m` expressions. A catalog name equal to one of these would change what that marker selects.
 PYTEST_MARKERS = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings",
                             "tryfirst", "trylast", "timeout", "xdist_group", "pytester_example_path"})
-GPUHIL_MARKERS = frozenset({"gpu", "aot", "perf", "slow", "requires", "skus", "known_issue", "planted"})
+GPUHIL_MARKERS = frozenset({"gpu", "aot", "perf", "slow", "case", "requires", "skus", "known_issue", "planted"})
 MARKEXPR_WORDS = frozenset({"and", "or", "not"})
 RESERVED_MARKERS = PYTEST_MARKERS | GPUHIL_MARKERS | MARKEXPR_WORDS
 

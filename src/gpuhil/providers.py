@@ -1,70 +1,74 @@
 """The provider protocol: an implementation of an op that suites sweep and benchmarks time (torch,
 gpuhil's own kernels, third parties).
 
-A provider answers, for a problem (a shape description) on a device (Capabilities):
-- `requirements(problem, caps, **options)`: what the config its dispatch will choose needs, straight
-  from the kernel's spec (the test gate and dispatch use the same Requirements);
+A provider is a `Provider` subclass. For a problem (a shape description) on a device (Capabilities):
+- `plan(problem, caps, **options) -> gating.Plan`: what its dispatch would run there and what that
+  needs, without raising (a provider without configs, such as a torch peer, plans no config). Its
+  test gate (`requirements_for`) and `why_not` are read off this plan, so they ask what dispatch asks;
 - `unsupported(problem)`: its own documented shape limits, or None;
-- `prepare(inputs, caps, **options)`: choose, check and compile once; returns a launch
-  `launch(inputs, out=None) -> out` whose `config` is what really runs (None for a peer without configs).
+- `prepare(inputs, caps, **options)`: plan, check (`Plan.ensure`) and compile once; returns a launch
+  `launch(inputs, out=None) -> out` whose `config` is what really runs (None without configs).
 
-Built-in providers are listed by each op (gpuhil.ops.<op>.providers) and collected by
+gpuhil's own providers are listed by each op's record (gpuhil.ops.OPS) and collected by
 `gpuhil.ops.providers_for`. Third parties register through the entry-point group `gpuhil.providers`:
 each entry point names a callable returning one Provider or a list. One that cannot be loaded is
-still listed with the error, so its cases skip with that reason instead of vanishing.
+still listed (`Unloadable`) with the error, so its cases skip with that reason instead of vanishing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any
 
 from .device.capabilities import Capabilities
-from .gating import Requirements
+from .gating import Plan, Requirements
 
 ENTRY_POINT_GROUP = "gpuhil.providers"
 
 
-def _any_shape(problem: Any) -> str | None:
-    return None
-
-
-@dataclass(frozen=True)
 class Provider:
     name: str
     op: str  # "argmax", "fp8_grouped_gemm", ...
     backend: str  # what known issues key on: "torch", "cute-dsl", "cutlass-cpp", ...
-    requirements: Callable[..., Requirements | Sequence[Requirements]]
-    prepare: Callable[..., Any]
-    unsupported: Callable[[Any], str | None] = _any_shape
     origin: str = "gpuhil"  # "gpuhil", or the distribution that registered it
     load_error: str | None = None  # why a registered provider could not be loaded
 
+    def plan(self, problem, caps: Capabilities, **options) -> Plan:
+        raise NotImplementedError(f"{type(self).__name__}.plan")
+
+    def prepare(self, inputs, caps: Capabilities, **options):
+        raise NotImplementedError(f"{type(self).__name__}.prepare")
+
+    def unsupported(self, problem) -> str | None:
+        return None
+
     def requirements_for(self, problem, caps: Capabilities, **options) -> tuple[Requirements, ...]:
-        req = self.requirements(problem, caps, **options)
-        return (req,) if isinstance(req, Requirements) else tuple(req)
+        """What the plan for `problem` on `caps` needs: the test gate's `requires`."""
+        return self.plan(problem, caps, **options).requirements
 
     def why_not(self, problem, session, **options) -> str | None:
         """Why this provider does not run `problem` in `session` (load error, its own shape limits,
-        or the gate's verdict), or None when it does."""
+        its plan's refusal, or the gate's verdict on the plan's requirements), or None when it does."""
         if self.load_error:
             return self.load_error
         reason = self.unsupported(problem)
         if reason:
             return reason
-        for req in self.requirements_for(problem, session.caps, **options):
+        plan = self.plan(problem, session.caps, **options)
+        for req in plan.requirements:
             verdict = session.verdict(req)
             if not verdict.ok:
                 return f"requires {req.describe()}: {verdict.explain()}"
-        return None
+        return plan.why_not
 
     def __call__(self, inputs, caps: Capabilities, *, out=None, **options):
         return self.prepare(inputs, caps, **options)(inputs, out)
 
     def __str__(self) -> str:
         return self.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.op}/{self.name} ({self.backend}, {self.origin})>"
 
 
 class PeerLaunch:
@@ -79,22 +83,49 @@ class PeerLaunch:
         return self.fn(inputs, out)
 
 
+class TorchPeer(Provider):
+    """A provider without configs: its plan has none and needs `needs` (a GPU, torch operators);
+    its launch is `launcher(caps)`, a function (inputs, out) -> out."""
+
+    name, backend = "torch", "torch"
+    needs = Requirements()
+
+    def plan(self, problem, caps: Capabilities, **options) -> Plan:
+        if options:
+            raise ValueError(f"{self.op} torch peer takes no options, got {sorted(options)}")
+        return Plan(f"{self.op} torch peer", requirements=(self.needs,))
+
+    def launcher(self, caps: Capabilities) -> Callable:
+        raise NotImplementedError(f"{type(self).__name__}.launcher")
+
+    def prepare(self, inputs, caps: Capabilities, **options) -> PeerLaunch:
+        self.plan(None, caps, **options).ensure(caps)
+        return PeerLaunch(self.launcher(caps))
+
+
+class Unloadable(Provider):
+    """A registered provider whose entry point failed to load: listed, so its cases skip with why."""
+
+    backend = "unknown"
+
+    def __init__(self, ep, op: str, exc: Exception) -> None:
+        self.name, self.op, self.origin = ep.name, op, f"entry point {ep.value}"
+        self.load_error = f"provider {ep.name} (entry point {ep.value}) could not be loaded: {type(exc).__name__}: {exc}"
+
+    def plan(self, problem, caps: Capabilities, **options) -> Plan:
+        return Plan(self.name, requirements=(Requirements(),), why_not=self.load_error)
+
+    def prepare(self, inputs, caps: Capabilities, **options):
+        raise RuntimeError(self.load_error)
+
+
 def third_party(op: str) -> list[Provider]:
     found: list[Provider] = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             made = ep.load()()
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
-            found.append(_broken(ep, op, exc))
+            found.append(Unloadable(ep, op, exc))
             continue
         found.extend(made if isinstance(made, (list, tuple)) else [made])
     return [p for p in found if p.op == op]
-
-
-def _broken(ep, op: str, exc: Exception) -> Provider:
-    def refuse(*_args, **_kw):
-        raise RuntimeError(why)
-
-    why = f"provider {ep.name} (entry point {ep.value}) could not be loaded: {type(exc).__name__}: {exc}"
-    return Provider(ep.name, op, "unknown", lambda problem, caps, **_: Requirements(), refuse,
-                    origin=f"entry point {ep.value}", load_error=why)

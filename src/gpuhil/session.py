@@ -2,18 +2,18 @@
 
 `build` is used by the pytest plugin, `gpuhil run`, `gpuhil gates` and the benchmarks, so all of them
 say the same thing about the same machine. Kernels take capabilities as an argument; a user calling a
-kernel directly gets `device_capabilities()`: this device as probed, never emulated, never from an
+kernel directly gets `device.current.device_capabilities()`: this device as probed, never emulated, never from an
 environment variable.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from .catalog.matrix import Matrix, Sku
 from .device import torch_facts
 from .device.capabilities import Capabilities
+from .device.current import probed_capabilities
 from .device.emulate import EmulationRefused
 from .device.emulate import emulate as emulate_caps
 from .device.probe import DeviceFingerprint, probe
@@ -82,23 +82,11 @@ def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = No
     return Session(matrix, fp, sku, caps, attached, tgt_sku, drift(fp, sku) if sku else ())
 
 
-def probed_capabilities(fp: DeviceFingerprint, *, on_device: bool) -> Capabilities:
-    """Capabilities of a probed device; torch operators are tried on it when it is attached."""
-    ops = torch_facts.ops_for(fp.arch_family)
-    return Capabilities.from_fingerprint(fp, torch_ops=torch_facts.confirmed_on_device(ops) if on_device else ops)
-
-
 def catalog_capabilities(sku: Sku, software: DeviceFingerprint | None = None) -> Capabilities:
     """A catalog SKU as its own runner would see it, with this machine's software facts (DSL payload,
     torch): what `gpuhil gates --sku` and `--target-sku` decide on."""
     return Capabilities.from_fingerprint(synthetic_fingerprint(sku, software), source=f"catalog {sku.id}",
                                          torch_ops=torch_facts.ops_for(sku.arch_family))
-
-
-@functools.cache
-def device_capabilities(index: int = 0) -> Capabilities:
-    """This process's CUDA device `index` as probed: the default for a user calling a kernel directly."""
-    return probed_capabilities(probe(index), on_device=True)
 
 
 def drift(fp: DeviceFingerprint, sku: Sku) -> tuple[str, ...]:

@@ -1,9 +1,14 @@
-"""Helpers for suites: a provider case whose gate comes from the provider's own requirements.
+"""The one case builder suites use: a provider on a problem, gated by the provider's own plan.
 
-`provider_param(provider, problem, *values)` is a pytest.param carrying a `requires` marker that the
-plugin evaluates with the session's capabilities (what the provider's dispatch will pick for this
-problem there), and a skip with the provider's own reason where it cannot be loaded or does not take
-the shape. Test bodies never gate themselves.
+    case(provider, problem, *values, id="...", **options)
+
+is a pytest.param of `values` that carries
+- its identity, a `case(provider, problem)` marker: the plugin reads the provider (name, backend,
+  origin) for per-SKU selections and known issues, and the problem's `tier` ("default" or "full");
+- its gate, a `requires` marker the plugin evaluates with the session's capabilities: the
+  requirements of the provider's plan for this problem there (what dispatch will run);
+- a skip with the provider's own reason where it cannot be loaded or does not take the shape.
+Test bodies never gate themselves, and a parameter's name means nothing to the plugin.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import pytest
 from .providers import Provider
 
 
-def provider_param(provider: Provider, problem, *values, id: str, marks: Sequence = (), **options):
-    case_marks = [pytest.mark.requires(lambda caps: provider.requirements_for(problem, caps, **options)), *marks]
+def case(provider: Provider, problem, *values, id: str, marks: Sequence = (), **options):
+    case_marks = [pytest.mark.case(provider, problem),
+                  pytest.mark.requires(lambda caps: provider.requirements_for(problem, caps, **options)), *marks]
     reason = provider.load_error or provider.unsupported(problem)
     if reason:
         case_marks.append(pytest.mark.skip(reason=reason))

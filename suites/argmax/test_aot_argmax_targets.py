@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from gpuhil.gating import Requirements, check
-from gpuhil.kernels.argmax.spec import ArgmaxConfig, gate_rows
+from gpuhil.kernels.argmax.spec import ArgmaxConfig, configs
 
 _compiled: dict = {}
 
@@ -24,7 +24,7 @@ def handed_configs(caps):
     ArgmaxConfig, so a field the row lacks fails here)."""
     fields = [f.name for f in dataclasses.fields(ArgmaxConfig)]
     return sorted({(ArgmaxConfig(**{f: r.details[f] for f in fields}), r.details["dtype"])
-                   for r in gate_rows(caps) if check(r.requirements, caps).ok},
+                   for r in configs(caps) if check(r.requirements, caps).ok},
                   key=lambda c: (c[1], c[0].cluster_n, c[0].threads, c[0].vec))
 
 
@@ -32,7 +32,7 @@ def handed_configs(caps):
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
 @pytest.mark.skus(where=lambda s: s.arch_family >= 9, ids=lambda s: f"{s.id}-{aot_target(s)}")
 def test_every_handed_config_compiles_within_the_skus_limits(sku, catalog_caps, tmp_path):
-    from gpuhil import aot
+    from gpuhil.kernels import aot
     from gpuhil.kernels.argmax import cute
 
     configs = handed_configs(catalog_caps)

@@ -3,24 +3,21 @@
 Why this grid: N are the vocab sizes of served models (Llama 2 32000, Llama 3 128256, Qwen 151936 /
 152064, Gemma 262144, ...) plus powers of two, because a cluster split that is right for one N can
 leave a tail wrong for another; M runs from single-token decode (1, 2, 7: odd sizes catch row
-indexing) to batched sampling (64, 256, 1024). The default tier keeps every N and the decode/batch
-extremes in bf16 and one N in each other dtype; `--tier full` runs the whole product.
+indexing) to batched sampling (64, 256, 1024). Each problem's tier is declared with it
+(gpuhil.ops.argmax.problems); `--tier full` runs the whole product.
 Contract: exact value and index, first index on ties, NaN is the maximum (first NaN wins).
 """
-
-import itertools
 
 import pytest
 import torch
 
-from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, FORCEABLE_SPLITS, VOCAB_SIZES
+from gpuhil.kernels.argmax.spec import DTYPES, FORCEABLE_CLUSTERS, FORCEABLE_SPLITS
 from gpuhil.ops import provider, providers_for
-from gpuhil.ops.argmax.problems import ArgmaxProblem
+from gpuhil.ops.argmax.operands import TORCH_DTYPES, random_logits
+from gpuhil.ops.argmax.problems import ArgmaxProblem, problems
 from gpuhil.ops.argmax.reference import reference_argmax
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
-BATCHES = (1, 2, 7, 64, 256, 1024)
-TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 POISON_VALUE, POISON_INDEX = -12345.0, -1
 
 
@@ -38,27 +35,21 @@ def implementations():
                 yield p, {"split_n": c}, f"{p.name}-split{c}"
 
 
-def case(problem: ArgmaxProblem, impl, *values, id: str, marks=()):
+def impl_case(problem: ArgmaxProblem, impl, *values, id: str):
     """A param gated on the config the provider's dispatch picks for `problem` (or the forced split)."""
     prov, split, _ = impl
-    return provider_param(prov, problem, *values, prov, split, id=id, marks=marks, **(split or {}))
+    return case(prov, problem, *values, prov, split, id=id, **(split or {}))
 
 
 IMPLS = list(implementations())
 
 
-def in_default_tier(m, n, dtype, split):
-    if split is not None:
-        return dtype == "bf16" and n in (32768, 151936, 262144) and m in (1, 64)
-    if dtype == "bf16":
-        return m in (1, 7, 256)
-    return n == 151936 and m in (1, 64)
-
-
 def grid():
-    for (m, n, dtype), impl in itertools.product(itertools.product(BATCHES, VOCAB_SIZES, DTYPES), IMPLS):
-        marks = [] if in_default_tier(m, n, dtype, impl[1]) else [pytest.mark.slow]
-        yield case(ArgmaxProblem(m, n, dtype), impl, m, n, dtype, id=f"M{m}-N{n}-{dtype}-{impl[2]}", marks=marks)
+    """Every problem, as dispatch runs it and forced (each tiered for that)."""
+    for own, forced in zip(problems(), problems(forced=True)):
+        for impl in IMPLS:
+            p = own if impl[1] is None else forced
+            yield impl_case(p, impl, p.m, p.n, p.dtype, id=f"M{p.m}-N{p.n}-{p.dtype}-{impl[2]}")
 
 
 def run(provider, logits, split, caps):
@@ -82,7 +73,7 @@ def assert_exact(logits, vals, idx):
 @pytest.mark.gpu
 @pytest.mark.parametrize("m, n, dtype, provider, split", list(grid()))
 def test_random_logits(m, n, dtype, provider, split, rng, capabilities):
-    logits = (torch.randn(m, n, generator=rng) * 4).to(TORCH_DTYPES[dtype]).cuda()
+    logits = random_logits(ArgmaxProblem(m, n, dtype), rng)
     assert_exact(logits, *run(provider, logits, split, capabilities))
 
 
@@ -113,7 +104,7 @@ SPECIAL_NS = (32000, 151936, 262144 + 3)  # 262147: not a multiple of any vector
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("n, dtype, provider, split", [
-    case(ArgmaxProblem(8, n, dtype), impl, n, dtype, id=f"{impl[2]}-{n}-{dtype}")
+    impl_case(ArgmaxProblem(8, n, dtype), impl, n, dtype, id=f"{impl[2]}-{n}-{dtype}")
     for impl in IMPLS for n in SPECIAL_NS for dtype in DTYPES])
 def test_special_values(n, dtype, provider, split, rng, capabilities):
     for name, rows in special_rows(n, TORCH_DTYPES[dtype], rng).items():
@@ -129,7 +120,7 @@ LAYOUTS = ["row stride > N (aligned)", "row stride > N (odd)", "view at offset 1
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("layout, provider, split", [
-    case(ArgmaxProblem(64, 151936, "bf16"), impl, layout, id=f"{impl[2]}-{layout}") for impl in IMPLS for layout in LAYOUTS])
+    impl_case(ArgmaxProblem(64, 151936, "bf16"), impl, layout, id=f"{impl[2]}-{layout}") for impl in IMPLS for layout in LAYOUTS])
 def test_strided_rows(layout, provider, split, rng, capabilities):
     n = 151936
     storage = torch.randn(64, n + 24, generator=rng).to(torch.bfloat16).cuda()
@@ -166,7 +157,7 @@ def test_launch_is_cuda_graph_capturable(rng, capabilities):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("n, provider, split", [
-    case(ArgmaxProblem(1, n, "bf16"), impl, n, id=f"{impl[2]}-{n}") for impl in IMPLS for n in (151937, 32001, 7)])
+    impl_case(ArgmaxProblem(1, n, "bf16"), impl, n, id=f"{impl[2]}-{n}") for impl in IMPLS for n in (151937, 32001, 7)])
 def test_single_row_of_odd_length(n, provider, split, rng, capabilities):
     """A single row takes full-width vector loads whatever its length: the scalar tail must be read."""
     logits = torch.randn(1, n, generator=rng).to(torch.bfloat16)

@@ -13,7 +13,7 @@ import torch
 
 from gpuhil.ops import provider
 from gpuhil.ops.argmax.problems import ArgmaxProblem
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 PROBLEM = ArgmaxProblem(64, 151936, "bf16")
 CUTE = provider("argmax", "gpuhil-cute")
@@ -32,7 +32,7 @@ BREAKS = {  # name: (logits, out_val, out_idx -> the broken ones), the message
 
 def cases():
     for split in (None, {"split_n": 2}):
-        yield provider_param(CUTE, PROBLEM, split, id="gmem-split2" if split else "dispatch", **(split or {}))
+        yield case(CUTE, PROBLEM, split, id="gmem-split2" if split else "dispatch", **(split or {}))
 
 
 @pytest.mark.gpu

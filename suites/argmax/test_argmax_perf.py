@@ -18,7 +18,7 @@ from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.ops.argmax.roofline import roofline
 from gpuhil.perf.ceilings import same_size_copy
 from gpuhil.perf.timer import cold_input_sets
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 SHAPES = [(1, 32000), (1, 151936), (64, 151936), (256, 151936), (1, 262144), (64, 262144)]
 PROVIDERS = [*providers_for("argmax"), CANARY]
@@ -28,7 +28,7 @@ HOST_MAX_M = 64  # decode batches: where a caller that does not capture graphs p
 @pytest.mark.perf
 @pytest.mark.gpu
 @pytest.mark.parametrize("m, n, provider", [
-    provider_param(p, ArgmaxProblem(m, n, "bf16"), m, n, p, id=f"{p.name}-M{m}-N{n}-bf16")
+    case(p, ArgmaxProblem(m, n, "bf16"), m, n, p, id=f"{p.name}-M{m}-N{n}-bf16")
     for p in PROVIDERS for m, n in SHAPES])
 def test_argmax_perf(m, n, provider, perf, capabilities):
     problem = ArgmaxProblem(m, n, "bf16")

@@ -7,18 +7,19 @@ CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH and max cluster size, so:
   result is exact;
 - a forced cluster the device cannot launch raises UnsupportedConfig before any launch, naming the
   attribute and its probed value, never CUDA error 912;
-- dispatch and the test gate agree, because both call gating.check.
+- dispatch and the test gate agree, because both read the kernel's plan.
 """
 
 import pytest
 import torch
 
 from gpuhil.gating import UnsupportedConfig, check
-from gpuhil.kernels.argmax import plan
-from gpuhil.kernels.argmax.spec import FORCEABLE_CLUSTERS, requirements, select_config
+from gpuhil.kernels.argmax import ArgmaxShape, plan
+from gpuhil.kernels.argmax.spec import FORCEABLE_CLUSTERS, requirements
 from gpuhil.ops import provider
 from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.ops.argmax.reference import reference_argmax
+from gpuhil.testing import case
 
 N_QWEN3 = 151936
 CUTE = provider("argmax", "gpuhil-cute")
@@ -26,27 +27,25 @@ CUTE = provider("argmax", "gpuhil-cute")
 
 @pytest.mark.parametrize("m", [1, 2, 7, 64, 256])
 def test_h20_catalog_row_gets_no_cluster_launch(m, sku_caps):
-    cfg = plan(m, N_QWEN3, "bf16", sku_caps("h20"))
+    cfg = plan(ArgmaxShape(m, N_QWEN3, "bf16"), sku_caps("h20")).config
     assert not cfg.cluster_launch and requirements(cfg).cluster_size == 1
     assert cfg.gmem_split == (m * 2 <= sku_caps("h20").sm_count)  # split only where the SMs are not all busy
 
 
 @pytest.mark.parametrize("m", [1, 64])
 def test_h100_catalog_row_splits_large_vocab_over_a_cluster(m, sku_caps):
-    assert plan(m, N_QWEN3, "bf16", sku_caps("h100")).cluster_n > 1
+    assert plan(ArgmaxShape(m, N_QWEN3, "bf16"), sku_caps("h100")).config.cluster_n > 1
 
 
 def test_no_sku_is_handed_a_cluster_it_cannot_launch(sku, catalog_caps):
     for m in (1, 7, 64, 256, 1024):
-        cfg = plan(m, N_QWEN3, "bf16", catalog_caps)
+        cfg = plan(ArgmaxShape(m, N_QWEN3, "bf16"), catalog_caps).config
         assert not cfg.cluster_launch or (sku.cluster_launch and cfg.cluster_n <= sku.max_cluster_size)
         assert cfg.smem_bytes() <= sku.smem_optin_bytes
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("m", [
-    pytest.param(m, marks=pytest.mark.requires(lambda caps, m=m: CUTE.requirements_for(ArgmaxProblem(m, N_QWEN3, "bf16"), caps)))
-    for m in (1, 64)])
+@pytest.mark.parametrize("m", [case(CUTE, ArgmaxProblem(m, N_QWEN3, "bf16"), m, id=str(m)) for m in (1, 64)])
 def test_selected_config_runs_exactly_within_the_probed_limits(m, capabilities, rng):
     """Under --emulate-sku h20 this is seed 000's exact case, and it must pass without a cluster: the
     launch that runs is the one whose config is asserted on."""
@@ -67,7 +66,8 @@ def test_selected_config_runs_exactly_within_the_probed_limits(m, capabilities, 
 def test_dispatch_agrees_with_the_gate_for_forced_clusters(cluster_n, capabilities, rng):
     """A forced config runs exactly when `check` allows it, and is refused before launch otherwise."""
     logits = torch.randn(2, N_QWEN3, generator=rng).to(torch.bfloat16).cuda()
-    verdict = check(requirements(select_config(2, N_QWEN3, "bf16", capabilities, cluster_n=cluster_n)), capabilities)
+    (req,) = plan(ArgmaxShape(2, N_QWEN3, "bf16"), capabilities, cluster_n=cluster_n).requirements
+    verdict = check(req, capabilities)
     if verdict.ok:
         launch = CUTE.prepare(logits, capabilities, cluster_n=cluster_n)
         assert launch.config.cluster_n == cluster_n

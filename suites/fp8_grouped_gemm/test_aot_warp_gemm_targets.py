@@ -9,7 +9,7 @@ import pytest
 
 from gpuhil.gating import Requirements
 from gpuhil.kernels.fp8_grouped_gemm.spec_warp import TARGETS, TILES, config_for, smem_bytes
-from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.ops.fp8_grouped_gemm.operands import RECIPES
 
 SKU_TARGETS = {"h100": "sm_90a", "rtx5090": "sm_120a", "gb10": "sm_121a"}
 assert set(SKU_TARGETS.values()) == set(TARGETS)
@@ -20,7 +20,7 @@ assert set(SKU_TARGETS.values()) == set(TARGETS)
 @pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.skus(where=lambda s: s.id in SKU_TARGETS)
 def test_every_config_compiles_for_the_skus_target_within_its_smem(sku, catalog_caps, recipe, tmp_path):
-    from gpuhil import aot
+    from gpuhil.kernels import aot
     from gpuhil.kernels.fp8_grouped_gemm import cute_warp
 
     target = SKU_TARGETS[sku.id]

@@ -16,7 +16,7 @@ import pytest
 from gpuhil.device.probe import software_fingerprint
 from gpuhil.gating import Requirements
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import all_configs, config_for, smem_bytes
-from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.ops.fp8_grouped_gemm.operands import RECIPES
 from gpuhil.session import catalog_capabilities
 
 
@@ -25,7 +25,7 @@ from gpuhil.session import catalog_capabilities
 @pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.parametrize("key", [pytest.param(c, id=c.label) for c in all_configs()])
 def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, gpuhil_session):
-    from gpuhil import aot
+    from gpuhil.kernels import aot
     from gpuhil.kernels.fp8_grouped_gemm import cute_wgmma
 
     sku = gpuhil_session.matrix.sku("h100")
@@ -56,11 +56,11 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
 @pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
 def test_decode_config_streams_the_weights_evict_first(tmp_path, gpuhil_session):
     """At decode sizes each weight byte is read once: the B loads carry the evict-first L2 policy."""
-    from gpuhil import aot
-    from gpuhil.kernels.fp8_grouped_gemm import cute_wgmma, plan_wgmma
+    from gpuhil.kernels import aot
+    from gpuhil.kernels.fp8_grouped_gemm import WGMMA, GroupedShape, cute_wgmma, plan
 
     caps = catalog_capabilities(gpuhil_session.matrix.sku("h100"), software_fingerprint())
-    cfg = plan_wgmma(512, 128, 1536, 2048, caps)  # Qwen3-30B-A3B gate_up, 64 tokens x top-8
+    cfg = plan(GroupedShape.of(512, 128, 1536, 2048), caps, kernel=WGMMA).config  # Qwen3-30B-A3B gate_up, 64 tokens x top-8
     assert cfg.stream_b and cfg.name.endswith("ppef")
     res = aot.compile_for_target(cute_wgmma.build(cfg, "rowwise"), *cute_wgmma.aot_args(cfg, "rowwise"),
                                  target="sm_90a", keep_dir=tmp_path)

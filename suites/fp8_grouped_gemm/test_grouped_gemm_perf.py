@@ -21,7 +21,7 @@ SHAPES = [p for p in layer_problems() if p.name.endswith("uniform")]
 
 @pytest.mark.perf
 @pytest.mark.gpu
-@pytest.mark.parametrize("provider, problem", list(provider_cases((p, []) for p in SHAPES)))
+@pytest.mark.parametrize("provider, problem", list(provider_cases(SHAPES)))
 def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
     q = make_operands(problem, "rowwise", rng)
     out = torch.full((problem.total_tokens, problem.n), float("nan"), dtype=torch.bfloat16, device="cuda")

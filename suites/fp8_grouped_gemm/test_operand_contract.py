@@ -16,7 +16,7 @@ import torch
 from fixtures.grouped_gemm import make_operands
 from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems
 from gpuhil.ops.fp8_grouped_gemm.providers import WARP, WGMMA
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 PROBLEM = next(p for p in adversarial_problems() if p.name == "odd-tokens-n-not-tile-multiple")
 
@@ -44,7 +44,7 @@ BREAKS = {
 
 def cases():
     for provider in (WARP, WGMMA):
-        yield provider_param(provider, PROBLEM, provider, id=provider.name)
+        yield case(provider, PROBLEM, provider, id=provider.name)
 
 
 @pytest.mark.gpu

@@ -18,9 +18,9 @@ from fixtures.grouped_gemm import assert_close_per_group, make_operands
 from gpuhil.kernels.fp8_grouped_gemm.spec_wgmma import all_configs
 from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems
 from gpuhil.ops.fp8_grouped_gemm.providers import WGMMA
-from gpuhil.ops.fp8_grouped_gemm.recipes import RECIPES
+from gpuhil.ops.fp8_grouped_gemm.operands import RECIPES
 from gpuhil.ops.fp8_grouped_gemm.reference import reference
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 PROBLEMS = ("k2000-not-a-multiple-of-128", "odd-tokens-n-not-tile-multiple")
 
@@ -30,7 +30,7 @@ def cases():
         for key in all_configs():
             options = {"tile": key.tile, "cluster_m": key.cluster_m, "cluster_n": key.cluster_n,
                        "pingpong": key.pingpong}
-            yield provider_param(WGMMA, problem, problem, options, id=f"{key.label}-{problem.name}", **options)
+            yield case(WGMMA, problem, problem, options, id=f"{key.label}-{problem.name}", **options)
 
 
 @pytest.mark.gpu

@@ -46,7 +46,7 @@ def cubin_frame_bytes(path) -> int:
 
 
 def compile_config(kernel: str, tile, stages: int, target: str, keep_dir):
-    from gpuhil import aot
+    from gpuhil.kernels import aot
     from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm
 
     cfg = spec.GemmConfig(kernel, tile, stages)

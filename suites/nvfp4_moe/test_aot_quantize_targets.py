@@ -19,7 +19,7 @@ from gpuhil.gating import Requirements
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("target", TARGETS)
 def test_compiles_for_target_with_exact_rounding_steps(target, layout, tmp_path):
-    from gpuhil import aot
+    from gpuhil.kernels import aot
     from gpuhil.kernels.nvfp4_quant import cute
 
     res = aot.compile_for_target(cute.build(DEFAULT, layout), *cute.aot_args(DEFAULT, layout), target=target,

@@ -3,7 +3,8 @@ every provider, against the fp32 reference on real MoE shapes.
 
 Why this grid: Qwen3-30B-A3B at every batch (1, 7, 64 tokens and a 4096-token prefill) with uniform
 and skewed routing (a quarter of the experts empty, a few taking most tokens); gpt-oss-120b-like
-(hidden 2880, top-4) at decode 64; DeepSeek-V3 (256 experts, hidden 7168) and the rest in the full tier.
+(hidden 2880, top-4) at decode 64; DeepSeek-V3 (256 experts, hidden 7168) and the rest in the full tier
+(each problem's tier is declared with it: gpuhil.ops.nvfp4_moe.problems).
 
 Tolerances. gpuhil-cute is compared with the reference run on the same dataflow (activation_dtype
 bf16: its GEMMs write h and y in bf16, its quantizer reads m in bf16). Its products are exact and its
@@ -30,7 +31,7 @@ from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
 from gpuhil.ops.nvfp4_moe.operands import random_layer
 from gpuhil.ops.nvfp4_moe.problems import layer_problems
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 TOLERANCE = {  # provider: (reference activation dtype, overall, per token)
     "gpuhil-cute": (torch.bfloat16, 2.0**-7, 2.0**-4),
@@ -38,15 +39,10 @@ TOLERANCE = {  # provider: (reference activation dtype, overall, per token)
 }
 
 
-def in_default_tier(problem) -> bool:
-    return problem.layer.name == "qwen3-30b-a3b" or problem.name == "gpt-oss-120b-decode64-uniform"
-
-
 def cases():
     for prov in providers_for("nvfp4_moe_layer"):
         for problem in layer_problems():
-            marks = [] if in_default_tier(problem) else [pytest.mark.slow]
-            yield provider_param(prov, problem, prov, problem, id=f"{prov.name}-{problem.name}", marks=marks)
+            yield case(prov, problem, prov, problem, id=f"{prov.name}-{problem.name}")
 
 
 @pytest.mark.gpu

@@ -12,7 +12,7 @@ import pytest
 
 from gpuhil.device.probe import software_fingerprint
 from gpuhil.gating import check
-from gpuhil.kernels.nvfp4_grouped_gemm import spec
+from gpuhil.kernels.nvfp4_grouped_gemm import GroupedShape, spec
 from gpuhil.ops import nvfp4_moe
 from gpuhil.ops.nvfp4_moe.problems import gemm_problems
 from gpuhil.session import catalog_capabilities
@@ -31,7 +31,7 @@ def is_sm12x(sku) -> bool:
 
 
 def choices(caps):
-    return [(p, spec.choose(p.n, p.total_tokens / p.groups, caps)) for p in PROBLEMS]
+    return [(p, spec.kernel_choice(p.n, p.total_tokens / p.groups, caps)) for p in PROBLEMS]
 
 
 def test_the_choice_is_a_config_the_sku_runs_or_a_refusal_that_names_the_isa(sku):
@@ -70,7 +70,7 @@ def test_sm12x_with_a_cuda12_payload_falls_back_to_dequant_with_a_warning(sku, p
 def test_the_gate_table_shows_the_fallback(sku):
     """`gpuhil gates` rows carry the decision: native refused by payload, the fallback named."""
     caps = runner_caps(sku, "12.9")
-    rows = [r for r in nvfp4_moe.gate_rows(caps) if r.kernel == "nvfp4_grouped_gemm"]
+    rows = list(nvfp4_moe.gemm_gate_rows(caps))
     native = [r for r in rows if r.config.startswith("gpuhil-cute-nvfp4-native")]
     dequant = [r for r in rows if r.config.startswith("gpuhil-cute-nvfp4-dequant")]
     assert len(native) == len(spec.TILES[spec.NATIVE]) and len(dequant) == len(spec.TILES[spec.DEQUANT])
@@ -79,7 +79,7 @@ def test_the_gate_table_shows_the_fallback(sku):
         assert "dequant kernel" in row.details["fallback"]
     assert sum(len(r.details["chosen_for"]) for r in dequant) == len({p.name.removesuffix("-uniform")
                                                                      for p in PROBLEMS if p.name.endswith("uniform")})
-    healthy = [r for r in nvfp4_moe.gate_rows(runner_caps(sku, "13.0")) if r.kernel == "nvfp4_grouped_gemm"]
+    healthy = list(nvfp4_moe.gemm_gate_rows(runner_caps(sku, "13.0")))
     assert all("fallback" not in r.details for r in healthy)
     assert sum(len(r.details["chosen_for"]) for r in healthy if r.config.startswith("gpuhil-cute-nvfp4-native")) > 0
 
@@ -111,10 +111,10 @@ def test_a_tile_two_stages_of_which_do_not_fit_is_refused_with_byte_counts(gpuhi
 def test_choice_is_a_pure_function_of_shape_and_capabilities(gpuhil_session):
     caps = runner_caps(gpuhil_session.matrix.sku("gb10"))
     assert choices(caps) == choices(dataclasses.replace(caps))
-    assert spec.choose(4096, 4, caps) != spec.choose(4096, 4096, caps)  # decode and prefill differ
+    assert spec.kernel_choice(4096, 4, caps) != spec.kernel_choice(4096, 4096, caps)  # decode and prefill differ
 
 
 def test_shapes_the_kernels_do_not_take_are_named():
-    assert spec.unsupported_reason(8, 64) is None
-    assert spec.unsupported_reason(8, 2000) == "gpuhil-cute NVFP4 grouped GEMM: K=2000 (needs a multiple of 64)"
-    assert "N=12 (needs a multiple of 8)" in spec.unsupported_reason(12, 64)
+    assert spec.unsupported(GroupedShape(8, 64, 1, 1.0)) is None
+    assert spec.unsupported(GroupedShape(8, 2000, 1, 1.0)) == "gpuhil-cute NVFP4 grouped GEMM: K=2000 (needs a multiple of 64)"
+    assert "N=12 (needs a multiple of 8)" in spec.unsupported(GroupedShape(12, 64, 1, 1.0))

@@ -7,8 +7,8 @@ Problems: shapes built to break tiling (K tails for k-tiles of 64, 128 and 256, 
 k-tile, N not a tile multiple, empty and single-token experts, odd token counts, more than 32 experts
 so the schedule's scan takes several steps) and the NVFP4 MoE layers' GEMMs (Qwen3-30B-A3B,
 DeepSeek-V3, a gpt-oss-120b-like layer) at decode (1, 7, 64 tokens) and prefill (4096), uniform and
-skewed routing; the default tier keeps every adversarial problem, Qwen3 and the decode problems,
-`--tier full` adds the rest.
+skewed routing; each problem's tier is declared with it (gpuhil.ops.nvfp4_moe.problems), `--tier
+full` adds the full-tier ones.
 
 Tolerance, per expert, relative Frobenius error <= 2^-7: the gpuhil kernels form the exact products
 (every E2M1 x E4M3 value is a bf16, every product of two an fp32: see fp4_convert; the native MMA
@@ -24,24 +24,18 @@ import torch
 from fixtures.grouped_gemm import assert_close_per_group
 from gpuhil.kernels.nvfp4_grouped_gemm import spec
 from gpuhil.ops import providers_for
-from gpuhil.ops.nvfp4_moe.operands import grouped_reference, random_grouped_operands
+from gpuhil.ops.nvfp4_moe.operands import random_grouped_operands
 from gpuhil.ops.nvfp4_moe.problems import GroupedGemmProblem, adversarial_gemm_problems, gemm_problems, skewed
-from gpuhil.testing import provider_param
+from gpuhil.ops.nvfp4_moe.reference import grouped_reference
+from gpuhil.testing import case
 
-DEFAULT_TIER = ("qwen3-30b-a3b",)
 PROVIDERS = providers_for("nvfp4_grouped_gemm")
 
 
-def in_default_tier(problem) -> bool:
-    return problem.name.startswith(DEFAULT_TIER) or "-decode" in problem.name and "deepseek" not in problem.name
-
-
 def cases():
-    problems = [(p, []) for p in adversarial_gemm_problems()]
-    problems += [(p, [] if in_default_tier(p) else [pytest.mark.slow]) for p in gemm_problems()]
     for prov in PROVIDERS:
-        for problem, marks in problems:
-            yield provider_param(prov, problem, prov, problem, id=f"{prov.name}-{problem.name}", marks=marks)
+        for problem in [*adversarial_gemm_problems(), *gemm_problems()]:
+            yield case(prov, problem, prov, problem, id=f"{prov.name}-{problem.name}")
 
 
 def poisoned_out(problem: GroupedGemmProblem) -> torch.Tensor:
@@ -65,7 +59,7 @@ def tile_cases():
     for prov in PROVIDERS:
         kernel = {"gpuhil-cute-dequant": spec.DEQUANT, "gpuhil-cute-native": spec.NATIVE}.get(prov.name)
         for tile in spec.TILES.get(kernel, ()):
-            yield provider_param(prov, TAIL_PROBLEM, prov, tile, id=f"{prov.name}-{tile.name}", tile=tile)
+            yield case(prov, TAIL_PROBLEM, prov, tile, id=f"{prov.name}-{tile.name}", tile=tile)
 
 
 @pytest.mark.gpu
@@ -87,7 +81,7 @@ GRAPH_PROBLEM = adversarial_gemm_problems()[4]  # 160 experts, skewed
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("provider", [provider_param(p, GRAPH_PROBLEM, p, id=p.name) for p in PROVIDERS
+@pytest.mark.parametrize("provider", [case(p, GRAPH_PROBLEM, p, id=p.name) for p in PROVIDERS
                                       if p.backend == "cute-dsl"])
 def test_launch_is_cuda_graph_capturable(provider, rng, capabilities):
     """gpuhil's kernels: capture once, replay on new operands and new routing (no host sync or

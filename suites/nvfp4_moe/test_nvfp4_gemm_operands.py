@@ -9,7 +9,8 @@ import dataclasses
 import pytest
 import torch
 
-from gpuhil.kernels.nvfp4_grouped_gemm.operands import Nvfp4GroupedOperands, check
+from gpuhil.kernels.nvfp4_grouped_gemm.operands import check
+from gpuhil.ops.nvfp4_moe.operands import Nvfp4GroupedOperands
 
 T, N, K, G = 5, 16, 128, 3
 

@@ -10,11 +10,12 @@ import torch
 from fixtures.grouped_gemm import assert_close_per_group
 from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
-from gpuhil.ops.nvfp4_moe.operands import grouped_reference, random_grouped_operands, random_layer
+from gpuhil.ops.nvfp4_moe.operands import random_grouped_operands, random_layer
+from gpuhil.ops.nvfp4_moe.reference import grouped_reference
 from gpuhil.ops.nvfp4_moe.problems import gemm_problems, layer_problems
 from gpuhil.ops.nvfp4_moe.roofline import grouped_gemm_roofline, moe_layer_roofline
 from gpuhil.perf.ceilings import same_flops_gemm
-from gpuhil.testing import provider_param
+from gpuhil.testing import case
 
 PHASES = ("decode64-uniform", "prefill-uniform")
 LAYERS = [p for p in layer_problems() if p.name.endswith(PHASES) and p.layer.name != "deepseek-v3"]
@@ -23,7 +24,7 @@ GEMMS = [p for p in gemm_problems() if "gate_up" in p.name and p.name.endswith(P
 
 @pytest.mark.perf
 @pytest.mark.gpu
-@pytest.mark.parametrize("provider, problem", [provider_param(p, q, p, q, id=f"{p.name}-{q.name}")
+@pytest.mark.parametrize("provider, problem", [case(p, q, p, q, id=f"{p.name}-{q.name}")
                                                for p in providers_for("nvfp4_moe_layer") for q in LAYERS])
 def test_moe_layer_perf(provider, problem, perf, rng, capabilities):
     inputs = random_layer(problem, rng)
@@ -39,7 +40,7 @@ def test_moe_layer_perf(provider, problem, perf, rng, capabilities):
 
 @pytest.mark.perf
 @pytest.mark.gpu
-@pytest.mark.parametrize("provider, problem", [provider_param(p, q, p, q, id=f"{p.name}-{q.name}")
+@pytest.mark.parametrize("provider, problem", [case(p, q, p, q, id=f"{p.name}-{q.name}")
                                                for p in providers_for("nvfp4_grouped_gemm") for q in GEMMS])
 def test_grouped_gemm_perf(provider, problem, perf, rng, capabilities):
     ops = random_grouped_operands(problem, rng)

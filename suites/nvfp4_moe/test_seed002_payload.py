@@ -93,7 +93,7 @@ out = {"dsl": cutlass.__version__, "payload": f"{v.major}.{v.minor}",
 dump = pathlib.Path(os.environ["CUTE_DSL_DUMP_DIR"])
 try:
     if kernel == "gpuhil":  # the suite's native kernel, the GB10 decode config
-        from gpuhil.aot import compile_for_target
+        from gpuhil.kernels.aot import compile_for_target
         from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm as k, spec
         cfg = spec.GemmConfig(spec.NATIVE, spec.Tile(64, 64, 256), 5)
         res = compile_for_target(k.build(cfg), *k.aot_args(cfg), target="sm_121a", keep_dir=dump)

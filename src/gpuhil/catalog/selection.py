@@ -19,9 +19,10 @@ class CaseIdentity:
     test: str  # test function name, without parameters
     params: dict[str, str]
     provider: str | None
-    backend: str | None  # the provider's backend, when the provider param is a Provider
-    tier: str  # "default" or "full" (slow-marked)
+    backend: str | None  # the provider's backend
+    tier: str  # "default" or "full": the case's problem's tier (else: slow-marked tests are "full"; perf: default)
     origin: str | None = None  # "gpuhil", or the distribution that registered the provider
+    problem: str | None = None  # the case's problem, by name
 
 
 def param_text(value: Any) -> str:
@@ -30,6 +31,8 @@ def param_text(value: Any) -> str:
 
 
 def identify(item) -> CaseIdentity:
+    """A collected test's identity. A case built by `gpuhil.testing.case` carries its provider and
+    problem in a `case` marker; parameter names mean nothing here."""
     try:
         rel = Path(str(item.path)).resolve().relative_to(Path(str(item.config.rootpath)).resolve() / "suites")
         suite = rel.parts[0] if len(rel.parts) > 1 else None
@@ -37,11 +40,15 @@ def identify(item) -> CaseIdentity:
         suite = None
     raw = getattr(getattr(item, "callspec", None), "params", {})
     params = {k: param_text(v) for k, v in raw.items()}
-    tier = "full" if item.get_closest_marker("slow") else "default"
-    backend = getattr(raw.get("provider"), "backend", None)
-    origin = getattr(raw.get("provider"), "origin", None)
-    return CaseIdentity(suite, getattr(item, "originalname", item.name), params, params.get("provider"), backend, tier,
-                        origin)
+    mark = item.get_closest_marker("case")
+    provider, problem = mark.args if mark else (None, None)
+    # A perf case runs whenever --perf asks for the perf set, which its suite curates: never "full".
+    full = not item.get_closest_marker("perf") and (getattr(problem, "tier", "default") == "full"
+                                                    or item.get_closest_marker("slow"))
+    return CaseIdentity(suite, getattr(item, "originalname", item.name), params,
+                        param_text(provider) if provider is not None else None, getattr(provider, "backend", None),
+                        "full" if full else "default", getattr(provider, "origin", None),
+                        param_text(problem) if problem is not None else None)
 
 
 def selected(sel: Selection, case: CaseIdentity) -> bool:

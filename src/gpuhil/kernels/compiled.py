@@ -178,7 +178,7 @@ def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, ta
     """Compiled `build(config, variant)`, valid for every problem size; cached per process.
 
     target=None compiles for the current GPU (JIT); otherwise ahead of time for that target through
-    gpuhil.aot (launchable only on a GPU of that target). With `host_args` the result also has the
+    gpuhil.kernels.aot (launchable only on a GPU of that target). With `host_args` the result also has the
     packed `launch(*raw)`."""
     import cutlass.cute as cute
 
@@ -186,7 +186,7 @@ def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, ta
     if target is None:
         compiled = cute.compile(fn, *args)
     else:
-        from ..aot import compile_for_target
+        from .aot import compile_for_target
 
         compiled = compile_for_target(fn, *args, target=target).compiled
     kernel = CompiledKernel(config, variant, target, compiled)

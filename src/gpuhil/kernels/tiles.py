@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,16 @@ def check_grouped_grid_rows(tile_m: int, tokens: int, groups: int) -> None:
     rows = -(-tokens // tile_m) + groups
     if rows > GRID_Y_LIMIT:
         raise ValueError(f"ceil(T/tile_m) + G = {rows} exceeds the grid.y limit {GRID_Y_LIMIT}")
+
+
+class GroupedShape(NamedTuple):
+    """What the grouped-GEMM specs read of a problem, as `prepare` takes it off the operands."""
+
+    n: int
+    k: int
+    groups: int
+    tokens_per_group: float
+
+    @classmethod
+    def of(cls, tokens: int, groups: int, n: int, k: int) -> "GroupedShape":
+        return cls(n, k, groups, tokens / max(groups, 1))

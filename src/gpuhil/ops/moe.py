@@ -8,6 +8,7 @@ A grouped-GEMM problem is G experts, each multiplying its routed tokens [m_g, K]
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -17,6 +18,7 @@ class GroupedGemmProblem:
     n: int
     k: int
     tokens: tuple[int, ...]  # per expert; sum is the routed token count T
+    tier: str = "default"  # "full": only in the full tier (`--tier full`, runners whose selection says so)
 
     @property
     def groups(self) -> int:
@@ -81,9 +83,11 @@ class MoeLayer:
         return {"gate_up": (2 * self.inter, self.hidden), "down": (self.hidden, self.inter)}
 
 
-def grouped_problems(layers, batches: dict[str, int], seed: int = 0) -> list[GroupedGemmProblem]:
+def grouped_problems(layers, batches: dict[str, int], seed: int = 0,
+                     default_tier: Callable[[MoeLayer, str], bool] = lambda layer, batch: True) -> list[GroupedGemmProblem]:
     """Both grouped GEMMs of every layer at every batch (tokens before routing; x top-k = routed),
-    routed uniformly and skewed: named <layer>-<gemm>-<batch>-<split>."""
+    routed uniformly and skewed: named <layer>-<gemm>-<batch>-<split>; in the default tier where
+    `default_tier(layer, batch name)` holds, else in the full tier."""
     out = []
     for layer in layers:
         for gemm, (n, k) in layer.gemms().items():
@@ -91,5 +95,6 @@ def grouped_problems(layers, batches: dict[str, int], seed: int = 0) -> list[Gro
                 routed = batch * layer.top_k
                 for split in ("uniform", "skewed"):
                     tokens = uniform(routed, layer.experts) if split == "uniform" else skewed(routed, layer.experts, seed)
-                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens))
+                    tier = "default" if default_tier(layer, phase) else "full"
+                    out.append(GroupedGemmProblem(f"{layer.name}-{gemm}-{phase}-{split}", n, k, tokens, tier))
     return out

@@ -11,12 +11,12 @@ from typing import Any
 from ..device.capabilities import Capabilities
 from ..gating import check
 from ..kernels.cluster_reduce import spec as cluster_reduce_spec
-from ..ops import PACKAGES
+from ..ops import OPS
 
 
 def decision_table(caps: Capabilities) -> list[dict[str, Any]]:
     rows = []
-    sources = [cluster_reduce_spec.gate_rows(caps), *(package.gate_rows(caps) for package in PACKAGES)]
+    sources = [cluster_reduce_spec.configs(caps), *(op.gate_rows(caps) for op in OPS if op.gate_rows)]
     for source in sources:
         for row in source:
             verdict = check(row.requirements, caps)

@@ -1,4 +1,5 @@
-"""Argmax kernel configs, their Requirements and the config selector (pure Python, no DSL import).
+"""Argmax kernel configs, their Requirements and the config selector (pure Python, no DSL import;
+the kernels.contract vocabulary: configs, choose, requirements, unsupported).
 
 Selection is a pure function of (M, N, dtype, Capabilities): the same inputs give the same config
 on a GPU, under emulation and in `gpuhil gates` on a CPU, so a decision can be explained anywhere.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...device.capabilities import Capabilities
 from ...gating import ConfigRow, Requirements
@@ -85,6 +87,14 @@ class ArgmaxConfig:
             raise ValueError(f"vec={self.vec} exceeds a 16-byte load for {dtype}")
 
 
+class ArgmaxShape(NamedTuple):
+    """What the spec reads of a problem, as `prepare` takes it off the logits."""
+
+    m: int
+    n: int
+    dtype: str
+
+
 @functools.cache  # on the launch path: a dict hit after the first call per dtype
 def dtype_name(torch_dtype) -> str:
     try:
@@ -111,9 +121,16 @@ def requirements(config: ArgmaxConfig) -> Requirements:
                         smem_bytes=config.smem_bytes(), needs_dsl=True)
 
 
-def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: bool = True,
-                  cluster_n: int | None = None, split_n: int | None = None) -> ArgmaxConfig:
-    """The config for one launch. `cluster_n` forces a split over a cluster, `split_n` one through
+def unsupported(problem) -> str | None:
+    """Every M x N is taken, in the dtypes the kernel is built for."""
+    if problem.dtype not in ELEM_BYTES:
+        return f"argmax: dtype {problem.dtype} is not supported ({', '.join(DTYPES)})"
+    return None if problem.m > 0 and problem.n > 0 else f"argmax: empty logits [{problem.m}, {problem.n}]"
+
+
+def choose(problem, caps: Capabilities, *, vec_ok: bool = True, cluster_n: int | None = None,
+           split_n: int | None = None) -> ArgmaxConfig:
+    """The config for one launch over `problem` (m, n, dtype). `cluster_n` forces a split over a cluster, `split_n` one through
     global memory (the caller checks it is supported).
 
     Up to one CTA per SM (M <= SMs, the sampling sizes): split a row as far as the SMs, the probed
@@ -126,7 +143,8 @@ def select_config(m: int, n: int, dtype: str, caps: Capabilities, *, vec_ok: boo
     whose early-launched CTAs would take SM slots from this grid's later CTAs and leave the next
     grid's CTAs unevenly placed.
     """
-    vec = 16 // ELEM_BYTES[dtype] if vec_ok else 1
+    m, n = problem.m, problem.n
+    vec = 16 // ELEM_BYTES[problem.dtype] if vec_ok else 1
     sms = caps.sm_count or 1
     if split_n is not None:
         cluster_n, handoff = split_n, "gmem"
@@ -161,17 +179,17 @@ def _config_details(cfg: ArgmaxConfig) -> dict:
             "smem_bytes": cfg.smem_bytes()}
 
 
-def gate_rows(caps: Capabilities):
+def configs(caps: Capabilities):
     """The configs a device gets for the suite's vocab sizes, and every forceable cluster and split."""
     for dtype in DTYPES:
         for n in VOCAB_SIZES:
             for m in (1, 64):
-                cfg = select_config(m, n, dtype, caps)
+                cfg = choose(ArgmaxShape(m, n, dtype), caps)
                 yield ConfigRow("argmax", f"auto M={m} N={n} {dtype}", requirements(cfg),
                                 {"M": m, "N": n, "dtype": dtype, **_config_details(cfg), "forced": False})
     forced = [(f"forced cluster_n={c}", {"cluster_n": c}) for c in FORCEABLE_CLUSTERS]
     forced += [(f"forced split_n={c}", {"split_n": c}) for c in FORCEABLE_SPLITS]
     for label, option in forced:
-        cfg = select_config(1, 151936, "bf16", caps, **option)
+        cfg = choose(ArgmaxShape(1, 151936, "bf16"), caps, **option)
         yield ConfigRow("argmax", f"{label} N=151936 bf16", requirements(cfg),
                         {"M": 1, "N": 151936, "dtype": "bf16", **_config_details(cfg), "forced": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...device.capabilities import Capabilities
 from ...gating import ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
 from .spec import CLUSTER_SIZES, requirements
 
 __all__ = ["CLUSTER_SIZES", "requirements", "run"]

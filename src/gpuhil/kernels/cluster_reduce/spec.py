@@ -19,6 +19,6 @@ def requirements(cluster_n: int) -> Requirements:
                         needs_dsl=True)
 
 
-def gate_rows(caps: Capabilities):
+def configs(caps: Capabilities):
     for n in CLUSTER_SIZES:
         yield ConfigRow("cluster_reduce", f"cluster_n={n}", requirements(n), {"cluster_n": n})

@@ -3,7 +3,8 @@
 The stage count is chosen at run time from the probed (or emulated) opt-in shared memory, never
 from an arch table: seed 001 is CUTLASS picking stages for the SM12x family's largest part and
 failing on the GB10 by 1 KiB. Every config states its Requirements, and `gpuhil gates` lists the
-stages and bytes each SKU would get.
+stages and bytes each SKU would get (the kernels.contract vocabulary: configs, choose, requirements,
+unsupported).
 """
 
 from __future__ import annotations
@@ -82,16 +83,21 @@ def requirements(config: WarpGemmConfig) -> Requirements:
                         smem_bytes=smem_bytes(config.tile, config.stages), needs_dsl=True)
 
 
-def tile_requirements(tile: Tile, caps: Capabilities) -> Requirements:
-    """What a tile needs on this device: its runtime-chosen stages, or two stages when none fit
-    (so the refusal names the bytes two stages would take)."""
-    return requirements(config_for(tile, caps) or WarpGemmConfig(tile, MIN_STAGES))
+def staged(tile: Tile, caps: Capabilities) -> WarpGemmConfig:
+    """The tile with the stages this device gives it, or two when none fit (so a refusal names the
+    bytes two stages would take)."""
+    return config_for(tile, caps) or WarpGemmConfig(tile, MIN_STAGES)
 
 
-def unsupported_reason(n: int, k: int) -> str | None:
+def unsupported(problem) -> str | None:
     """16-byte FP8 rows for cp.async need K % 16; 16-byte bf16 output chunks need N % 8."""
-    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", k, 16), ("N", n, 8)) if v % m]
+    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", problem.k, 16), ("N", problem.n, 8)) if v % m]
     return "gpuhil-cute-warp: " + ", ".join(bad) if bad else None
+
+
+def choose(problem, caps: Capabilities, *, tile: Tile | None = None) -> WarpGemmConfig:
+    """The tile for the problem's shape (or the forced one) at this device's stages."""
+    return staged(tile or choose_tile(problem.n, problem.tokens_per_group), caps)
 
 
 def choose_tile(n: int, tokens_per_group: float) -> Tile:
@@ -101,10 +107,10 @@ def choose_tile(n: int, tokens_per_group: float) -> Tile:
     return Tile(128, 128, 64) if n >= 1024 else Tile(128, 64, 128)
 
 
-def gate_rows(caps: Capabilities):
+def configs(caps: Capabilities):
     for tile in TILES:
         cfg = config_for(tile, caps)
-        req = tile_requirements(tile, caps)
+        req = requirements(staged(tile, caps))
         yield ConfigRow("fp8_grouped_gemm", f"gpuhil-cute-warp {tile.name}", req,
                         {"tile": tile.name, "stages": cfg.stages if cfg else None,
                          "smem_bytes": req.smem_bytes, "smem_optin_bytes": caps.smem_optin_bytes})

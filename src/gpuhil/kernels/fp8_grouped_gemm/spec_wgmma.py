@@ -3,7 +3,8 @@
 Offered only where sm_90a code runs (wgmma and multicast TMA are sm_90a instructions: Blackwell and
 the SM12x parts cannot execute them), so `gpuhil gates --sku gb10` / `--sku b200` say why not.
 The stage count comes from the probed opt-in shared memory; a cluster also needs cluster launch and
-its size within the probed maximum.
+its size within the probed maximum. The kernels.contract vocabulary: configs, choose, requirements,
+unsupported; `schedule` is the per-shape sweep result that `choose` completes.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _launches(tile: Tile, pingpong: bool, caps: Capabilities, cluster_m: int, cl
     return bool(cfg) and check(requirements(cfg), caps).ok
 
 
-def choose(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choice:
+def schedule(n: int, k: int, tokens_per_group: float, caps: Capabilities) -> Choice:
     """(tile, cluster_m, pingpong, cluster_n) per problem, from sweeps of every config on the H100
     (docs/PERF.md).
     Decode (<= 64 tokens per expert): one 64-row tile per expert and N block, so each weight byte is
@@ -172,22 +173,37 @@ def cluster_for(chosen: Choice, cluster_m: int | None, cluster_n: int | None) ->
     return cluster_m or 1, cluster_n or 1
 
 
-def config_requirements(tile: Tile, cluster_m: int, caps: Capabilities, cluster_n: int = 1) -> Requirements:
-    """What (tile, cluster) needs on this device, with either schedule: its probed stages, or two
-    when none fit (so a refusal names the bytes two stages would take)."""
-    return requirements(config_for(tile, cluster_m, caps, False, cluster_n)
-                        or WgmmaConfig(tile, cluster_m, MIN_STAGES, False, cluster_n))
+def staged(tile: Tile, cluster_m: int, caps: Capabilities, pingpong: bool = False, cluster_n: int = 1,
+           stream_b: bool = False) -> WgmmaConfig:
+    """The config with the stages this device gives it, or two when none fit (so a refusal names the
+    bytes two stages would take)."""
+    return (config_for(tile, cluster_m, caps, pingpong, cluster_n, stream_b)
+            or WgmmaConfig(tile, cluster_m, MIN_STAGES, pingpong, cluster_n, stream_b))
 
 
-def unsupported_reason(n: int, k: int, groups: int) -> str | None:
+def choose(problem, caps: Capabilities, *, tile: Tile | None = None, cluster_m: int | None = None,
+           cluster_n: int | None = None, pingpong: bool | None = None) -> WgmmaConfig:
+    """The config dispatch launches for the problem's shape. A forced tile keeps the scheduled
+    ping-pong where its accumulators allow it; a forced cluster_m or cluster_n leaves the other at 1
+    unless it is forced too."""
+    per_group = problem.tokens_per_group
+    chosen = schedule(problem.n, problem.k, per_group, caps)
+    tile = tile or chosen.tile
+    cluster_m, cluster_n = cluster_for(chosen, cluster_m, cluster_n)
+    if pingpong is None:
+        pingpong = chosen.pingpong and pingpong_fits(tile)
+    return staged(tile, cluster_m, caps, pingpong, cluster_n, reads_weights_once(per_group))
+
+
+def unsupported(problem) -> str | None:
     """TMA needs 16-byte global strides (K % 16); the tile starts of at most MAX_GROUPS groups fit smem."""
     bad = []
-    if k % 16:
-        bad.append(f"K={k} (TMA needs a multiple of 16)")
-    if n % 8:
-        bad.append(f"N={n} (needs a multiple of 8)")
-    if groups > MAX_GROUPS:
-        bad.append(f"G={groups} (at most {MAX_GROUPS} groups)")
+    if problem.k % 16:
+        bad.append(f"K={problem.k} (TMA needs a multiple of 16)")
+    if problem.n % 8:
+        bad.append(f"N={problem.n} (needs a multiple of 8)")
+    if problem.groups > MAX_GROUPS:
+        bad.append(f"G={problem.groups} (at most {MAX_GROUPS} groups)")
     return "gpuhil-cute-wgmma: " + ", ".join(bad) if bad else None
 
 
@@ -213,10 +229,10 @@ def all_configs() -> list[ConfigKey]:
     return [ConfigKey(tile, cm, cn, pp) for tile in TILES for cm, cn in CLUSTERS for pp in schedules(tile)]
 
 
-def gate_rows(caps: Capabilities):
+def configs(caps: Capabilities):
     for tile, cm, cn, pp in all_configs():
         fits = config_for(tile, cm, caps, pp, cn)
-        req = config_requirements(tile, cm, caps, cn)
+        req = requirements(staged(tile, cm, caps, pp, cn))
         yield ConfigRow("fp8_grouped_gemm",
                         f"gpuhil-cute-wgmma {tile.name} cluster ({cm},{cn}){' ping-pong' if pp else ''}", req,
                         {"tile": tile.name, "cluster": [cm, cn], "pingpong": pp,

@@ -1,12 +1,14 @@
 """NVFP4 grouped GEMM (MoE experts), gpuhil's two kernels behind one interface:
 
-    out = grouped_gemm(ops, caps=caps)     # ops: operands.Nvfp4GroupedOperands; out [T, N] bf16
+    out = grouped_gemm(ops, caps)     # ops: gpuhil.ops.nvfp4_moe.operands.Nvfp4GroupedOperands; out [T, N] bf16
+    plan(GroupedShape.of(tokens, groups, n, k), caps)   # what dispatch would run, and what it needs (no GPU)
 
-Kernel and tile come from the problem shape and the device (spec.choose): the native block-scaled
-kernel on SM12x with a CUDA 13+ DSL payload, the dequant kernel otherwise; the stage count from the
-probed (or emulated) opt-in shared memory. When seed 002's gate sends an SM12x part to the dequant
-kernel, dispatch warns once with what is installed and what to install. A config the device cannot
-run raises UnsupportedConfig with the probed values, before any launch.
+Kernel and tile come from the problem shape and the device (spec.kernel_choice): the native
+block-scaled kernel on SM12x with a CUDA 13+ DSL payload, the dequant kernel otherwise; the stage
+count from the probed (or emulated) opt-in shared memory. When seed 002's gate sends an SM12x part to
+the dequant kernel, the plan carries the warning and dispatch warns once with what is installed and
+what to install. A config the device cannot run raises UnsupportedConfig with the probed values,
+before any launch.
 """
 
 from __future__ import annotations
@@ -14,39 +16,36 @@ from __future__ import annotations
 import warnings
 
 from ...device.capabilities import Capabilities
-from ...gating import UnsupportedConfig, check, ensure
-from ...session import device_capabilities
+from ...device.current import device_capabilities
+from ...gating import Plan, UnsupportedConfig, check
 from ..compiled import Launch
-from .operands import Nvfp4GroupedOperands
-from .spec import MIN_STAGES, GemmConfig, Tile, choose, config_for, requirements, tile_for
+from ..tiles import GroupedShape
+from . import spec
+from .spec import GemmConfig, Tile
 
-__all__ = ["GemmConfig", "NativeFallbackWarning", "Nvfp4GroupedOperands", "Tile", "UnsupportedConfig",
-           "grouped_gemm", "plan", "prepare"]
+__all__ = ["GemmConfig", "GroupedShape", "NativeFallbackWarning", "Tile", "UnsupportedConfig", "grouped_gemm",
+           "plan", "prepare"]
 
 
 class NativeFallbackWarning(UserWarning):
     """The native kernel was refused for the DSL payload alone (seed 002): the dequant kernel runs."""
 
 
-def plan(tokens: int, groups: int, n: int, caps: Capabilities, *, kernel: str | None = None,
-         tile: Tile | None = None) -> GemmConfig:
-    """The config dispatch runs for this shape on this device, checked (no DSL, no GPU needed).
+def plan(problem, caps: Capabilities, *, kernel: str | None = None, tile: Tile | None = None) -> Plan:
+    """The config dispatch runs for `problem` (n, k, groups, tokens_per_group) on this device.
     `kernel`/`tile` force a choice; whatever is chosen passes the same gate as the test suite."""
-    tokens_per_group = tokens / max(groups, 1)
-    choice = choose(n, tokens_per_group, caps)
+    refused = spec.unsupported(problem)
+    if refused:
+        return Plan("NVFP4 grouped GEMM", why_not=refused)
+    cfg = spec.choose(problem, caps, kernel=kernel, tile=tile)
+    req = spec.requirements(cfg)
+    warning = None
     if kernel is None and tile is None:
-        if choice.warning():
-            warnings.warn(choice.warning(), NativeFallbackWarning, stacklevel=3)
-        kernel, tile = choice.config.kernel, choice.config.tile
-    else:
-        kernel = kernel or choice.config.kernel
-        tile = tile or tile_for(kernel, n, tokens_per_group)
-    cfg = config_for(kernel, tile, caps)
-    if cfg is None:
-        two = GemmConfig(kernel, tile, MIN_STAGES)
-        raise UnsupportedConfig(f"NVFP4 grouped GEMM {two.name}", check(requirements(two), caps))
-    ensure(f"NVFP4 grouped GEMM {cfg.name}", requirements(cfg), caps)
-    return cfg
+        warning = spec.kernel_choice(problem.n, problem.tokens_per_group, caps).warning()
+    fits = spec.stages_for(cfg.kernel, cfg.tile, caps.smem_optin_bytes or 0) is not None
+    # Not even two stages fit: the plan names the bytes two would take.
+    return Plan(f"NVFP4 grouped GEMM {cfg.name}", cfg if fits else None, (req,), warning=warning,
+                why_not=None if fits else f"no stage count of {cfg.name} fits: {check(req, caps).explain()}")
 
 
 def _empty_out(ops):
@@ -55,15 +54,19 @@ def _empty_out(ops):
     return torch.empty(ops.a.shape[0], ops.b.shape[1], dtype=torch.bfloat16, device=ops.a.device)
 
 
-def prepare(ops, *, caps: Capabilities | None = None, kernel: str | None = None, tile: Tile | None = None) -> Launch:
+def prepare(ops, caps: Capabilities | None = None, *, kernel: str | None = None, tile: Tile | None = None) -> Launch:
     caps = caps or device_capabilities(ops.a.device.index or 0)
-    cfg = plan(ops.a.shape[0], ops.b.shape[0], ops.b.shape[1], caps, kernel=kernel, tile=tile)
+    groups, n, half_k = ops.b.shape
+    planned = plan(GroupedShape.of(ops.a.shape[0], groups, n, 2 * half_k), caps, kernel=kernel, tile=tile)
+    cfg = planned.ensure(caps)
+    if planned.warning:
+        warnings.warn(planned.warning, NativeFallbackWarning, stacklevel=2)
     from . import cute_gemm
 
     return Launch(cute_gemm.compile_gemm(cfg), cute_gemm.launch, _empty_out)
 
 
-def grouped_gemm(ops, *, caps: Capabilities | None = None, out=None, kernel: str | None = None,
+def grouped_gemm(ops, caps: Capabilities | None = None, *, out=None, kernel: str | None = None,
                  tile: Tile | None = None):
     """out[rows of g] = bf16(alpha[g] * A_g @ B[g]^T), A and B dequantized from NVFP4."""
-    return prepare(ops, caps=caps, kernel=kernel, tile=tile)(ops, out)
+    return prepare(ops, caps, kernel=kernel, tile=tile)(ops, out)

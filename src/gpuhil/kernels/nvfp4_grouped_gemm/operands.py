@@ -1,4 +1,5 @@
-"""The NVFP4 grouped-GEMM operands both kernels take, and their one host-side check.
+"""The host-side check of the NVFP4 grouped-GEMM operands both kernels take (the operand type itself,
+gpuhil.ops.nvfp4_moe.operands.Nvfp4GroupedOperands, is the op's: anything with its fields works here).
 
 Contract (shared with the reference): E2M1 codes packed two to a byte (element 2j in the low
 nibble), E4M3 block scales one per 16 consecutive K elements in a linear row-major layout, and
@@ -9,31 +10,11 @@ ValueError that names it, raised before any launch, never a fault inside the ker
 from __future__ import annotations
 
 from ..compiled import require
-
-from dataclasses import dataclass
-from typing import Any
-
 from .spec import K_MULTIPLE, N_MULTIPLE
 
 
-@dataclass(frozen=True)
-class Nvfp4GroupedOperands:
-    """a [T, K/2] uint8, a_scale [T, K/16] float8_e4m3fn, b [G, N, K/2] uint8,
-    b_scale [G, N, K/16] float8_e4m3fn, offs [G] int32 (cumulative END rows, on the GPU),
-    alpha [G] float32. out[rows of g] = bf16(alpha[g] * A_g @ B[g]^T) with A, B dequantized.
-    Block scales are non-negative, as NVFP4 quantization makes them: the native kernel's MMA reads
-    them as UE4M3 (no sign bit). Not checked here: that would read device memory at launch."""
-
-    a: Any
-    a_scale: Any
-    b: Any
-    b_scale: Any
-    offs: Any
-    alpha: Any
-
-
 def check(ops, out) -> tuple[int, int, int, int]:
-    """Validate `ops` (an Nvfp4GroupedOperands or anything with its fields) and `out` [T, N] bf16.
+    """Validate `ops` (fields a, a_scale, b, b_scale, offs, alpha) and `out` [T, N] bf16.
     Returns (T, N, K, G) with K in elements."""
     import torch
 

@@ -9,9 +9,10 @@
   ptxas rejects, after the serving stack had already picked the kernel.
 
 The stage count of either comes from the probed (or emulated) opt-in shared memory at run time,
-never from an arch table (seed 001). `choose` picks the kernel and tile per problem shape from the
-capabilities alone, and says why it fell back when the native kernel is refused, so `gpuhil gates`
-shows the same decision dispatch takes.
+never from an arch table (seed 001). `kernel_choice` picks the kernel and tile per problem shape from
+the capabilities alone, and says why it fell back when the native kernel is refused, so `gpuhil gates`
+shows the same decision dispatch takes. The kernels.contract vocabulary: configs, choose,
+requirements, unsupported.
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def requirements(config: GemmConfig) -> Requirements:
                         min_dsl_cuda=MIN_NATIVE_DSL_CUDA if config.kernel == NATIVE else None)
 
 
-def or_two_stages(kernel: str, tile: Tile, caps: Capabilities) -> GemmConfig:
-    """The runtime-chosen config, or two stages when none fit (so a refusal names their bytes)."""
+def staged(kernel: str, tile: Tile, caps: Capabilities) -> GemmConfig:
+    """The tile with the stages this device gives it, or two when none fit (so a refusal names the
+    bytes two stages would take)."""
     return config_for(kernel, tile, caps) or GemmConfig(kernel, tile, MIN_STAGES)
 
 
@@ -156,23 +158,33 @@ class Choice:
                 "nvidia-cutlass-dsl-libs-cu13 is installed and the driver supports CUDA 13.")
 
 
-def choose(n: int, tokens_per_group: float, caps: Capabilities) -> Choice:
+def kernel_choice(n: int, tokens_per_group: float, caps: Capabilities) -> Choice:
     """Kernel and config per problem shape, a pure function of (shape, capabilities): the native
     kernel where its gate passes (SM12x, payload >= 13, smem), otherwise the dequant kernel."""
-    native = or_two_stages(NATIVE, tile_for(NATIVE, n, tokens_per_group), caps)
+    native = staged(NATIVE, tile_for(NATIVE, n, tokens_per_group), caps)
     verdict = check(requirements(native), caps)
     if verdict.ok:
         return Choice(native, verdict)
-    return Choice(or_two_stages(DEQUANT, tile_for(DEQUANT, n, tokens_per_group), caps), verdict)
+    return Choice(staged(DEQUANT, tile_for(DEQUANT, n, tokens_per_group), caps), verdict)
 
 
-def unsupported_reason(n: int, k: int) -> str | None:
+def choose(problem, caps: Capabilities, *, kernel: str | None = None, tile: Tile | None = None) -> GemmConfig:
+    """The config dispatch runs for the problem's shape: `kernel_choice`'s, or the forced kernel
+    and/or tile (a forced tile keeps the chosen kernel; a forced kernel gets its tile for the shape)."""
+    if kernel is None and tile is None:
+        return kernel_choice(problem.n, problem.tokens_per_group, caps).config
+    kernel = kernel or kernel_choice(problem.n, problem.tokens_per_group, caps).config.kernel
+    return staged(kernel, tile or tile_for(kernel, problem.n, problem.tokens_per_group), caps)
+
+
+def unsupported(problem) -> str | None:
     """Scale rows must be whole 4-byte chunks (K % 64) and output rows whole 16-byte chunks (N % 8)."""
-    bad = [f"{d}={v} (needs a multiple of {m})" for d, v, m in (("K", k, K_MULTIPLE), ("N", n, N_MULTIPLE)) if v % m]
+    bad = [f"{d}={v} (needs a multiple of {m})"
+           for d, v, m in (("K", problem.k, K_MULTIPLE), ("N", problem.n, N_MULTIPLE)) if v % m]
     return "gpuhil-cute NVFP4 grouped GEMM: " + ", ".join(bad) if bad else None
 
 
-def gate_rows(caps: Capabilities):
+def configs(caps: Capabilities):
     """Every kernel x tile at the stages this device gives it; the native rows say why not where
     they are refused (on SM12x with a CUDA 12.x payload: seed 002's gate)."""
     for kernel in KERNELS:

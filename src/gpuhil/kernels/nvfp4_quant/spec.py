@@ -3,12 +3,14 @@
 One thread quantizes one 16-element block; a CTA of `threads` threads covers `threads` consecutive
 blocks of the row-major block grid (swizzled: of the padded scale grid, whose padding threads only
 write a zero scale). No shared memory, no cluster: only the ISA (cvt e4m3x2, sm_89+) gates it, and
-it is offered on the targets CI compiles it for.
+it is offered on the targets CI compiles it for. The kernels.contract vocabulary: configs, choose,
+requirements, unsupported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ...formats.nvfp4 import BLOCK, swizzled_shape
 from ...gating import ConfigRow, Requirements
@@ -49,6 +51,24 @@ def requirements(config: QuantizeConfig) -> Requirements:
     return Requirements(targets=frozenset(TARGETS), smem_bytes=smem_bytes(config), needs_dsl=True)
 
 
+class QuantizeShape(NamedTuple):
+    """What the spec reads of a problem, as `prepare` takes it off x [rows, K]."""
+
+    rows: int
+    k: int
+
+
+def unsupported(problem) -> str | None:
+    """Whole 16-element blocks per row."""
+    ok = problem.k > 0 and problem.k % BLOCK == 0
+    return None if ok else f"x: K must be a positive multiple of {BLOCK} (NVFP4 blocks), got {problem.k}"
+
+
+def choose(problem, caps, *, config: QuantizeConfig = DEFAULT) -> QuantizeConfig:
+    """One config serves every shape and device (no shared memory, no cluster to size)."""
+    return config
+
+
 def scale_numel(rows: int, k: int, layout: str) -> int:
     """Bytes the scale output holds: rows * K/16 (linear) or rows_pad * cols_pad (swizzled)."""
     if check_layout(layout) == "linear":
@@ -68,7 +88,7 @@ def output_shapes(rows: int, k: int, layout: str) -> tuple[tuple[int, int], tupl
     return (rows, k // 2), scales
 
 
-def gate_rows(caps):
+def configs(caps):
     for layout in LAYOUTS:
         yield ConfigRow("nvfp4_quantize", f"gpuhil-cute {DEFAULT.name} {layout} scales", requirements(DEFAULT),
                         {"layout": layout, "smem_bytes": smem_bytes(DEFAULT)})

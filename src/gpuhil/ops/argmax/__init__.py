@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ...kernels.argmax import spec
-from . import providers
+from ..op import Op
+from .problems import problems
+from .providers import PROVIDERS
+from .reference import reference_argmax
+from .roofline import roofline
 
-__all__ = ["gate_rows", "providers"]
-
-
-def gate_rows(caps):
-    """The argmax configs a device is handed (plain data from the kernel spec)."""
-    return spec.gate_rows(caps)
+OPS = (Op("argmax", "argmax", problems, reference_argmax, PROVIDERS, gate_rows=spec.configs,
+            roofline=roofline),)

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-from ...gating import Requirements
+from ...gating import Plan
 from ...kernels import argmax as kernel
-from ...kernels.argmax import spec
-from ...providers import PeerLaunch, Provider
-from .problems import ArgmaxProblem
+from ...providers import Provider, TorchPeer
 from .torch_peer import torch_argmax
 
 
-def _torch_requirements(problem: ArgmaxProblem, caps, **options) -> Requirements:
-    return Requirements()
+class Torch(TorchPeer):
+    op = "argmax"
+
+    def launcher(self, caps):
+        return torch_argmax
 
 
-def _torch_prepare(logits, caps, **options):
-    if options:
-        raise ValueError(f"torch.argmax takes no options, got {sorted(options)}")
-    return PeerLaunch(torch_argmax)
+class GpuhilCute(Provider):
+    """Options: `cluster_n` forces a split over a cluster, `split_n` one through global memory."""
+
+    name, op, backend = "gpuhil-cute", "argmax", "cute-dsl"
+
+    def plan(self, problem, caps, *, cluster_n: int | None = None, split_n: int | None = None) -> Plan:
+        return kernel.plan(problem, caps, cluster_n=cluster_n, split_n=split_n)
+
+    def prepare(self, logits, caps, *, cluster_n: int | None = None, split_n: int | None = None):
+        return kernel.prepare(logits, caps, cluster_n=cluster_n, split_n=split_n)
 
 
-def _cute_requirements(problem: ArgmaxProblem, caps, *, cluster_n: int | None = None,
-                       split_n: int | None = None) -> Requirements:
-    """What the config dispatch picks for this problem (or the forced split) needs."""
-    return spec.requirements(spec.select_config(problem.m, problem.n, problem.dtype, caps, cluster_n=cluster_n,
-                                                split_n=split_n))
-
-
-def _cute_prepare(logits, caps, *, cluster_n: int | None = None, split_n: int | None = None):
-    return kernel.prepare(logits, caps=caps, cluster_n=cluster_n, split_n=split_n)
-
-
-TORCH = Provider("torch", "argmax", "torch", _torch_requirements, _torch_prepare)
-GPUHIL_CUTE = Provider("gpuhil-cute", "argmax", "cute-dsl", _cute_requirements, _cute_prepare)
+TORCH, GPUHIL_CUTE = Torch(), GpuhilCute()
 PROVIDERS = (TORCH, GPUHIL_CUTE)

@@ -1,44 +1,46 @@
 """FP8 grouped GEMM providers: torch._scaled_grouped_mm (the peer), gpuhil-cute-warp (warp-level MMA,
 sm_90a and SM12x) and gpuhil-cute-wgmma (TMA + warpgroup MMA, sm_90a). Each one's requirements for a
-problem are those of the config its dispatch picks there, from the kernel's spec."""
+problem are those of its kernel's plan there."""
 
 from __future__ import annotations
 
-from ...gating import Requirements
+from ...gating import Plan, Requirements
 from ...kernels import fp8_grouped_gemm as kernels
-from ...kernels.fp8_grouped_gemm import spec_warp, spec_wgmma
-from ...providers import PeerLaunch, Provider
-from .problems import GroupedGemmProblem
+from ...providers import Provider, TorchPeer
 from .torch_peer import torch_grouped_gemm, unsupported_reason
 
 
-def _torch_requirements(problem: GroupedGemmProblem, caps, **options) -> Requirements:
-    return Requirements(torch_ops=frozenset({"_scaled_grouped_mm"}))
+class Torch(TorchPeer):
+    op = "fp8_grouped_gemm"
+    needs = Requirements(torch_ops=frozenset({"_scaled_grouped_mm"}))
+
+    def unsupported(self, problem) -> str | None:
+        return unsupported_reason(problem)
+
+    def launcher(self, caps):
+        return torch_grouped_gemm
 
 
-def _torch_prepare(q, caps, **options):
-    if options:
-        raise ValueError(f"torch._scaled_grouped_mm takes no options, got {sorted(options)}")
-    return PeerLaunch(torch_grouped_gemm)
+class GpuhilKernel(Provider):
+    """One of gpuhil's FP8 grouped-GEMM kernels; options force parts of its config (warp: tile;
+    wgmma: tile, cluster_m, cluster_n, pingpong)."""
+
+    op, backend = "fp8_grouped_gemm", "cute-dsl"
+
+    def __init__(self, name: str, kernel: str) -> None:
+        self.name, self.kernel = name, kernel
+
+    def unsupported(self, problem) -> str | None:
+        return kernels.SPECS[self.kernel].unsupported(problem)
+
+    def plan(self, problem, caps, **options) -> Plan:
+        return kernels.plan(problem, caps, kernel=self.kernel, **options)
+
+    def prepare(self, q, caps, **options):
+        return kernels.prepare(q, caps, kernel=self.kernel, **options)
 
 
-def _warp_requirements(problem: GroupedGemmProblem, caps, *, tile=None) -> Requirements:
-    return spec_warp.tile_requirements(tile or spec_warp.choose_tile(problem.n, problem.tokens_per_group), caps)
-
-
-def _wgmma_requirements(problem: GroupedGemmProblem, caps, *, tile=None, cluster_m=None, cluster_n=None,
-                        pingpong=None) -> Requirements:
-    chosen = spec_wgmma.choose(problem.n, problem.k, problem.tokens_per_group, caps)
-    cluster_m, cluster_n = spec_wgmma.cluster_for(chosen, cluster_m, cluster_n)  # as dispatch resolves it
-    return spec_wgmma.config_requirements(tile or chosen.tile, cluster_m, caps, cluster_n)  # either schedule
-
-
-TORCH = Provider("torch", "fp8_grouped_gemm", "torch", _torch_requirements, _torch_prepare,
-                 unsupported=unsupported_reason)
-WARP = Provider("gpuhil-cute-warp", "fp8_grouped_gemm", "cute-dsl", _warp_requirements,
-                lambda q, caps, **options: kernels.prepare(q, caps=caps, **options),
-                unsupported=lambda p: spec_warp.unsupported_reason(p.n, p.k))
-WGMMA = Provider("gpuhil-cute-wgmma", "fp8_grouped_gemm", "cute-dsl", _wgmma_requirements,
-                 lambda q, caps, **options: kernels.prepare_wgmma(q, caps=caps, **options),
-                 unsupported=lambda p: spec_wgmma.unsupported_reason(p.n, p.k, p.groups))
+TORCH = Torch()
+WARP = GpuhilKernel("gpuhil-cute-warp", kernels.WARP)
+WGMMA = GpuhilKernel("gpuhil-cute-wgmma", kernels.WGMMA)
 PROVIDERS = (TORCH, WARP, WGMMA)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .recipes import rowwise_scales
+from .operands import rowwise_scales
 
 
 def unsupported_reason(problem) -> str | None:

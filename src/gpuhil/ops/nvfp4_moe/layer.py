@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ...kernels.nvfp4_grouped_gemm.operands import Nvfp4GroupedOperands
 from . import reference as R
-from .operands import LayerInputs
+from .operands import LayerInputs, Nvfp4GroupedOperands
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Fresh random NVFP4 inputs for the suite and the benchmark, and the grouped-GEMM reference.
+"""The NVFP4 ops' operand types, and fresh random inputs for the suites and the benchmark.
 
 Grouped-GEMM operands are random codes (every E2M1 code, signed zeros included) with E4M3 block
 scales mostly in [2^-3, 16] and one in 32 a zero or a subnormal, so exactness of the products is
@@ -10,12 +10,28 @@ Everything is drawn on the GPU from a generator seeded by the test's `rng`, so a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ...kernels.nvfp4_grouped_gemm.operands import Nvfp4GroupedOperands
 from . import reference as R
 from .problems import GroupedGemmProblem, LayerProblem
+
+
+@dataclass(frozen=True)
+class Nvfp4GroupedOperands:
+    """a [T, K/2] uint8, a_scale [T, K/16] float8_e4m3fn, b [G, N, K/2] uint8,
+    b_scale [G, N, K/16] float8_e4m3fn, offs [G] int32 (cumulative END rows, on the GPU),
+    alpha [G] float32. out[rows of g] = bf16(alpha[g] * A_g @ B[g]^T) with A, B dequantized.
+    Block scales are non-negative, as NVFP4 quantization makes them: the native kernel's MMA reads
+    them as UE4M3 (no sign bit). Not checked here: that would read device memory at launch."""
+
+    a: Any
+    a_scale: Any
+    b: Any
+    b_scale: Any
+    offs: Any
+    alpha: Any
 
 
 def _cuda_generator(rng: torch.Generator) -> torch.Generator:
@@ -43,23 +59,6 @@ def random_grouped_operands(problem: GroupedGemmProblem, rng: torch.Generator) -
         b=random_codes((g, n, k // 2), gen), b_scale=random_scales((g, n, k // 16), gen),
         offs=torch.tensor(problem.offsets(), dtype=torch.int32, device="cuda"),
         alpha=(1.0 / (global_a * global_b)).float())
-
-
-def grouped_reference(ops: Nvfp4GroupedOperands, offsets: list[int]) -> torch.Tensor:
-    """Per expert, alpha[g] * (A codes x scales) @ (B codes x scales)^T: fp64 where a group is small
-    enough, fp32 otherwise (the products are exact in both; fp32 accumulation adds far less than
-    the suite's tolerance)."""
-    t, n = ops.a.shape[0], ops.b.shape[1]
-    out = torch.zeros(t, n, dtype=torch.float64, device=ops.a.device)
-    start = 0
-    for g, end in enumerate(offsets):
-        if end > start:
-            dtype = torch.float64 if (end - start) * n * ops.b.shape[2] <= 1 << 30 else torch.float32
-            a = R.block_products(ops.a[start:end], ops.a_scale[start:end], dtype)
-            b = R.block_products(ops.b[g], ops.b_scale[g], dtype)
-            out[start:end] = ops.alpha[g].double() * (a @ b.T).double()
-        start = end
-    return out
 
 
 @dataclass

@@ -4,6 +4,8 @@ Why these: Qwen3-30B-A3B (128 experts, top-8, small hidden: decode-heavy, many t
 DeepSeek-V3/R1 (256 experts, top-8, hidden 7168: the largest weights), and a gpt-oss-120b-like layer
 (128 experts, top-4, hidden = intermediate = 2880, not a power of two). Decode batches of 1, 7 (odd)
 and 64 tokens, prefill of 4096; routing uniform, or skewed with empty and single-token experts.
+Default tier: every adversarial and quantize problem; GEMMs of Qwen3 and of the decode batches but
+DeepSeek-V3's; whole layers of Qwen3 and gpt-oss-120b at decode 64, uniform. The rest: full tier.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LayerProblem:
     layer: MoeLayer
     tokens: int
     routing: str  # "uniform" or "skewed"
+    tier: str = "default"  # "full": only in the full tier
 
     @property
     def flops(self) -> int:
@@ -50,9 +53,13 @@ class LayerProblem:
         return used * 3 * self.layer.hidden * self.layer.inter * 9 // 16
 
 
+def gemm_in_default_tier(layer: MoeLayer, batch: str) -> bool:
+    return layer.name == "qwen3-30b-a3b" or batch.startswith("decode") and layer.name != "deepseek-v3"
+
+
 def gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
     """Both grouped GEMMs of every layer, at every batch, uniform and skewed."""
-    return grouped_problems(LAYERS, BATCHES, seed)
+    return grouped_problems(LAYERS, BATCHES, seed, gemm_in_default_tier)
 
 
 def adversarial_gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
@@ -69,8 +76,13 @@ def adversarial_gemm_problems(seed: int = 0) -> list[GroupedGemmProblem]:
     ]
 
 
+def layer_in_default_tier(layer: MoeLayer, batch: str, routing: str) -> bool:
+    return layer.name == "qwen3-30b-a3b" or (layer.name, batch, routing) == ("gpt-oss-120b", "decode64", "uniform")
+
+
 def layer_problems() -> list[LayerProblem]:
-    return [LayerProblem(f"{layer.name}-{phase}-{routing}", layer, batch, routing)
+    return [LayerProblem(f"{layer.name}-{phase}-{routing}", layer, batch, routing,
+                         "default" if layer_in_default_tier(layer, phase, routing) else "full")
             for layer in LAYERS for phase, batch in BATCHES.items() for routing in ("uniform", "skewed")]
 
 

@@ -1,5 +1,6 @@
 """NVFP4 reference: an fp32 quantizer a GPU kernel can match bit for bit, dequantization, the
-128x4 scale swizzle, and an NVFP4 MoE layer reference (Qwen3-style routing). Pure torch, CPU-friendly.
+128x4 scale swizzle, the grouped-GEMM reference and an NVFP4 MoE layer reference (Qwen3-style
+routing). Pure torch, CPU-friendly.
 The format facts and their sources live in `gpuhil.formats.nvfp4`.
 
 Data contract (what gpuhil's NVFP4 kernels read and write):
@@ -220,6 +221,27 @@ def dequantize(packed: torch.Tensor, scales: torch.Tensor, global_scale: torch.T
     lead, k = tuple(prod.shape[:-1]), prod.shape[-1]
     g = _per_block(global_scale, lead, packed.device).unsqueeze(-1)
     return (prod.reshape(*lead, k // BLOCK, BLOCK) / g).reshape(*lead, k)
+
+
+# ---------------------------------------------------------------------------
+# Grouped GEMM
+
+
+def grouped_reference(ops, offsets: list[int]) -> torch.Tensor:
+    """Per expert, alpha[g] * (A codes x scales) @ (B codes x scales)^T: fp64 where a group is small
+    enough, fp32 otherwise (the products are exact in both; fp32 accumulation adds far less than
+    the suite's tolerance)."""
+    t, n = ops.a.shape[0], ops.b.shape[1]
+    out = torch.zeros(t, n, dtype=torch.float64, device=ops.a.device)
+    start = 0
+    for g, end in enumerate(offsets):
+        if end > start:
+            dtype = torch.float64 if (end - start) * n * ops.b.shape[2] <= 1 << 30 else torch.float32
+            a = block_products(ops.a[start:end], ops.a_scale[start:end], dtype)
+            b = block_products(ops.b[g], ops.b_scale[g], dtype)
+            out[start:end] = ops.alpha[g].double() * (a @ b.T).double()
+        start = end
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""FP8 scale recipes for grouped GEMM, and the quantization helpers that produce them.
+"""FP8 grouped-GEMM operands (QuantizedOperands), the scale recipes and the quantization helpers that
+produce them, and fresh random operands for the suites and the benchmark.
 
 - "tensor": one scale for all of A, one per expert for B (what per-tensor FP8 checkpoints ship).
 - "rowwise": one per token of A, one per output channel of each expert's B (FP8-Dynamic checkpoints).
