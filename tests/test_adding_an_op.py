@@ -197,8 +197,6 @@ def test_its_cases_are_gated_by_their_own_requirements(checkout):
     assert any("GPU: needs a CUDA device" in x and "cluster" not in x for x in skips), skips  # the torch peer
 
 
-@pytest.mark.xfail(strict=True, reason="selection by default (issue 25, first Deliver bullet) lands on another "
-                                       "branch: until then a suite no catalog selection names runs on no runner")
 @pytest.mark.parametrize("marker, problems", [("h100", ["R1-N4096"]), ("sm121", ["R1-N4096", "R64-N8192"])])
 def test_the_runners_collect_it_without_a_catalog_edit(checkout, marker, problems):
     """The H100 runner's default tier takes the default-tier problem; the GB10's (sm121) full tier both."""
