@@ -165,7 +165,10 @@ def test_rows_carry_params_config_roofline_host_and_same_work(checkout):
 BENCH_SUITE = textwrap.dedent("""
     import pytest
     import torch
+    from gpuhil.gating import Plan, Requirements
     from gpuhil.perf.work import Work
+    from gpuhil.providers import Provider
+    from gpuhil.testing import case
 
 
     class Launch:
@@ -173,15 +176,28 @@ BENCH_SUITE = textwrap.dedent("""
             name = "tile128"
 
 
+    class Named(Provider):
+        op, backend = "argmax", "torch"
+
+        def __init__(self, name):
+            self.name = name
+
+        def plan(self, problem, caps):
+            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
+
+
+    GATED = pytest.mark.skip(reason="requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 <probed>")
+    CASES = [case(p, None, p, m, id=f"{p.name}-{m}", marks=[GATED] if p.name == "theirs" else [])
+             for p in map(Named, ("torch", "ours", "theirs")) for m in (1, 64, 256)]
+
+
     @pytest.mark.perf
-    @pytest.mark.parametrize("m", [1, 64, 256])
-    @pytest.mark.parametrize("provider", ["torch", "ours", pytest.param("theirs", marks=pytest.mark.skip(
-        reason="requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 <probed>"))])
+    @pytest.mark.parametrize("provider, m", CASES)
     def test_bench_demo_perf(provider, m, perf):
-        if provider == "ours" and m == 256:
+        if provider.name == "ours" and m == 256:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 28.00 GiB")
-        perf.record([lambda: None], provider=provider, work=Work(bytes=5_000_000),
-                    launch=Launch() if provider == "ours" else None, host=m <= 64)
+        perf.record([lambda: None], provider=provider.name, work=Work(bytes=5_000_000),
+                    launch=Launch() if provider.name == "ours" else None, host=m <= 64)
 """)
 BENCH_GOALS = textwrap.dedent("""
     schema: 1

@@ -34,14 +34,14 @@ def recorded(monkeypatch):
     """Every compile entry point the kernel packages call, replaced by one that hands back its config."""
     from gpuhil.kernels.argmax import cute as argmax_cute
     from gpuhil.kernels.fp8_grouped_gemm import cute_warp, cute_wgmma
-    from gpuhil.kernels.nvfp4_grouped_gemm import cute_dequant, cute_native
+    from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm
     from gpuhil.kernels.nvfp4_quant import cute as quant_cute
 
     def record(config, *_variant):
         return SimpleNamespace(config=config)
 
     for module, name in ((argmax_cute, "compile_argmax"), (cute_warp, "compile_gemm"), (cute_wgmma, "compile_gemm"),
-                         (cute_native, "compile_native"), (cute_dequant, "compile_dequant"),
+                         (cute_gemm, "compile_gemm"),
                          (quant_cute, "compile_quantize")):
         monkeypatch.setattr(module, name, record)
 

@@ -147,7 +147,7 @@ def cases_without_rows(junit: Path, rows: list[dict[str, Any]]) -> list[str]:
     if not junit.is_file():
         return []
     try:
-        cases, _ = parse(junit)
+        cases = parse(junit)
     except HistoryError as exc:
         return [f"(junit unreadable: {exc})"]
     recorded = {r["case_id"].rsplit("::", 1)[-1] for r in rows}
