@@ -29,19 +29,19 @@ def test_gates_all_has_every_catalog_sku():
 
 
 def test_gates_h20_refuses_clusters_with_the_probed_attribute():
-    table = json.loads(gpuhil("gates", "--sku", "h20", "--json").stdout)["h20"]["configs"]
+    table = json.loads(gpuhil("gates", "--target-sku", "h20", "--json").stdout)["h20"]["configs"]
     refused = [r for r in table if r["kernel"] == "cluster_reduce" and not r["supported"]]
     assert {r["cluster_n"] for r in refused} == {2, 4, 8, 16}
     assert all("CLUSTER_LAUNCH" in " ".join(r["reasons"]) for r in refused)
 
 
 def test_gates_human_table_explains():
-    r = gpuhil("gates", "--sku", "gb10")
+    r = gpuhil("gates", "--target-sku", "gb10")
     assert r.returncode == 0 and "cluster_n=16" in r.stdout and "max cluster size" in r.stdout
 
 
 def test_gates_unknown_sku_is_exit_2():
-    r = gpuhil("gates", "--sku", "x9000")
+    r = gpuhil("gates", "--target-sku", "x9000")
     assert r.returncode == 2 and "unknown SKU 'x9000'" in r.stderr
 
 

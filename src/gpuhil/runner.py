@@ -1,11 +1,22 @@
-"""`gpuhil run`: the main job. Probe, pick this machine's selection, run pytest, write a report.
+"""`gpuhil run`: the main job. Build the session once, run its selection in pytest, write a report.
+
+The session (probe, catalog row, emulation or target: gpuhil.session.build) is built here, once, and
+refused here: an unknown SKU id, contradicting options, emulation without a GPU, a device that is not
+the `--expect-sku` SKU. It is written to the results folder (session.json) and handed to pytest as
+`--session-file`, with the selection and tier as explicit options; the pytest controller and its
+xdist workers load it instead of probing again (each worker still pins its own GPU first).
+
+The selection is the catalog's list for the SKU the session acts as: the emulated or target SKU,
+else the device's own. The results folder is labelled the same way: `<stamp>-<device sku>`,
+`<stamp>-<device sku>-as-<emulated sku>` (the machine label perf baselines and the history use) or
+`<stamp>-<device sku>-target-<target sku>`; `cpu` without a GPU, `unknown` for an uncatalogued one.
 
 Tests always run in pytest-xdist workers (one per GPU, at least one), so a test that crashes or hangs
 fails alone (gpuhil.isolation). Nothing reports green without having run. Exit status:
 - 0: tests ran and none failed (skips and known-issue xfails are not failures);
 - 1: a test failed, errored, crashed or timed out, or no test ran at all;
-- 2: the runner is not what it was asked to be: a GPU was expected (`--sku`, `--require-gpu` or
-  GPUHIL_REQUIRE_GPU=1) and none was found, or the probed device is not the requested SKU;
+- 2: the session was refused (see above; also a GPU required by `--require-gpu` or
+  GPUHIL_REQUIRE_GPU and none found);
 - pytest's own code when the harness itself could not run (usage 4, internal error 3).
 report.md and junit.xml are written in every case.
 """
@@ -15,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -35,78 +47,74 @@ def repo_root() -> Path:
     return mx.parent
 
 
-def pytest_command(sku_id: str | None, results: Path, args) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", "suites", f"--junitxml={results / 'junit.xml'}",
-           f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
-    if sku_id:
-        cmd += ["-m", sku_id]  # the SKU's selection, turned into this marker by the plugin
-    if args.tier:
-        cmd += ["--tier", args.tier]
-    if args.emulate_sku:
-        cmd += ["--emulate-sku", args.emulate_sku]
+def pytest_command(session_file: Path, selection: str | None, tier: str, results: Path, args) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", "suites", f"--session-file={session_file}",
+           f"--junitxml={results / 'junit.xml'}", f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
+    if selection:
+        cmd.append(f"--selection={selection}")
+    cmd.append(f"--tier={tier}")
     if args.perf:
         cmd.append("--perf")
-    if getattr(args, "matrix", None):
-        cmd += ["--matrix", str(args.matrix)]
     # One worker per GPU, and one even without: the controller must outlive a test that kills its process.
     cmd += ["-n", str(max(1, len(visible_gpus(os.environ)))), f"--max-worker-restart={MAX_WORKER_RESTARTS}"]
     extra = [a for a in (args.pytest_args or []) if a != "--"]
     return cmd + extra
 
 
-def runner_problem(requested: str | None, require_gpu: bool, session) -> str | None:
-    """Why this machine is not the runner it was asked to be, or None."""
-    fp = session.fingerprint
-    if (requested or require_gpu) and not fp.gpu_present:
-        why = f"--sku {requested}" if requested else f"--require-gpu / {REQUIRE_GPU_ENV}=1"
-        return f"this runner expects a GPU ({why}) but the probe found none: {fp.errors.get('gpu', 'no device')}"
-    if requested and (session.sku is None or session.sku.id != requested):
-        found = session.sku.id if session.sku else "no catalog row"
-        return (f"this runner was asked to be {requested} but the probed device is {fp.name} "
-                f"(PCI {fp.pci_device_id}, cc {fp.cc}): {found}")
-    return None
+def folder_label(session: session_mod.Session) -> str:
+    fp, sku = session.fingerprint, session.sku
+    label = sku.id if sku else ("cpu" if not fp.gpu_present else "unknown")
+    if session.caps.emulated_sku:
+        return f"{label}-as-{session.caps.emulated_sku}"
+    if session.target_sku:
+        return f"{label}-target-{session.target_sku.id}"
+    return label
 
 
 def run_main_job(args) -> int:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    invocation = "gpuhil " + shlex.join(getattr(args, "argv", None) or ["run"])
     try:
         root = repo_root()
         mx = matrix_mod.load(args.matrix or matrix_mod.default_path())
-        for flag, value in (("--sku", args.sku), ("--emulate-sku", args.emulate_sku)):
-            ids.option_value(value, flag)
     except (matrix_mod.MatrixError, ids.InvalidValue) as exc:
         print(f"gpuhil run: {exc}", file=sys.stderr)
         return 2
-    if args.sku is not None and args.sku not in mx.skus:
-        print(f"gpuhil run: unknown SKU '{args.sku}' (catalog {mx.path} has: {', '.join(mx.skus)})", file=sys.stderr)
+    require_gpu = "--require-gpu" if args.require_gpu else (
+        f"{REQUIRE_GPU_ENV}=1" if os.environ.get(REQUIRE_GPU_ENV) == "1" else None)
+    try:
+        session = session_mod.build(mx, emulate=args.emulate_sku, target=args.target_sku, expect=args.expect_sku,
+                                    require_gpu=require_gpu)
+    except session_mod.SETUP_ERRORS as exc:
+        results = Path(args.results_dir or root / "results" / f"{stamp}-refused")
+        results.mkdir(parents=True, exist_ok=True)
+        _write(results, run_report.render(run_report.RunSummary(), title=f"gpuhil run {stamp}",
+                                          lines=[f"command: {run_report.code(invocation)}"],
+                                          verdict=f"RUNNER ERROR: {exc}", matrix=mx))
+        print(f"gpuhil run: {exc}", file=sys.stderr)
         return 2
-    session = session_mod.build(mx)
-    fp, sku = session.fingerprint, session.sku
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = sku.id if sku else ("cpu" if not fp.gpu_present else "unknown")
-    results = Path(args.results_dir or root / "results" / f"{stamp}-{label}")
+    fp = session.fingerprint
+    selection = session.selection_id
+    tier = args.tier or (mx.selections[selection].tier if selection else "default")
+    results = Path(args.results_dir or root / "results" / f"{stamp}-{folder_label(session)}").resolve()
     results.mkdir(parents=True, exist_ok=True)
     (results / "probe.json").write_text(json.dumps(fp.to_dict(), indent=2, default=str))
-    facts = [f"device: {fp.summary()}", f"fingerprint: {fp.fingerprint_id}",
-             f"software: torch {fp.torch}, cutlass-dsl {fp.cutlass_dsl} (payload CUDA {fp.dsl_cuda}), "
-             f"driver {fp.driver_version}, git {fp.git_sha}",
-             f"catalog SKU: {sku.id if sku else 'none'}"]
-    problem = runner_problem(args.sku, args.require_gpu or os.environ.get(REQUIRE_GPU_ENV) == "1", session)
-    if problem:
-        _write(results, run_report.render(run_report.RunSummary(), title=f"gpuhil run {stamp}", facts=facts,
-                                          verdict=f"RUNNER ERROR: {problem}", matrix=mx))
-        print(f"gpuhil run: {problem}", file=sys.stderr)
-        return 2
-    sku_id = sku.id if sku and sku.id in mx.selections else None
-    cmd = pytest_command(sku_id, results, args)
-    print(f"gpuhil run: {fp.summary()}")
-    print(f"gpuhil run: selection: {sku_id or 'default tier of every suite (no catalog selection for this machine)'}")
-    print("gpuhil run: " + " ".join(cmd), flush=True)
+    session_file = results / "session.json"
+    session_file.write_text(json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
+    cmd = pytest_command(session_file, selection, tier, results, args)
+    for line in session.header_lines(prefix="gpuhil run: "):
+        print(line)
+    print(f"gpuhil run: selection: {selection or 'every suite (the catalog has no selection for this machine)'}, "
+          f"tier {tier}")
+    print("gpuhil run: " + shlex.join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=root)
     summary = run_report.summarize(results)
     verdict, code = _verdict(rc, summary)
-    facts += [f"selection: {sku_id or 'default'}", f"command: `{' '.join(cmd)}`"]
+    lines = session.header_lines(prefix="") + [
+        f"selection: {selection or 'none (every suite)'}, tier {tier}",
+        f"command: {run_report.code(invocation)}", f"pytest: {run_report.code(shlex.join(cmd))}"]
     perf_lines = _perf_lines(results) if args.perf else []
-    text = run_report.render(summary, title=f"gpuhil run {stamp}", facts=facts, verdict=verdict, matrix=mx,
+    text = run_report.render(summary, title=f"gpuhil run {stamp}", lines=lines, verdict=verdict, matrix=mx,
                              perf_lines=perf_lines)
     _write(results, text)
     print(f"gpuhil run: {verdict}")
