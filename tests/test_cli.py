@@ -65,9 +65,9 @@ def test_run_on_a_cpu_machine_passes_and_writes_a_report(tmp_path):
     """)
     r = gpuhil("run", "--results-dir", str(root / "out"), cwd=root)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "PASS (1 passed, 0 failed, 0 errors, 1 skipped, 0 xfailed, 0 xpassed)" in r.stdout
+    assert "PASS: 1 passed, 0 failed, 0 errors, 1 skipped, 0 xfailed, 0 xpassed" in r.stdout
     report = (root / "out" / "report.md").read_text()
-    assert "**PASS (1 passed" in report and "| gates | 1 | 0 | 0 | 1 | 0 | 0 |" in report
+    assert "**PASS: 1 passed" in report and "| gates | 1 | 0 | 0 | 1 | 0 | 0 |" in report
     assert "| 1 | requires GPU: GPU: needs a CUDA device, probed none attached [probe] |" in report  # skips by reason
     assert json.loads((root / "out" / "probe.json").read_text())["gpu_present"] is False
     assert (root / "out" / "junit.xml").exists()
@@ -79,6 +79,6 @@ def test_run_exits_non_zero_on_a_real_failure(tmp_path):
             assert False
     """)
     r = gpuhil("run", "--results-dir", str(root / "out"), cwd=root)
-    assert r.returncode == 1 and "FAIL (0 passed, 1 failed" in r.stdout
+    assert r.returncode == 1 and "FAIL: 0 passed, 1 failed" in r.stdout
     report = (root / "out" / "report.md").read_text()
     assert "| `suites.gates.test_mini::test_broken` | failed | assert False |" in report

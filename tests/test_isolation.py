@@ -60,7 +60,7 @@ def test_a_segfault_and_a_hang_fail_alone_and_are_named_in_the_report(checkout):
 
 def test_planted_faults_are_off_unless_asked_for(checkout):
     r = gpuhil("run", "--results-dir", str(checkout / "out"), cwd=checkout)
-    assert r.returncode == 0 and "PASS (3 passed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "PASS: 3 passed" in r.stdout, r.stdout + r.stderr
 
 
 def test_tier_default_timeouts_apply_unless_a_test_or_the_command_line_says(pytester):

@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="default: slow cases left out; full: everything the selection lists (default: its tier)")
     sr.add_argument("--perf", action="store_true", help="also time perf cases")
     sr.add_argument("--require-gpu", action="store_true",
-                    help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1; the ci/ workflows set it)")
+                    help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1/true/yes/on; the ci/ workflows set it)")
     sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     sr.set_defaults(fn=cmd_run)
     return p
@@ -211,7 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the invocation, as `gpuhil run` records it in its report
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except BrokenPipeError:  # `gpuhil ... | head`: the reader stopped early
+        from .supervise import silence_stdout
+
+        silence_stdout()
+        print("gpuhil: stdout was closed before the output ended (broken pipe)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpuhil: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = No
     if expect is not None:
         catalog_sku(matrix, expect, "--expect-sku")
     fp = fingerprint if fingerprint is not None else probe()
-    sku = matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
+    sku = catalog_row(matrix, fp)
     if (expect is not None or require_gpu) and not fp.gpu_present:
         why = f"--expect-sku {expect}" if expect is not None else require_gpu
         raise SessionSetupError(f"this runner expects a GPU ({why}) but the probe found none: "
@@ -140,6 +140,11 @@ def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = No
                                        "use --target-sku for CPU-side reasoning")
             caps = emulate_caps(caps, emu_sku)
     return Session(matrix, fp, sku, caps, attached, tgt_sku, drift(fp, sku) if sku else ())
+
+
+def catalog_row(matrix: Matrix, fp: DeviceFingerprint) -> Sku | None:
+    """The catalog row of a probed device, None without a GPU or for an uncatalogued one."""
+    return matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
 
 
 def load_file(path: Path) -> Session:

@@ -63,6 +63,8 @@ def summarize(results: Path) -> RunSummary:
     junit = results / "junit.xml"
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
+            if not case.get("name"):  # what an interrupted xdist session leaves for its unfinished test
+                continue
             suite = _suite_of(case.get("classname", ""))
             test = f"{case.get('classname', '')}::{case.get('name', '')}"
             outcome = _outcome(case, s, test)
