@@ -76,7 +76,7 @@ def _session(config: pytest.Config) -> session_mod.Session:
         given = [f for f in ("--emulate-sku", "--target-sku", "--matrix") if config.getoption(f) is not None]
         if given:
             raise session_mod.SessionSetupError(f"--session-file carries the session: leave out {', '.join(given)}")
-        return session_mod.load_file(Path(session_file))
+        return session_mod.load_file(Path(session_file), suites_dir=Path(config.rootpath) / "suites")
     path = (config.getoption("--matrix") or ids.env_value("GPUHIL_MATRIX")
             or Path(config.rootpath) / matrix_mod.MATRIX_FILE)
     return session_mod.build(matrix_mod.load(path), emulate=config.getoption("--emulate-sku"),

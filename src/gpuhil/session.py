@@ -147,9 +147,10 @@ def catalog_row(matrix: Matrix, fp: DeviceFingerprint) -> Sku | None:
     return matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
 
 
-def load_file(path: Path) -> Session:
+def load_file(path: Path, suites_dir: Path | None = None) -> Session:
     """The session `gpuhil run` wrote (`Session.to_dict`): what its pytest controller and workers
-    decide on, without probing again. SessionSetupError, naming the file, when it cannot be read."""
+    decide on, without probing again. SessionSetupError, naming the file, when it cannot be read.
+    `suites_dir`: the suites/ the catalog's selections are checked against (the run's checkout)."""
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -157,7 +158,7 @@ def load_file(path: Path) -> Session:
     if not isinstance(doc, dict) or doc.get("schema") != SESSION_FILE_SCHEMA:
         raise SessionSetupError(f"--session-file {path}: not a gpuhil session (schema {SESSION_FILE_SCHEMA} expected)")
     try:
-        matrix = matrix_mod.load(doc["matrix"])
+        matrix = matrix_mod.load(doc["matrix"], suites_dir=suites_dir)
         fp_doc = {k: v for k, v in doc["fingerprint"].items() if k != "fingerprint_id"}
         fp = DeviceFingerprint(**fp_doc)
         caps = Capabilities(**_capabilities_fields(doc["capabilities"]))
