@@ -182,7 +182,7 @@ def run(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_gpuhil_gates_lists_the_new_kernel_with_its_own_refusal(checkout):
-    r = run(checkout, "-m", "gpuhil", "gates", "--sku", "h100")
+    r = run(checkout, "-m", "gpuhil", "gates", "--target-sku", "h100")
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stdout.splitlines() if "gpuhil-cute-scale c32" in x)
     assert "max cluster size" in line and "needs 32" in line, line

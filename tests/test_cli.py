@@ -34,19 +34,19 @@ def test_gates_all_has_every_catalog_sku():
 
 
 def test_gates_h20_refuses_clusters_with_the_probed_attribute():
-    table = json.loads(gpuhil("gates", "--sku", "h20", "--json").stdout)["h20"]["configs"]
+    table = json.loads(gpuhil("gates", "--target-sku", "h20", "--json").stdout)["h20"]["configs"]
     refused = [r for r in table if r["kernel"] == "cluster_reduce" and not r["supported"]]
     assert {r["cluster_n"] for r in refused} == {2, 4, 8, 16}
     assert all("CLUSTER_LAUNCH" in " ".join(r["reasons"]) for r in refused)
 
 
 def test_gates_human_table_explains():
-    r = gpuhil("gates", "--sku", "gb10")
+    r = gpuhil("gates", "--target-sku", "gb10")
     assert r.returncode == 0 and "cluster_n=16" in r.stdout and "max cluster size" in r.stdout
 
 
 def test_gates_unknown_sku_is_exit_2():
-    r = gpuhil("gates", "--sku", "x9000")
+    r = gpuhil("gates", "--target-sku", "x9000")
     assert r.returncode == 2 and "unknown SKU 'x9000'" in r.stderr
 
 
@@ -70,9 +70,9 @@ def test_run_on_a_cpu_machine_passes_and_writes_a_report(tmp_path):
     """)
     r = gpuhil("run", "--results-dir", str(root / "out"), cwd=root)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "PASS (1 passed, 0 failed, 0 errors, 1 skipped, 0 xfailed, 0 xpassed)" in r.stdout
+    assert "PASS: 1 passed, 0 failed, 0 errors, 1 skipped, 0 xfailed, 0 xpassed" in r.stdout
     report = (root / "out" / "report.md").read_text()
-    assert "**PASS (1 passed" in report and "| gates | 1 | 0 | 0 | 1 | 0 | 0 |" in report
+    assert "**PASS: 1 passed" in report and "| gates | 1 | 0 | 0 | 1 | 0 | 0 |" in report
     assert "| 1 | requires GPU: GPU: needs a CUDA device, probed none attached [probe] |" in report  # skips by reason
     assert json.loads((root / "out" / "probe.json").read_text())["gpu_present"] is False
     assert (root / "out" / "junit.xml").exists()
@@ -84,6 +84,6 @@ def test_run_exits_non_zero_on_a_real_failure(tmp_path):
             assert False
     """)
     r = gpuhil("run", "--results-dir", str(root / "out"), cwd=root)
-    assert r.returncode == 1 and "FAIL (0 passed, 1 failed" in r.stdout
+    assert r.returncode == 1 and "FAIL: 0 passed, 1 failed" in r.stdout
     report = (root / "out" / "report.md").read_text()
     assert "| `suites.gates.test_mini::test_broken` | failed | assert False |" in report

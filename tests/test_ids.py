@@ -58,12 +58,12 @@ def gpuhil(*args):
 
 
 @pytest.mark.parametrize("args, usage, message", [
-    (["probe", "--sku", ""], "usage: gpuhil probe", "gpuhil probe: error: argument --sku: SKU id '': empty"),
-    (["gates", "--sku", ""], "usage: gpuhil gates", "gpuhil gates: error: argument --sku: SKU id '': empty"),
+    (["probe", "--target-sku", ""], "usage: gpuhil probe", "gpuhil probe: error: argument --target-sku: SKU id '': empty"),
+    (["gates", "--target-sku", ""], "usage: gpuhil gates", "gpuhil gates: error: argument --target-sku: SKU id '': empty"),
     (["bench", "--emulate-sku", "", "argmax"], "usage: gpuhil bench",
      "gpuhil bench: error: argument --emulate-sku: SKU id '': empty"),
-    (["probe", "--sku", "../x"], "usage: gpuhil probe",
-     "gpuhil probe: error: argument --sku: SKU id '../x': not a safe identifier (letters, digits, '_', '.', '-', "
+    (["probe", "--target-sku", "../x"], "usage: gpuhil probe",
+     "gpuhil probe: error: argument --target-sku: SKU id '../x': not a safe identifier (letters, digits, '_', '.', '-', "
      "starting with a letter or digit, at most 64, no '..')"),
 ])
 def test_empty_or_unsafe_sku_options_are_usage_errors(args, usage, message):
@@ -73,7 +73,7 @@ def test_empty_or_unsafe_sku_options_are_usage_errors(args, usage, message):
 
 
 def test_probe_sku_credits_each_field_to_its_own_source():
-    out = {line.split()[0]: line for line in gpuhil("probe", "--sku", "h20_3e").stdout.splitlines()}
+    out = {line.split()[0]: line for line in gpuhil("probe", "--target-sku", "h20_3e").stdout.splitlines()}
     assert "'232c GH100 [H20 HBM3e]'" in out["pci_device_id"]
     assert "tokenspeed/issues/310 (Compute Capability: 9.0)" in out["cc"]
     assert "TileOPs/pull/1658 (HBM theoretical 4.80 TB/s)" in out["peak_dram_gbs"]

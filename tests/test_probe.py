@@ -143,7 +143,7 @@ def test_cli_probe_json_on_this_machine_exits_zero():
 
 @pytest.mark.parametrize("sku_id, smem, launch", [("gb10", 101376, True), ("h20", None, False)])
 def test_cli_probe_sku_prints_the_catalog_fingerprint(sku_id, smem, launch):
-    r = _cli("probe", "--sku", sku_id, "--json")
+    r = _cli("probe", "--target-sku", sku_id, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["synthetic"] is True and d["cluster_launch"] is launch
@@ -152,5 +152,5 @@ def test_cli_probe_sku_prints_the_catalog_fingerprint(sku_id, smem, launch):
 
 
 def test_cli_probe_unknown_sku_names_the_catalog():
-    r = _cli("probe", "--sku", "h999")
+    r = _cli("probe", "--target-sku", "h999")
     assert r.returncode == 2 and "unknown SKU 'h999'" in r.stderr and "h100" in r.stderr

@@ -56,7 +56,7 @@ def test_the_nightly_times_every_selection_and_publishes_the_dashboard():
     assert perf["strategy"]["matrix"]["sku"] == list(mx.skus)
     assert perf["runs-on"] == ["self-hosted", "${{ matrix.sku }}"]
     perf_run = "\n".join(s.get("run", "") for s in perf["steps"])
-    assert "gpuhil run --perf --sku \"${{ matrix.sku }}\" --require-gpu" in perf_run
+    assert "gpuhil run --perf --expect-sku \"${{ matrix.sku }}\" --require-gpu" in perf_run
     assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in perf["steps"])
 
     assert dash["needs"] == "perf" and dash["runs-on"] == "ubuntu-latest"

@@ -10,7 +10,6 @@ import sys
 from . import ids
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
-from .device.emulate import EmulationRefused
 from .device.probe import probe, software_fingerprint
 
 
@@ -33,17 +32,18 @@ def _sku_id(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _sku(mx: matrix_mod.Matrix, sku_id: str) -> matrix_mod.Sku:
+def _sku(mx: matrix_mod.Matrix, sku_id: str, flag: str) -> matrix_mod.Sku:
     try:
-        return mx.sku(sku_id)
-    except KeyError as exc:
-        print(f"gpuhil: {exc.args[0]}", file=sys.stderr)
+        return session_mod.catalog_sku(mx, sku_id, flag)
+    except session_mod.SessionSetupError as exc:
+        print(f"gpuhil: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def cmd_probe(args) -> int:
-    if args.sku is not None:
-        fp = session_mod.synthetic_fingerprint(_sku(_load_matrix(args.matrix), args.sku), software_fingerprint())
+    if args.target_sku is not None:
+        sku = _sku(_load_matrix(args.matrix), args.target_sku, "--target-sku")
+        fp = session_mod.synthetic_fingerprint(sku, software_fingerprint())
     else:
         fp = probe(args.device)
     if args.json:
@@ -71,8 +71,8 @@ def cmd_gates(args) -> int:
     from .report.gates import decision_table
 
     mx = _load_matrix(args.matrix)
-    if args.all or args.sku is not None:
-        skus = list(mx.skus.values()) if args.all else [_sku(mx, args.sku)]
+    if args.all or args.target_sku is not None:
+        skus = list(mx.skus.values()) if args.all else [_sku(mx, args.target_sku, "--target-sku")]
         software = software_fingerprint()
         if args.dsl_cuda:  # what-if: the same SKUs with another CuTe DSL native payload active
             software = dataclasses.replace(software, dsl_cuda=args.dsl_cuda)
@@ -122,8 +122,7 @@ def cmd_bench(args) -> int:
                                      f"({session.fingerprint.errors.get('gpu', 'no device')}); "
                                      "--from RESULTS renders a run made elsewhere")
         return bench.run(args, root, session, goal_list)
-    except (bench.BenchRefused, PerfInputError, ids.InvalidValue, session_mod.SessionSetupError,
-            EmulationRefused) as exc:
+    except (bench.BenchRefused, PerfInputError, ids.InvalidValue, *session_mod.SETUP_ERRORS) as exc:
         print(f"gpuhil bench: {exc}", file=sys.stderr)
         return 2
 
@@ -133,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", help="hardware_matrix.yaml (default: $GPUHIL_MATRIX or the repo's)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sp = sub.add_parser("probe", help="fingerprint this machine (or a catalog SKU with --sku)")
+    sp = sub.add_parser("probe", help="fingerprint this machine (or a catalog SKU with --target-sku)")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--sku", type=_sku_id, help="print the catalog's synthetic fingerprint of this SKU")
+    sp.add_argument("--target-sku", type=_sku_id, metavar="ID",
+                    help="print the fingerprint this catalog SKU would give, from its row (no device needed)")
     sp.add_argument("--device", type=int, default=0, help="CUDA device index")
     sp.set_defaults(fn=cmd_probe)
 
@@ -147,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sg = sub.add_parser("gates", help="decision table of every kernel config (CPU only)")
     g = sg.add_mutually_exclusive_group()
-    g.add_argument("--sku", type=_sku_id, help="decide for this catalog SKU")
-    g.add_argument("--all", action="store_true", help="decide for every catalog SKU")
+    g.add_argument("--target-sku", type=_sku_id, metavar="ID", help="decide as this catalog SKU (no device needed)")
+    g.add_argument("--all", action="store_true", help="decide as every catalog SKU")
     sg.add_argument("--dsl-cuda", metavar="VERSION",
-                    help="with --sku/--all: decide as if the CuTe DSL native payload were this CUDA version "
+                    help="with --target-sku/--all: decide as if the CuTe DSL native payload were this CUDA version "
                          "(e.g. 12.9, the payload of seed 002)")
     sg.add_argument("--json", action="store_true")
     sg.set_defaults(fn=cmd_gates)
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Runs `pytest suites/SUITE -m perf --perf` and renders the table and the goals "
                                     "(baselines/goals.yaml) from the rows it wrote; --from renders an earlier run.")
     sb.add_argument("suite", nargs="?", metavar="SUITE", help="a folder under suites/: argmax, fp8_grouped_gemm, nvfp4_moe")
-    sb.add_argument("--emulate-sku", type=_sku_id, help="dispatch within a catalog SKU's limits (ISA unchanged)")
+    sb.add_argument("--emulate-sku", type=_sku_id, metavar="ID", help="dispatch within a catalog SKU's limits (ISA unchanged)")
     sb.add_argument("-k", metavar="EXPR", help="only the perf cases pytest -k EXPR selects")
     sb.add_argument("--results-dir", help="where the rows go, new or empty (default: results/bench-<time>-<suite>)")
     sb.add_argument("--from", dest="from_", metavar="RESULTS",
@@ -191,21 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
     add_dashboard_commands(sub)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
-    sr.add_argument("--results-dir", help="default: results/<timestamp>-<sku>")
-    sr.add_argument("--emulate-sku", help="cap this GPU at a catalog SKU's limits")
-    sr.add_argument("--tier", choices=("default", "full"), default=None)
+    sr.add_argument("--results-dir", help="a new or empty folder (default: results/<timestamp>-<label>)")
+    sr.add_argument("--emulate-sku", type=_sku_id, metavar="ID",
+                    help="cap this GPU's limits at a catalog SKU's and run that SKU's selection (ISA unchanged)")
+    sr.add_argument("--target-sku", type=_sku_id, metavar="ID",
+                    help="decide as this catalog SKU and run its selection, no device needed (gates, AOT)")
+    sr.add_argument("--expect-sku", type=_sku_id, metavar="ID",
+                    help="the catalog SKU this runner must be (exit 2 when the probe disagrees)")
+    sr.add_argument("--tier", choices=("default", "full"), default=None,
+                    help="default: slow cases left out; full: everything the selection lists (default: its tier)")
     sr.add_argument("--perf", action="store_true", help="also time perf cases")
-    sr.add_argument("--sku", help="the catalog SKU this runner must be (exit 2 when the probe disagrees)")
     sr.add_argument("--require-gpu", action="store_true",
-                    help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1; the ci/ workflows set it)")
+                    help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1/true/yes/on; the ci/ workflows set it)")
     sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     sr.set_defaults(fn=cmd_run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    return args.fn(args)
+    args.argv = argv  # the invocation, as `gpuhil run` records it in its report
+    try:
+        return args.fn(args)
+    except BrokenPipeError:  # `gpuhil ... | head`: the reader stopped early
+        from .supervise import silence_stdout
+
+        silence_stdout()
+        print("gpuhil: stdout was closed before the output ended (broken pipe)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpuhil: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

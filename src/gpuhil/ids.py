@@ -93,3 +93,19 @@ def env_id(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """An environment variable that becomes a path component: unset, or a safe identifier."""
     value = env_value(name, environ)
     return None if value is None else check_id(value, f"${name}")
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """A yes/no environment variable: unset is no; 1/true/yes/on and 0/false/no/off (any case) are
+    read; anything else is refused, so a typo never silently turns a check off."""
+    value = env_value(name, environ)
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word in TRUE_WORDS | FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise InvalidValue(f"${name}={value!r}: not a yes/no value (1/true/yes/on or 0/false/no/off)")

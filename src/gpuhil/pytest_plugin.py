@@ -3,13 +3,18 @@
 Loaded by the repo's conftest.py. Test bodies never gate themselves: a kernel config's Requirements
 arrive as a `requires` marker (Requirements, or a callable taking the session's Capabilities, e.g. a
 provider's requirements for a problem) and are decided here by `Session.verdict`, whose hardware part
-is `gating.check`, the function dispatch uses. Each process (xdist workers too) builds its own session
-from the same options; nothing about the device is kept in module state or the environment.
+is `gating.check`, the function dispatch uses.
+
+The session comes from `--session-file` (what `gpuhil run` built once: the controller and every xdist
+worker load it, no process probes again), else each process builds it from the same options
+(`--emulate-sku`, `--target-sku`, `--matrix`). `--selection ID` keeps, of suites/, what that SKU's
+runner runs (tests outside suites/ named on the command line stay); `--tier` is explicit, or the
+selection's, or read from `-m` for an interactive `pytest -m h100`. Nothing about the device is kept
+in module state or the environment.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -19,7 +24,6 @@ from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
 from . import ids, isolation
-from .device.emulate import EmulationRefused
 from .gating import Requirements
 
 CTX = pytest.StashKey["session_mod.Session"]()
@@ -32,7 +36,9 @@ MERGED = pytest.StashKey["Path"]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("gpuhil")
     g.addoption("--emulate-sku", metavar="ID", help="cap this GPU's resource limits at a catalog SKU's (ISA unchanged)")
-    g.addoption("--target-sku", metavar="ID", help="reason CPU-side as this catalog SKU (gates, AOT targets)")
+    g.addoption("--target-sku", metavar="ID", help="decide as this catalog SKU, no device needed (gates, AOT targets)")
+    g.addoption("--session-file", metavar="PATH", help="the session `gpuhil run` built (session.json): load it, never probe")
+    g.addoption("--selection", metavar="ID", help="keep, of suites/, the catalog selection of this SKU's runner")
     g.addoption("--perf", action="store_true", help="run perf-marked cases and record them")
     g.addoption("--results-dir", metavar="DIR", help="where perf rows and run artefacts go")
     g.addoption("--tier", choices=("default", "full"), help="default: slow cases deselected; full: everything")
@@ -44,15 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
     results_dir = config.getoption("--results-dir")
     isolation.register(config, Path(results_dir) if results_dir else None)  # pins a worker's GPU first
     try:
-        path = (config.getoption("--matrix") or ids.env_value("GPUHIL_MATRIX")
-                or Path(config.rootpath) / matrix_mod.MATRIX_FILE)
-        mx = matrix_mod.load(path)
-        emulate = ids.option_value(config.getoption("--emulate-sku"), "--emulate-sku")
-        target = ids.option_value(config.getoption("--target-sku"), "--target-sku")
-        ctx = session_mod.build(mx, emulate=emulate, target=target)
-    except (matrix_mod.MatrixError, session_mod.SessionSetupError, EmulationRefused, ids.InvalidValue) as exc:
+        ctx = _session(config)
+        _check_selection(config.getoption("--selection"), ctx.matrix)
+    except (matrix_mod.MatrixError, ids.InvalidValue, *session_mod.SETUP_ERRORS) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
+    mx = ctx.matrix
     if config.getoption("--perf"):
         from .perf.recorder import PerfRecorder, new_run_id
 
@@ -67,6 +70,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{marker}: in the selection of a SKU the catalog tags '{marker}'")
 
 
+def _session(config: pytest.Config) -> session_mod.Session:
+    session_file = config.getoption("--session-file")
+    if session_file is not None:
+        given = [f for f in ("--emulate-sku", "--target-sku", "--matrix") if config.getoption(f) is not None]
+        if given:
+            raise session_mod.SessionSetupError(f"--session-file carries the session: leave out {', '.join(given)}")
+        return session_mod.load_file(Path(session_file), suites_dir=Path(config.rootpath) / "suites")
+    path = (config.getoption("--matrix") or ids.env_value("GPUHIL_MATRIX")
+            or Path(config.rootpath) / matrix_mod.MATRIX_FILE)
+    return session_mod.build(matrix_mod.load(path), emulate=config.getoption("--emulate-sku"),
+                             target=config.getoption("--target-sku"))
+
+
+def _check_selection(selection: str | None, mx) -> None:
+    if selection is not None and selection not in mx.selections:
+        raise session_mod.SessionSetupError(f"--selection: the catalog {mx.path} has no selection '{selection}' "
+                                            f"(it has: {', '.join(mx.selections)})")
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return config.stash[CTX].header_lines()
 
@@ -75,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ctx = config.stash[CTX]
     facts = ctx.caps.facts()
     keep, dropped = [], []
-    tier = config.getoption("--tier") or _tier_from_markexpr(config.getoption("-m"), ctx.matrix)
+    tier = _tier(config, ctx.matrix)
     default_timeouts = not (config.getoption("timeout", None) or config.getini("timeout"))
     for item in items:
         case = identify(item)
@@ -94,9 +116,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             dropped.append(item)
         else:
             keep.append(item)
+    selection = config.getoption("--selection")
+    if selection is not None:
+        keep, outside = _split_by_selection(keep, selection)
+        dropped += outside
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _split_by_selection(items: list[pytest.Item], selection: str) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """Cases of suites/ outside the selection (they lack its SKU marker) apart from the rest."""
+    inside, outside = [], []
+    for item in items:
+        out = identify(item).suite is not None and item.get_closest_marker(selection) is None
+        (outside if out else inside).append(item)
+    return inside, outside
 
 
 # Seconds a test may take before it is cut (pytest-timeout; `@pytest.mark.timeout` or --timeout win).
@@ -109,9 +144,17 @@ def _tier_timeout(item: pytest.Item, tier: str) -> int:
     return TIER_TIMEOUTS["perf" if item.get_closest_marker("perf") else tier]
 
 
+def _tier(config: pytest.Config, mx) -> str:
+    """`--tier` when given (`gpuhil run` always gives it), else the `--selection`'s own tier, else
+    what an interactive `-m` asks for."""
+    selection = config.getoption("--selection")
+    return config.getoption("--tier") or (mx.selections[selection].tier if selection else
+                                          _tier_from_markexpr(config.getoption("-m"), mx))
+
+
 def _tier_from_markexpr(expr: str, mx) -> str:
-    """`-m <sku, arch or catalog marker>` asks for those runners' lists, whose own tiers then apply; anything else
-    (`-m gpu`, `-m "not perf"`) keeps the default tier."""
+    """Interactive runs only: `-m <sku, arch or catalog marker>` asks for those runners' lists, whose own
+    tiers then apply; anything else (`-m gpu`, `-m "not perf"`) keeps the default tier."""
     names = set(mx.skus) | set(matrix_mod.ARCH_MARKERS) | {m for sku in mx.skus.values() for m in sku.markers}
     return "full" if expr and names & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr)) else "default"
 

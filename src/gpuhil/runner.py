@@ -1,13 +1,28 @@
-"""`gpuhil run`: the main job. Probe, pick this machine's selection, run pytest, write a report.
+"""`gpuhil run`: the main job. Build the session once, run its selection in pytest, record the run.
 
-Tests always run in pytest-xdist workers (one per GPU, at least one), so a test that crashes or hangs
-fails alone (gpuhil.isolation). Nothing reports green without having run. Exit status:
-- 0: tests ran and none failed (skips and known-issue xfails are not failures);
-- 1: a test failed, errored, crashed or timed out, or no test ran at all;
-- 2: the runner is not what it was asked to be: a GPU was expected (`--sku`, `--require-gpu` or
-  GPUHIL_REQUIRE_GPU=1) and none was found, or the probed device is not the requested SKU;
-- pytest's own code when the harness itself could not run (usage 4, internal error 3).
-report.md and junit.xml are written in every case.
+The session (probe, catalog row, emulation or target: gpuhil.session.build) is built here, once, and
+refused here: an unknown SKU id, contradicting options, emulation without a GPU, a device that is not
+the `--expect-sku` SKU, no GPU when one is required. It is written to the results folder
+(session.json) and handed to pytest as `--session-file`, with the selection and tier as explicit
+options; the pytest controller and its xdist workers load it instead of probing again (each worker
+still pins its own GPU first).
+
+The selection is the catalog's list for the SKU the session acts as: the emulated or target SKU,
+else the device's own. The results folder is labelled the same way: `<stamp>-<device sku>`,
+`<stamp>-<device sku>-as-<emulated sku>` (the machine label perf baselines and the history use) or
+`<stamp>-<device sku>-target-<target sku>`; `cpu` without a GPU, `unknown` for an uncatalogued one.
+
+Nothing is written until everything that can refuse the run has been checked; a results folder is new
+or empty (one folder, one run), and every file is written whole (temp + rename). Tests always run in
+pytest-xdist workers (one per GPU, at least one), so a test that crashes or hangs fails alone
+(gpuhil.isolation); pytest runs as its own process group, so SIGINT/SIGTERM reach it and its workers
+and none outlives the run (gpuhil.supervise). The verdict, the exit status and run.json:
+- PASS, 0: tests ran and none failed (skips and known-issue xfails are not failures);
+- FAIL, 1: a test failed, errored, crashed or timed out, or no test ran at all;
+- RUNNER ERROR, 2: the run was refused (see above), one line on stderr; report.md says why when a
+  results folder could be made;
+- HARNESS ERROR, pytest's own code: the harness itself could not run (usage 4, internal error 3);
+- INTERRUPTED, 130 (SIGINT) or 143 (SIGTERM): report.md and junit.xml are still written.
 """
 
 from __future__ import annotations
@@ -15,116 +30,266 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
+import re
+import shlex
+import signal
 import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from . import ids, session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
+from .device.probe import probe
+from .perf.recorder import RUN_ID_ENV, new_run_id
 from .report import run_report
+from .supervise import Ended, Interrupted, Supervisor, silence_stdout
 
 REQUIRE_GPU_ENV = "GPUHIL_REQUIRE_GPU"
 MAX_WORKER_RESTARTS = 1000  # every crash costs one test; never give up the rest of the run
+RUN_RECORD_SCHEMA = 1
+# pytest options the runner sets itself: given again after `--` they would take its place (a second
+# --junitxml leaves the report without its junit.xml), so they are refused with what to use instead.
+RUNNER_OPTIONS = {
+    "--junitxml": "the runner writes RESULTS/junit.xml and builds the report from it",
+    "--junit-xml": "the runner writes RESULTS/junit.xml and builds the report from it",
+    "--results-dir": "use gpuhil run --results-dir", "--session-file": "the runner writes it",
+    "--selection": "the runner passes the session's selection", "--tier": "use gpuhil run --tier",
+    "--emulate-sku": "use gpuhil run --emulate-sku", "--target-sku": "use gpuhil run --target-sku",
+    "--matrix": "use gpuhil --matrix", "--perf": "use gpuhil run --perf",
+}
 
 
-def repo_root() -> Path:
-    mx = matrix_mod.default_path()
-    if not (mx.parent / "suites").is_dir():
-        raise SystemExit(f"gpuhil run: no suites/ beside {mx}; run it from a gpuhil checkout")
-    return mx.parent
+class Refused(Exception):
+    """The run cannot start: one line, exit 2."""
 
 
-def pytest_command(sku_id: str | None, results: Path, args) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", "suites", f"--junitxml={results / 'junit.xml'}",
-           f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
-    if sku_id:
-        cmd += ["-m", sku_id]  # the SKU's selection, turned into this marker by the plugin
-    if args.tier:
-        cmd += ["--tier", args.tier]
-    if args.emulate_sku:
-        cmd += ["--emulate-sku", args.emulate_sku]
-    if args.perf:
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # PASS, FAIL, HARNESS ERROR, RUNNER ERROR, INTERRUPTED
+    detail: str
+    exit_code: int
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+def checkout_root(start: Path) -> Path:
+    """The gpuhil checkout the run's suites come from: the nearest folder at or above `start` that
+    holds suites/ and conftest.py (the catalog may live elsewhere: --matrix, $GPUHIL_MATRIX)."""
+    for d in (start, *start.parents):
+        if (d / "suites").is_dir() and (d / "conftest.py").is_file():
+            return d
+    raise Refused(f"no gpuhil checkout (a folder holding suites/ and conftest.py) at or above {start}: "
+                  "run it from a checkout")
+
+
+def check_pytest_args(args: list[str]) -> list[str]:
+    extra = [a for a in args if a != "--"]
+    for a in extra:
+        for opt, instead in RUNNER_OPTIONS.items():
+            if a == opt or a.startswith(opt + "="):
+                raise Refused(f"pytest option {opt} after --: the runner sets it itself ({instead})")
+    return extra
+
+
+def check_results_dir(path: Path) -> None:
+    """A results folder holds one run: new, or empty. Checked before anything is written."""
+    if path.exists() and not path.is_dir():
+        raise Refused(f"--results-dir {path}: is a file, not a folder")
+    if path.is_dir():
+        held = sorted(p.name for p in path.iterdir())
+        if held:
+            raise Refused(f"--results-dir {path}: not empty (holds {', '.join(held[:3])}"
+                          f"{', ...' if len(held) > 3 else ''}): a results folder holds one run, give a new one")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise Refused(f"--results-dir {path}: {parent} is a file, not a folder")
+            break
+
+
+def make_results_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Refused(f"results folder {path}: cannot create it ({exc.strerror or exc})") from None
+    if any(path.iterdir()):  # filled since it was checked: another run took it
+        raise Refused(f"results folder {path}: another run wrote into it first")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise Refused(f"results folder {path}: not writable")
+
+
+def device_label(fp, sku) -> str:
+    return sku.id if sku else ("cpu" if not fp.gpu_present else "unknown")
+
+
+def folder_label(session: session_mod.Session) -> str:
+    label = device_label(session.fingerprint, session.sku)
+    if session.caps.emulated_sku:
+        return f"{label}-as-{session.caps.emulated_sku}"
+    if session.target_sku:
+        return f"{label}-target-{session.target_sku.id}"
+    return label
+
+
+def pytest_command(session_file: Path, selection: str | None, tier: str, results: Path, perf: bool,
+                   extra: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "pytest", "suites", f"--session-file={session_file}",
+           f"--junitxml={results / 'junit.xml'}", f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
+    if selection:
+        cmd.append(f"--selection={selection}")
+    cmd.append(f"--tier={tier}")
+    if perf:
         cmd.append("--perf")
-    if getattr(args, "matrix", None):
-        cmd += ["--matrix", str(args.matrix)]
+    if sys.stdout.isatty():  # its output passes through the runner (gpuhil.supervise): keep the colours
+        cmd.append("--color=yes")
     # One worker per GPU, and one even without: the controller must outlive a test that kills its process.
     cmd += ["-n", str(max(1, len(visible_gpus(os.environ)))), f"--max-worker-restart={MAX_WORKER_RESTARTS}"]
-    extra = [a for a in (args.pytest_args or []) if a != "--"]
     return cmd + extra
 
 
-def runner_problem(requested: str | None, require_gpu: bool, session) -> str | None:
-    """Why this machine is not the runner it was asked to be, or None."""
-    fp = session.fingerprint
-    if (requested or require_gpu) and not fp.gpu_present:
-        why = f"--sku {requested}" if requested else f"--require-gpu / {REQUIRE_GPU_ENV}=1"
-        return f"this runner expects a GPU ({why}) but the probe found none: {fp.errors.get('gpu', 'no device')}"
-    if requested and (session.sku is None or session.sku.id != requested):
-        found = session.sku.id if session.sku else "no catalog row"
-        return (f"this runner was asked to be {requested} but the probed device is {fp.name} "
-                f"(PCI {fp.pci_device_id}, cc {fp.cc}): {found}")
-    return None
-
-
 def run_main_job(args) -> int:
-    try:
-        root = repo_root()
-        mx = matrix_mod.load(args.matrix or matrix_mod.default_path())
-        for flag, value in (("--sku", args.sku), ("--emulate-sku", args.emulate_sku)):
-            ids.option_value(value, flag)
-    except (matrix_mod.MatrixError, ids.InvalidValue) as exc:
-        print(f"gpuhil run: {exc}", file=sys.stderr)
-        return 2
-    if args.sku is not None and args.sku not in mx.skus:
-        print(f"gpuhil run: unknown SKU '{args.sku}' (catalog {mx.path} has: {', '.join(mx.skus)})", file=sys.stderr)
-        return 2
-    session = session_mod.build(mx)
-    fp, sku = session.fingerprint, session.sku
+    started = _now()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = sku.id if sku else ("cpu" if not fp.gpu_present else "unknown")
-    results = Path(args.results_dir or root / "results" / f"{stamp}-{label}")
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "probe.json").write_text(json.dumps(fp.to_dict(), indent=2, default=str))
-    facts = [f"device: {fp.summary()}", f"fingerprint: {fp.fingerprint_id}",
-             f"software: torch {fp.torch}, cutlass-dsl {fp.cutlass_dsl} (payload CUDA {fp.dsl_cuda}), "
-             f"driver {fp.driver_version}, git {fp.git_sha}",
-             f"catalog SKU: {sku.id if sku else 'none'}"]
-    problem = runner_problem(args.sku, args.require_gpu or os.environ.get(REQUIRE_GPU_ENV) == "1", session)
-    if problem:
-        _write(results, run_report.render(run_report.RunSummary(), title=f"gpuhil run {stamp}", facts=facts,
-                                          verdict=f"RUNNER ERROR: {problem}", matrix=mx))
-        print(f"gpuhil run: {problem}", file=sys.stderr)
-        return 2
-    sku_id = sku.id if sku else None  # every catalog SKU has a selection: the defaults and its deltas
-    cmd = pytest_command(sku_id, results, args)
-    print(f"gpuhil run: {fp.summary()}")
-    print(f"gpuhil run: selection: {sku_id or 'default tier of every suite (no catalog selection for this machine)'}")
-    print("gpuhil run: " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=root)
-    summary = run_report.summarize(results)
-    verdict, code = _verdict(rc, summary)
-    facts += [f"selection: {sku_id or 'default'}", f"command: `{' '.join(cmd)}`"]
-    perf_lines = _perf_lines(results) if args.perf else []
-    text = run_report.render(summary, title=f"gpuhil run {stamp}", facts=facts, verdict=verdict, matrix=mx,
-                             perf_lines=perf_lines)
-    _write(results, text)
-    print(f"gpuhil run: {verdict}")
-    print(f"gpuhil run: report {results / 'report.md'}, junit {results / 'junit.xml'}")
-    return code
+    invocation = "gpuhil " + shlex.join(getattr(args, "argv", None) or ["run"])
+    with Supervisor() as supervisor:
+        try:
+            return _main_job(args, supervisor, started, stamp, invocation)
+        except Refused as exc:
+            print(f"gpuhil run: {exc}", file=sys.stderr)
+            return 2
+        except Interrupted as exc:  # before a results folder was made
+            print(f"gpuhil run: interrupted by {exc} before the tests started; nothing was written", file=sys.stderr)
+            return 128 + exc.signum
 
 
-def _verdict(rc: int, s: run_report.RunSummary) -> tuple[str, int]:
+def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation: str) -> int:
+    # Everything that can refuse the run, before anything is written.
+    root = checkout_root(Path.cwd().resolve())
+    extra = check_pytest_args(args.pytest_args or [])
+    try:
+        require_gpu = "--require-gpu" if args.require_gpu else (
+            f"{REQUIRE_GPU_ENV}={os.environ[REQUIRE_GPU_ENV]}" if ids.env_flag(REQUIRE_GPU_ENV) else None)
+        run_id = ids.env_id(RUN_ID_ENV) or new_run_id()  # pytest inherits it: its perf rows carry it
+        mx_path = args.matrix or ids.env_value("GPUHIL_MATRIX") or root / matrix_mod.MATRIX_FILE
+    except ids.InvalidValue as exc:
+        raise Refused(str(exc)) from None
+    try:
+        mx = matrix_mod.load(mx_path, suites_dir=root / "suites")
+    except matrix_mod.MatrixError as exc:
+        raise Refused(str(exc).replace("\n", "; ")) from None
+    explicit = Path(args.results_dir).resolve() if args.results_dir else None
+    if explicit is not None:
+        check_results_dir(explicit)
+    fp = probe()
+    try:
+        session = session_mod.build(mx, emulate=args.emulate_sku, target=args.target_sku, expect=args.expect_sku,
+                                    require_gpu=require_gpu, fingerprint=fp)
+    except session_mod.SETUP_ERRORS as exc:
+        session, refusal = None, str(exc)
+    device_row = session.sku if session else session_mod.catalog_row(mx, fp)
+    label = folder_label(session) if session else device_label(fp, device_row)
+    results = explicit or root / "results" / f"{stamp}-{label}"
+    check_results_dir(results)
+    make_results_dir(results)
+
+    # From here on the run is recorded, whatever happens: a stop signal now ends it as INTERRUPTED.
+    supervisor.defer()
+    write_atomic(results / "probe.json", json.dumps(fp.to_dict(), indent=2, default=str))
+    if session is None:
+        record = _Record(results, run_id, started, stamp, mx, device_row, args.emulate_sku,
+                         args.target_sku, [f"command: {run_report.code(invocation)}"])
+        print(f"gpuhil run: {refusal}", file=sys.stderr)
+        return record.finish(Verdict("RUNNER ERROR", refusal, 2), run_report.RunSummary())
+    selection = session.selection_id
+    tier = args.tier or (mx.selections[selection].tier if selection else "default")
+    session_file = results / "session.json"
+    write_atomic(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
+    cmd = pytest_command(session_file, selection, tier, results, args.perf, extra)
+    facts = f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}"
+    record = _Record(results, run_id, started, stamp, mx, device_row, session.caps.emulated_sku,
+                     session.target_sku.id if session.target_sku else None,
+                     session.header_lines(prefix="") + [facts, f"command: {run_report.code(invocation)}",
+                                                        f"pytest: {run_report.code(shlex.join(cmd))}"])
+    _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}", "gpuhil run: " + shlex.join(cmd))
+    ended = supervisor.run(cmd, root)
+    try:
+        summary = run_report.summarize(results)
+    except (ET.ParseError, ValueError, OSError) as exc:  # a file pytest or a worker left half written
+        detail = f"pytest exit {ended.returncode}, its results are unreadable ({exc})".splitlines()[0]
+        return record.finish(Verdict("HARNESS ERROR", detail, 3), run_report.RunSummary())
+    verdict = _verdict(ended, summary, session.attached)
+    if verdict.kind == "INTERRUPTED" and not (results / "junit.xml").exists():
+        write_atomic(results / "junit.xml", _interrupted_junit(verdict.detail, started))
+    return record.finish(verdict, summary, _perf_lines(results) if args.perf else [])
+
+
+@dataclass
+class _Record:
+    """report.md, run.json (written last: the run's record) and the last lines on stdout."""
+
+    results: Path
+    run_id: str
+    started: str
+    stamp: str
+    matrix: matrix_mod.Matrix
+    device_sku: matrix_mod.Sku | None
+    emulated_sku: str | None
+    target_sku: str | None
+    lines: list[str]  # the report's header: the session's own lines, then the run's
+
+    def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = ()) -> int:
+        text = run_report.render(summary, title=f"gpuhil run {self.stamp}", lines=self.lines, verdict=str(verdict),
+                                 matrix=self.matrix, perf_lines=perf_lines)
+        write_atomic(self.results / "report.md", text)
+        junit = (self.results / "junit.xml").exists()
+        write_atomic(self.results / "run.json", json.dumps({
+            "schema": RUN_RECORD_SCHEMA, "run_id": self.run_id, "verdict": verdict.kind, "detail": verdict.detail,
+            "exit_code": verdict.exit_code, "sku": self.device_sku.id if self.device_sku else None,
+            "emulated_sku": self.emulated_sku, "target_sku": self.target_sku, "started": self.started,
+            "finished": _now(), "junit": junit,
+        }, indent=2) + "\n")
+        _append_step_summary(text)
+        junit_line = f"junit {self.results / 'junit.xml'}" if junit else "no junit.xml (pytest wrote none)"
+        _say(f"gpuhil run: {verdict}",
+             f"gpuhil run: report {self.results / 'report.md'}, record {self.results / 'run.json'}, {junit_line}")
+        return verdict.exit_code
+
+
+def _verdict(ended: Ended, s: run_report.RunSummary, attached: bool) -> Verdict:
     counts = ", ".join(f"{v} {k}" for k, v in s.totals.items())
+    rc = ended.returncode
+    if ended.signum is not None:
+        return Verdict("INTERRUPTED", f"{signal.Signals(ended.signum).name} stopped the run; what finished: {counts}",
+                       128 + ended.signum)
+    if rc < 0:
+        return Verdict("HARNESS ERROR", f"pytest ended by {signal.Signals(-rc).name} ({counts})", 3)
     if rc not in (0, 1, 5):
-        return f"HARNESS ERROR (pytest exit {rc}): {counts}", rc
+        return Verdict("HARNESS ERROR", f"pytest exit {rc}{_why(ended.stderr_tail)} ({counts})", rc)
     if s.ran == 0:
-        return f"FAIL: no test ran ({counts}): nothing was verified on this runner", 1
+        return Verdict("FAIL", f"no test ran ({counts}): nothing was verified on this runner", 1)
     if s.crashes:
-        return f"FAIL: {len(s.crashes)} test(s) crashed or timed out ({counts})", 1
+        return Verdict("FAIL", f"{len(s.crashes)} test(s) crashed or timed out ({counts})", 1)
     if rc == 1 or s.totals["failed"] or s.totals["errors"] or s.totals["xpassed"]:
-        return f"FAIL ({counts})", 1
-    return f"PASS ({counts})", 0
+        return Verdict("FAIL", counts, 1)
+    scope = "" if attached else "; no device in this session: only gates, AOT compiles and host checks ran"
+    return Verdict("PASS", counts + scope, 0)
+
+
+def _why(stderr_tail: tuple[str, ...]) -> str:
+    said = [line.strip() for line in stderr_tail if line.strip()]
+    errors = [line for line in said if re.search(r"(^|\s)error:", line, re.IGNORECASE)]
+    return f": {(errors or said)[-1][:300]}" if said else ""
+
+
+def _interrupted_junit(detail: str, started: str) -> str:
+    """The junit.xml of a run stopped before pytest wrote one: one error that says so."""
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="pytest" errors="1" failures="0" '
+            f'skipped="0" tests="1" time="0" timestamp={quoteattr(started)}><testcase classname="gpuhil.run" '
+            f'name="interrupted" time="0"><error message={quoteattr(detail)} /></testcase></testsuite></testsuites>\n')
 
 
 def _perf_lines(results: Path) -> list[str]:
@@ -135,9 +300,30 @@ def _perf_lines(results: Path) -> list[str]:
     return perf_summary(results)
 
 
-def _write(results: Path, text: str) -> None:
-    (results / "report.md").write_text(text)
+def write_atomic(path: Path, text: str) -> None:
+    """`text` into `path` whole or not at all: a killed runner leaves the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _append_step_summary(text: str) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a") as f:
             f.write(text)
+
+
+def _say(*lines: str) -> None:
+    """Progress on stdout; a reader that went away (`gpuhil run | head`) must not stop the run."""
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,15 +1,28 @@
 """The one place capabilities are built: probe -> catalog match -> capabilities (emulated or targeted).
 
-`build` is used by the pytest plugin, `gpuhil run`, `gpuhil gates` and the benchmarks, so all of them
-say the same thing about the same machine. Kernels take capabilities as an argument; a user calling a
+`build` is used by `gpuhil run`, the pytest plugin, `gpuhil gates` and the benchmarks, so all of them
+say the same thing about the same machine, and it refuses what cannot be one (unknown SKU ids,
+emulation without a GPU, contradicting options). `gpuhil run` builds the session once and hands it
+to pytest as a file (`to_dict` / `load_file`): the controller and its xdist workers decide on the
+same session instead of probing again. Kernels take capabilities as an argument; a user calling a
 kernel directly gets `device.current.device_capabilities()`: this device as probed, never emulated, never from an
 environment variable.
+
+The options that name a catalog SKU mean one thing in every command and in the plugin:
+`--target-sku ID` decides as that SKU (no device needed), `--expect-sku ID` refuses a runner whose
+device is not that SKU, `--emulate-sku ID` caps this GPU's limits at that SKU's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from . import ids
+from .catalog import matrix as matrix_mod
 from .catalog.matrix import Matrix, Sku
 from .device import torch_facts
 from .device.capabilities import Capabilities
@@ -19,9 +32,28 @@ from .device.emulate import emulate as emulate_caps
 from .device.probe import DeviceFingerprint, probe
 from .gating import Requirements, Verdict, gate
 
+SESSION_FILE_SCHEMA = 1
+
 
 class SessionSetupError(ValueError):
-    """Options that contradict each other or name something the catalog does not have."""
+    """Options that contradict each other, name something the catalog does not have, or ask for a
+    device this machine is not."""
+
+
+# What `build` and `load_file` refuse with: one line each, a usage error (exit 2) for every caller.
+SETUP_ERRORS = (SessionSetupError, EmulationRefused)
+
+
+def catalog_sku(matrix: Matrix, value: str | None, flag: str) -> Sku:
+    """The catalog row an option (`--target-sku`, `--expect-sku`, `--emulate-sku`) names: the one
+    check every command and the plugin apply, refusing in one line that lists the known ids."""
+    try:
+        ids.option_value(value, flag)
+    except ids.InvalidValue as exc:
+        raise SessionSetupError(str(exc)) from None
+    if value not in matrix.skus:
+        raise SessionSetupError(f"{flag}: unknown SKU '{value}' (catalog {matrix.path} has: {', '.join(matrix.skus)})")
+    return matrix.skus[value]
 
 
 @dataclass(frozen=True)
@@ -38,37 +70,65 @@ class Session:
         """The test gate for `req` in this session."""
         return gate(req, self.caps, self.attached)
 
-    def header_lines(self) -> list[str]:
+    @property
+    def selection_id(self) -> str | None:
+        """The catalog selection a runner in this session runs: that of the SKU it acts as (the
+        emulated or target SKU), else the device's own; None when the catalog has none for it."""
+        acting = self.caps.emulated_sku or next((s.id for s in (self.target_sku, self.sku) if s), None)
+        return acting if acting in self.matrix.selections else None
+
+    def header_lines(self, prefix: str = "gpuhil: ") -> list[str]:
+        """What this session is, for pytest's header and the run report."""
         fp = self.fingerprint
-        lines = [f"gpuhil: {fp.summary()} [fingerprint {fp.fingerprint_id}]"]
+        lines = [f"{fp.summary()} [fingerprint {fp.fingerprint_id}]"]
         if fp.gpu_present:
             match = f"{self.sku.id} ({self.sku.name})" if self.sku else "none (unknown device: runs from its probe alone)"
-            lines.append(f"gpuhil: catalog match: {match}")
-        lines.append(f"gpuhil: software: torch {fp.torch} (CUDA {fp.cuda_runtime}), cutlass-dsl {fp.cutlass_dsl} "
+            lines.append(f"catalog SKU: {match}")
+        lines.append(f"software: torch {fp.torch} (CUDA {fp.cuda_runtime}), cutlass-dsl {fp.cutlass_dsl} "
                      f"(payload CUDA {fp.dsl_cuda}), ptxas {fp.ptxas}, driver {fp.driver_version}, git {fp.git_sha}")
         if self.caps.emulated_sku:
-            lines.append(f"gpuhil: EMULATING {self.caps.emulated_sku}: {self.caps.describe()}")
-            lines += [f"gpuhil:   {n}" for n in self.caps.emulation_notes]
+            lines.append(f"EMULATING {self.caps.emulated_sku}: {self.caps.describe()}")
+            lines += [f"  {n}" for n in self.caps.emulation_notes]
         if self.target_sku:
-            lines.append(f"gpuhil: TARGET {self.target_sku.id}: reasoning with its catalog row: {self.caps.describe()}")
+            lines.append(f"TARGET {self.target_sku.id}: reasoning with its catalog row: {self.caps.describe()}")
+        if not self.attached:
+            lines.append("no device in this session: only gates, AOT compiles and host checks run")
         for d in self.drift:
-            lines.append(f"gpuhil: DRIFT vs catalog: {d}")
-        return lines
+            lines.append(f"DRIFT vs catalog: {d}")
+        return [prefix + line for line in lines]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The session as `load_file` reads it back (JSON types only)."""
+        return {
+            "schema": SESSION_FILE_SCHEMA, "matrix": str(Path(self.matrix.path).resolve()),
+            "fingerprint": self.fingerprint.to_dict(), "sku": self.sku.id if self.sku else None,
+            "emulated_sku": self.caps.emulated_sku, "target_sku": self.target_sku.id if self.target_sku else None,
+            "attached": self.attached, "capabilities": _jsonable(dataclasses.asdict(self.caps)),
+            "drift": list(self.drift),
+        }
 
 
-def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = None,
-          fingerprint: DeviceFingerprint | None = None) -> Session:
-    """Probe (unless `fingerprint` is given) and decide this session's capabilities."""
-    if emulate and target:
+def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = None, expect: str | None = None,
+          require_gpu: str | None = None, fingerprint: DeviceFingerprint | None = None) -> Session:
+    """Probe (unless `fingerprint` is given) and decide this session's capabilities, or refuse
+    (SETUP_ERRORS): every option is checked before the probe, the device against them after it.
+    `require_gpu` names what asked for a GPU (an option, a variable), None when nothing did."""
+    if emulate is not None and target is not None:
         raise SessionSetupError("--emulate-sku and --target-sku exclude each other: emulation caps the real "
                                 "device's limits, a target reasons about a device that is not here")
-    try:
-        emu_sku = matrix.sku(emulate) if emulate else None
-        tgt_sku = matrix.sku(target) if target else None
-    except KeyError as exc:
-        raise SessionSetupError(exc.args[0]) from None
+    emu_sku = catalog_sku(matrix, emulate, "--emulate-sku") if emulate is not None else None
+    tgt_sku = catalog_sku(matrix, target, "--target-sku") if target is not None else None
+    if expect is not None:
+        catalog_sku(matrix, expect, "--expect-sku")
     fp = fingerprint if fingerprint is not None else probe()
-    sku = matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
+    sku = catalog_row(matrix, fp)
+    if (expect is not None or require_gpu) and not fp.gpu_present:
+        why = f"--expect-sku {expect}" if expect is not None else require_gpu
+        raise SessionSetupError(f"this runner expects a GPU ({why}) but the probe found none: "
+                                f"{fp.errors.get('gpu', 'no device')}")
+    if expect is not None and (sku is None or sku.id != expect):
+        raise SessionSetupError(f"--expect-sku {expect}: the probed device is {fp.name} (PCI {fp.pci_device_id}, "
+                                f"cc {fp.cc}), catalog SKU {sku.id if sku else 'none'}")
     attached = fp.gpu_present and not fp.synthetic
     if tgt_sku is not None:
         caps, attached = catalog_capabilities(tgt_sku, fp), False
@@ -82,9 +142,63 @@ def build(matrix: Matrix, *, emulate: str | None = None, target: str | None = No
     return Session(matrix, fp, sku, caps, attached, tgt_sku, drift(fp, sku) if sku else ())
 
 
+def catalog_row(matrix: Matrix, fp: DeviceFingerprint) -> Sku | None:
+    """The catalog row of a probed device, None without a GPU or for an uncatalogued one."""
+    return matrix.match(fp.name, fp.pci_device_id, fp.cc) if fp.gpu_present else None
+
+
+def load_file(path: Path, suites_dir: Path | None = None) -> Session:
+    """The session `gpuhil run` wrote (`Session.to_dict`): what its pytest controller and workers
+    decide on, without probing again. SessionSetupError, naming the file, when it cannot be read.
+    `suites_dir`: the suites/ the catalog's selections are checked against (the run's checkout)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SessionSetupError(f"--session-file {path}: cannot read it ({exc})".splitlines()[0]) from None
+    if not isinstance(doc, dict) or doc.get("schema") != SESSION_FILE_SCHEMA:
+        raise SessionSetupError(f"--session-file {path}: not a gpuhil session (schema {SESSION_FILE_SCHEMA} expected)")
+    try:
+        matrix = matrix_mod.load(doc["matrix"], suites_dir=suites_dir)
+        fp_doc = {k: v for k, v in doc["fingerprint"].items() if k != "fingerprint_id"}
+        fp = DeviceFingerprint(**fp_doc)
+        caps = Capabilities(**_capabilities_fields(doc["capabilities"]))
+        sku = matrix.skus[doc["sku"]] if doc["sku"] is not None else None
+        target = matrix.skus[doc["target_sku"]] if doc["target_sku"] is not None else None
+        return Session(matrix, fp, sku, caps, bool(doc["attached"]), target, tuple(doc["drift"]))
+    except matrix_mod.MatrixError as exc:
+        raise SessionSetupError(f"--session-file {path}: {exc}".splitlines()[0]) from None
+    except KeyError as exc:
+        raise SessionSetupError(f"--session-file {path}: field {exc} is missing or names no catalog SKU") from None
+    except (TypeError, AttributeError, ValueError) as exc:
+        raise SessionSetupError(f"--session-file {path}: malformed ({exc})".splitlines()[0]) from None
+
+
+# Capabilities fields JSON turns into lists: back to the frozen types the dataclass holds.
+_SET_FIELDS = ("targets", "mma_kinds", "torch_ops")
+
+
+def _capabilities_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    out = dict(doc)
+    for f in _SET_FIELDS:
+        out[f] = frozenset(out[f])
+    out["probed_resident_clusters"] = tuple(tuple(p) for p in out["probed_resident_clusters"])
+    out["emulation_notes"] = tuple(out["emulation_notes"])
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (frozenset, set)):
+        return sorted(value)
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
 def catalog_capabilities(sku: Sku, software: DeviceFingerprint | None = None) -> Capabilities:
     """A catalog SKU as its own runner would see it, with this machine's software facts (DSL payload,
-    torch): what `gpuhil gates --sku` and `--target-sku` decide on."""
+    torch): what `gpuhil gates --target-sku` and pytest `--target-sku` decide on."""
     return Capabilities.from_fingerprint(synthetic_fingerprint(sku, software), source=f"catalog {sku.id}",
                                          torch_ops=torch_facts.ops_for(sku.arch_family))
 

@@ -70,7 +70,7 @@ def test_wgmma_gemm_choice_is_a_config_the_sku_runs(sku, catalog_caps):
 
 
 def test_gates_target_session_and_dispatch_choose_alike(sku, catalog_caps, gpuhil_session):
-    """`gpuhil gates --sku` (catalog capabilities) and a `--target-sku` session decide on the same
+    """`gpuhil gates --target-sku` (catalog capabilities) and a `--target-sku` session decide on the same
     capabilities, and what the table says a kernel picks (argmax's rows, the wgmma rows' `chosen_for`)
     is what its dispatch plans there, refused where the table refuses it."""
     target = session_mod.build(gpuhil_session.matrix, target=sku.id, fingerprint=gpuhil_session.fingerprint)

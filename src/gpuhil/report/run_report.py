@@ -8,6 +8,7 @@ issues' links and expiry dates).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ def summarize(results: Path) -> RunSummary:
     junit = results / "junit.xml"
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
+            if not case.get("name"):  # what an interrupted xdist session leaves for its unfinished test
+                continue
             suite = _suite_of(case.get("classname", ""))
             test = f"{case.get('classname', '')}::{case.get('name', '')}"
             outcome = _outcome(case, s, test)
@@ -96,23 +99,25 @@ def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
     return "passed"
 
 
-def render(s: RunSummary, *, title: str, facts: list[str], verdict: str, matrix=None,
+def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=None,
            perf_lines: list[str] = ()) -> str:
-    out = [f"# {title}", "", f"**{verdict}**", ""] + [f"- {f}" for f in facts] + [""]
+    """report.md: `lines` (markdown, one list item each: the session's own header, then the run's)
+    under the title and the verdict, then the tables."""
+    out = [f"# {title}", "", f"**{verdict}**", ""] + [f"- {line}" for line in lines] + [""]
     out += ["## Outcomes per suite", "", "| suite | " + " | ".join(OUTCOMES) + " |",
             "|---|" + "---:|" * len(OUTCOMES)]
     for suite in sorted(s.per_suite):
-        out.append(f"| {suite} | " + " | ".join(str(s.per_suite[suite][k]) for k in OUTCOMES) + " |")
+        out.append(f"| {_cell(suite)} | " + " | ".join(str(s.per_suite[suite][k]) for k in OUTCOMES) + " |")
     t = s.totals
     out.append("| **all** | " + " | ".join(f"**{t[k]}**" for k in OUTCOMES) + " |")
     if s.crashes:
         out += ["", "## Crashed or timed-out tests", "", "| test | what happened | time to cut |", "|---|---|---:|"]
         for c in s.crashes:
             took = f"{c['seconds']:.1f} s" if c.get("seconds") is not None else ""
-            out.append(f"| `{c['nodeid']}` | {c['kind']}: {_cell(c['detail'])} | {took} |")
+            out.append(f"| {_cell(code(c['nodeid'][:250]))} | {_cell(c['kind'] + ': ' + c['detail'])} | {took} |")
     if s.failures:
         out += ["", "## Failures", "", "| test | outcome | first line |", "|---|---|---|"]
-        out += [f"| `{f.test}` | {f.kind} | {_cell(f.first_line)} |" for f in s.failures]
+        out += [f"| {_cell(code(f.test[:250]))} | {f.kind} | {_cell(f.first_line)} |" for f in s.failures]
     if s.skips:
         out += ["", "## Skips by reason", "", "| count | reason |", "|---:|---|"]
         out += [f"| {n} | {_cell(reason)} |" for reason, n in s.skips.most_common()]
@@ -121,11 +126,22 @@ def render(s: RunSummary, *, title: str, facts: list[str], verdict: str, matrix=
         issues = {ki.id: ki for ki in matrix.known_issues} if matrix is not None else {}
         for ki_id, n in sorted(s.known_issues.items()):
             ki = issues.get(ki_id)
-            out.append(f"| {ki_id} | {n} | {ki.link if ki else ''} | {ki.expires if ki else ''} |")
+            out.append(f"| {_cell(ki_id)} | {n} | {_cell(ki.link) if ki else ''} | {ki.expires if ki else ''} |")
     if perf_lines:
         out += ["", "## Performance", ""] + list(perf_lines)
     return "\n".join(out) + "\n"
 
 
+def code(text: str) -> str:
+    """`text` as one markdown code span, whatever backticks it holds."""
+    text = text.replace("\n", " ")
+    run = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")[:300]
+    """One table cell: a '|' (in a test id, a parameter, a message) would end the cell, code spans
+    included, so it is escaped; newlines would end the row."""
+    return text[:300].replace("|", "\\|").replace("\n", " ")

@@ -1,7 +1,7 @@
 """gpuhil-cute-wgmma: FP8 grouped GEMM on Hopper warpgroup MMA, pure-Python spec (no DSL import).
 
 Offered only where sm_90a code runs (wgmma and multicast TMA are sm_90a instructions: Blackwell and
-the SM12x parts cannot execute them), so `gpuhil gates --sku gb10` / `--sku b200` say why not.
+the SM12x parts cannot execute them), so `gpuhil gates --target-sku gb10` / `--target-sku b200` say why not.
 The stage count comes from the probed opt-in shared memory; a cluster also needs cluster launch and
 its size within the probed maximum. The kernels.contract vocabulary: configs, choose, requirements,
 unsupported; `schedule` is the per-shape sweep result that `choose` completes.
