@@ -24,13 +24,14 @@ def by_id(goal_id):
 def test_the_shipped_goals_are_the_benches_constants_with_reasons():
     got = {g.id: (g.suite, g.provider, g.metric, g.min if g.min is not None else g.max, g.peer) for g in SHIPPED}
     assert got == {
-        "argmax-batched-copy-rate": ("argmax", "gpuhil-cute", "pct_of_roofline", 85.0, None),
+        "argmax-batched-read-rate": ("argmax", "gpuhil-cute", "pct_of_roofline", 85.0, None),
         "argmax-single-token-latency": ("argmax", "gpuhil-cute", "median_us", 3.0, None),
-        "argmax-host-per-call": ("argmax", "gpuhil-cute", "host_us", 15.0, None),
+        "argmax-single-token-launch-floor": ("argmax", "gpuhil-cute", "pct_of_roofline", 70.0, None),
+        "argmax-host-vs-torch": ("argmax", "gpuhil-cute", "host_ratio", 1.0, None),
         "argmax-faster-than-torch": ("argmax", "gpuhil-cute", "vs_peer", 1.0, "torch"),
         "grouped-gemm-prefill-roofline": ("fp8_grouped_gemm", "gpuhil-cute-wgmma", "pct_of_roofline", 90.0, None),
         "grouped-gemm-decode-vs-torch": ("fp8_grouped_gemm", "gpuhil-cute-wgmma", "vs_peer", 1.25, "torch"),
-        "grouped-gemm-host-per-call": ("fp8_grouped_gemm", "gpuhil-*", "host_us", 15.0, None),
+        "grouped-gemm-host-vs-torch": ("fp8_grouped_gemm", "gpuhil-*", "host_ratio", 1.0, None),
         "nvfp4-grouped-gemm-prefill-vs-dense-bf16": ("nvfp4_moe", "gpuhil-*", "pct_of_same_work", 60.0, None),
         "nvfp4-decode-byte-roofline": ("nvfp4_moe", "gpuhil-*", "pct_of_roofline", 70.0, None),
         "nvfp4-layer-vs-torch": ("nvfp4_moe", "gpuhil-*", "vs_peer", 5.0, "torch"),
@@ -39,7 +40,7 @@ def test_the_shipped_goals_are_the_benches_constants_with_reasons():
 
 
 def test_params_select_by_glob_and_numeric_bound():
-    batched = by_id("argmax-batched-copy-rate")  # m: ">=64", n: "151936"
+    batched = by_id("argmax-batched-read-rate")  # m: ">=64", n: "151936"
     assert [batched.selects(argmax("gpuhil-cute", m, n, 10.0)) for m, n in ((64, 151936), (256, 151936), (7, 151936),
                                                                             (256, 32000))] == [True, True, False, False]
     assert not batched.selects(argmax("torch", 64, 151936, 10.0))
@@ -52,14 +53,18 @@ def judged(goal_id, rows):
     return [(v.verdict, None if v.value is None else round(v.value, 2), v.note) for v in goals.judge([by_id(goal_id)], rows)]
 
 
-def test_argmax_goals_met_missed_and_at_the_copy_ceiling():
+def test_argmax_goals_met_missed_and_at_the_read_ceiling():
     rows = [argmax("torch", 64, 151936, 40.0, 30.0), argmax("gpuhil-cute", 64, 151936, 21.0, 62.9),
             argmax("torch", 1024, 262144, 99.0, 99.0), argmax("gpuhil-cute", 1024, 262144, 100.0, 98.0),  # torch at ceiling
             argmax("torch", 1024, 32000, 95.0, 76.0), argmax("gpuhil-cute", 1024, 32000, 100.0, 72.2),
-            argmax("torch", 1, 151936, 9.5, 1.0, host=6.0), argmax("gpuhil-cute", 1, 151936, 2.8, 3.0, host=21.5)]
-    assert judged("argmax-batched-copy-rate", rows) == [("MISS", 62.9, "")]
+            argmax("torch", 1, 151936, 9.5, 18.9, ceiling="launch floor", host=6.0),
+            argmax("gpuhil-cute", 1, 151936, 2.8, 64.3, ceiling="launch floor", host=22.0, host_peer=20.0)]
+    assert judged("argmax-batched-read-rate", rows) == [("MISS", 62.9, "")]
     assert judged("argmax-single-token-latency", rows) == [("MET", 2.8, "")]
-    assert judged("argmax-host-per-call", rows) == [("INVALID", None, "the row has no host_us"), ("MISS", 21.5, "")]
+    assert judged("argmax-single-token-launch-floor", rows) == [("MISS", 64.3, "")]
+    # 22 us against torch's 20 timed beside it: 1.1x, a miss however fast or slow the CPU was
+    assert judged("argmax-host-vs-torch", rows) == [
+        ("INVALID", None, "the row has no host time beside its peer's"), ("MISS", 1.1, "")]
     assert judged("argmax-faster-than-torch", rows) == [
         ("MET", 1.9, ""),
         ("CEIL", 0.99, "1x needs 99.0 % of the roofline, torch is at 99.0 %, this row 98.0 %"),  # past 97 %
@@ -67,14 +72,33 @@ def test_argmax_goals_met_missed_and_at_the_copy_ceiling():
         ("MET", 3.39, "")]
 
 
+def test_the_host_goal_is_a_ratio_to_the_peer_timed_beside_it(tmp_path):
+    """The shipped host goals bound ours over torch's host time (max 1.0), not an absolute time; a file
+    may state such a goal, only with a max; a row whose peer's host time is missing is not judged."""
+    assert {g.id: (g.metric, g.max, g.min) for g in SHIPPED if g.metric.startswith("host")} == {
+        "argmax-host-vs-torch": ("host_ratio", 1.0, None), "grouped-gemm-host-vs-torch": ("host_ratio", 1.0, None)}
+    assert "shared CPU" in by_id("argmax-host-vs-torch").reason
+    f = tmp_path / "goals.yaml"
+    f.write_text("goals:\n  - {id: h, suite: argmax, metric: host_ratio, max: 0.9, reason: why}\n")
+    [goal] = goals.load(f)
+    rows = [argmax("gpuhil-cute", 1, 151936, 2.8, host=9.0, host_peer=12.0),  # 0.75x: slow CPU on both sides
+            argmax("gpuhil-cute", 64, 151936, 9.0, host=4.6, host_peer=5.0),  # 0.92x: fast CPU, still a miss
+            argmax("gpuhil-cute", 7, 151936, 3.0, host=4.0)]
+    assert [(v.verdict, round(v.value, 2) if v.value else None) for v in goals.judge([goal], rows)] == [
+        ("MET", 0.75), ("MISS", 0.92), ("INVALID", None)]
+    f.write_text("goals:\n  - {id: h, suite: argmax, metric: host_ratio, min: 1, reason: why}\n")
+    with pytest.raises(PerfInputError, match="metric 'host_ratio' takes field 'max'"):
+        goals.load(f)
+
+
 def test_a_row_a_baseline_may_not_judge_is_not_judged_against_a_goal_either():
     oom = argmax("gpuhil-cute", 64, 151936, None, status="error", error="torch.OutOfMemoryError: CUDA out of memory")
     hot = argmax("gpuhil-cute", 256, 151936, 20.0, 99.0, status="throttled")
     for r in (oom, hot):
-        [v] = goals.judge([by_id("argmax-batched-copy-rate")], [r])
+        [v] = goals.judge([by_id("argmax-batched-read-rate")], [r])
         assert (v.verdict, v.note) == (unusable(r).verdict, unusable(r).note)
-    assert [v.verdict for v in goals.judge([by_id("argmax-batched-copy-rate")], [oom, hot])] == ["ERROR", "INVALID"]
-    assert goals.gate_fails(goals.judge([by_id("argmax-batched-copy-rate")], [oom, hot])) == {"ERROR": 1}
+    assert [v.verdict for v in goals.judge([by_id("argmax-batched-read-rate")], [oom, hot])] == ["ERROR", "INVALID"]
+    assert goals.gate_fails(goals.judge([by_id("argmax-batched-read-rate")], [oom, hot])) == {"ERROR": 1}
 
 
 def test_a_peer_that_did_not_run_makes_the_ratio_invalid():
@@ -88,7 +112,7 @@ def test_a_peer_that_did_not_run_makes_the_ratio_invalid():
 def test_a_goal_no_row_matches_is_none_and_goals_of_other_suites_are_left_out():
     rows = [argmax("gpuhil-cute", 7, 151936, 5.0, 20.0)]
     got = {(v.goal.id, v.verdict) for v in goals.judge(SHIPPED, rows)}
-    assert ("argmax-batched-copy-rate", "NONE") in got and not any(gid.startswith("grouped") for gid, _ in got)
+    assert ("argmax-batched-read-rate", "NONE") in got and not any(gid.startswith("grouped") for gid, _ in got)
     assert goals.gate_fails(goals.judge(SHIPPED, rows)) == {}
 
 
@@ -104,7 +128,7 @@ GOOD = {"id": "g", "suite": "argmax", "metric": "median_us", "max": 3, "reason":
     ("goals: [3]", "{f}: goals[0]: expected a mapping with fields id, suite, provider, test, params, metric, min, max, "
                    "peer, ceil, ceil_pct, reason"),
     ({**GOOD, "metric": "pct"}, "{f}: goal 'g' (goals[0]): field 'metric' is 'pct', expected one of pct_of_roofline, "
-                                "pct_of_same_work, vs_peer, median_us, host_us"),
+                                "pct_of_same_work, vs_peer, median_us, host_us, host_ratio"),
     ({**GOOD, "max": -1}, "{f}: goal 'g' (goals[0]): field 'max' must be a positive number, got -1"),
     ({**GOOD, "max": True}, "{f}: goal 'g' (goals[0]): field 'max' must be a positive number, got True"),
     ({k: v for k, v in GOOD.items() if k != "max"} | {"min": 3},

@@ -29,10 +29,10 @@ def run_dir(tmp_path, rows):
     return d
 
 
-ARGMAX = [argmax("gpuhil-cute", 64, 151936, 21.0, 62.9, config="t256v8c8", host=8.25, same_work_us=16.0),
+ARGMAX = [argmax("gpuhil-cute", 64, 151936, 21.0, 62.9, config="t256v8c8", host=8.25, host_peer=7.5, same_work_us=16.0),
           argmax("torch", 64, 151936, 40.0, 33.0, host=6.0, same_work_us=16.0),
-          argmax("gpuhil-cute", 1, 151936, 2.9, 3.5, config="t256v8c1", host=9.0),
-          argmax("torch", 1, 151936, 9.5, 1.1, host=6.0),
+          argmax("gpuhil-cute", 1, 151936, 2.9, 72.4, ceiling="launch floor", config="t256v8c1", host=9.0, host_peer=9.5),
+          argmax("torch", 1, 151936, 9.5, 18.9, ceiling="launch floor", host=6.0),
           argmax("gpuhil-cute", 256, 151936, None, status="error", error="torch.OutOfMemoryError: CUDA out of memory")]
 
 
@@ -43,9 +43,12 @@ def test_the_table_sets_each_provider_beside_its_peer_and_the_roofline():
     body = [ln.split(" | ")[:2] for ln in lines[2:]]
     assert body == [["| m=1 n=151936", "torch"], ["| m=1 n=151936", "gpuhil-cute"], ["| m=64 n=151936", "torch"],
                     ["| m=64 n=151936", "gpuhil-cute"], ["| m=256 n=151936", "gpuhil-cute"]]  # peer first, M in order
-    # ours 21 us at 62.9 %: roofline 13.21 us; the same bytes copied in 16 us reach 82.6 % of it
-    assert lines[5] == ("| m=64 n=151936 | gpuhil-cute | t256v8c8 | 21.00 | 1.90x | 1887 GB/s | 13.21 (device copy) | 62.9 "
-                        "| 16.00 (82.6 %, copy of the same bytes) | 8.2 | ok |")
+    # ours 21 us at 62.9 %: roofline 13.21 us; the same bytes copied in 16 us reach 82.6 % of it; host 1.10x torch's
+    assert lines[5] == ("| m=64 n=151936 | gpuhil-cute | t256v8c8 | 21.00 | 1.90x | 2013 GB/s | 13.21 (read stream) | 62.9 "
+                        "| 16.00 (82.6 %, copy of the same bytes) | 8.2 (1.10x peer) | ok |")
+    # M=1: the launch floor (2.10 us) sets the roofline, not the bytes
+    assert lines[3].startswith("| m=1 n=151936 | gpuhil-cute | t256v8c1 | 2.90 | 3.28x | ")
+    assert lines[3].endswith(" | 2.10 (launch floor) | 72.4 |  | 9.0 (0.95x peer) | ok |")
     assert lines[6].endswith("| - |  |  |  |  |  |  |  | ERROR: torch.OutOfMemoryError: CUDA out of memory |")
 
 
@@ -63,24 +66,26 @@ def test_bench_from_a_run_prints_the_table_goals_and_gate(tmp_path):
     out = r.stdout.splitlines()
     assert out[0] == "device: NVIDIA H100 80GB HBM3 (SKU h100, fingerprint " + ARGMAX[0]["fingerprint_id"] + \
         "), run 20261122T030000-4242"
-    assert out[1] == "ceilings measured in this run: device copy 3000 GB/s"
-    assert "MISS    argmax-batched-copy-rate gpuhil-cute m=64 n=151936: pct_of_roofline 62.90 (goal >= 85)" in out
+    assert out[1] == "ceilings measured in this run: launch floor 1.80 us, read stream 3200 GB/s"
+    assert "MISS    argmax-batched-read-rate gpuhil-cute m=64 n=151936: pct_of_roofline 62.90 (goal >= 85)" in out
+    assert "MISS    argmax-host-vs-torch gpuhil-cute m=64 n=151936: host_ratio 1.10 (goal <= 1)" in out
     assert "MET     argmax-single-token-latency gpuhil-cute m=1 n=151936: median_us 2.90 (goal <= 3)" in out
     assert "ERROR   argmax-faster-than-torch gpuhil-cute m=256 n=151936: (goal >= 1); torch.OutOfMemoryError: " \
            "CUDA out of memory" in out
-    assert out[-1] == "gate: fail (1 MISS, 2 ERROR)"
+    assert out[-1] == "gate: fail (2 MISS, 2 ERROR)"
     assert gpuhil("bench", "--from", str(d)).returncode == 0  # without --gate the bench only reports
 
 
 def test_bench_gate_passes_when_every_goal_is_met(tmp_path):
-    d = run_dir(tmp_path, [argmax("gpuhil-cute", 1, 151936, 2.9, 3.5, host=9.0), argmax("torch", 1, 151936, 9.5, 1.1)])
+    d = run_dir(tmp_path, [argmax("gpuhil-cute", 1, 151936, 2.9, 72.4, ceiling="launch floor", host=9.0, host_peer=9.5),
+                           argmax("torch", 1, 151936, 9.5, 18.9, ceiling="launch floor")])
     r = gpuhil("bench", "--from", str(d), "--gate")
     assert (r.returncode, r.stdout.splitlines()[-1]) == (0, "gate: pass"), r.stdout
 
 
 def test_rows_of_an_older_schema_render_by_their_case_id(tmp_path):
     old = {k: v for k, v in argmax("gpuhil-cute", 64, 151936, 21.0, 62.9).items()
-           if k not in ("params", "config", "host_us", "same_work", "same_work_us")}
+           if k not in ("params", "config", "host_us", "host_peer_us", "same_work", "same_work_us")}
     d = tmp_path / "old"
     d.mkdir()
     store._frame([old]).to_parquet(d / "perf-x.parquet", index=False)

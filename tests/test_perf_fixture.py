@@ -38,14 +38,16 @@ FAKE_TIMER_CONFTEST = textwrap.dedent("""
             return Timing(median_us=us, p25_us=us * 0.99, p75_us=us * 1.01, min_us=us * 0.98, n_samples=15,
                           stdrel=0.001, mode="graph", sm_clock_mhz=None, throttled=False, throttle_reasons=())
 
-        def host(self, fn):
-            fn()
-            return 7.5
+        def host(self, fns):
+            for fn in fns:
+                fn()
+            return [7.5, 10.0][:len(fns)]  # ours, then the peer's where one is timed beside it
 
 
     FAKE = FakeTimer()
     PerfRecorder.timer = property(lambda self: FAKE)
-    PerfRecorder.measure_ceilings = lambda self: {"copy_gbps": 1000.0, "bf16_gemm_tflops": 1.0, "fp8_gemm_tflops": 2.0}
+    PerfRecorder.measure_ceilings = lambda self: {"read_gbps": 1000.0, "copy_gbps": 800.0, "launch_us": 2.0,
+                                                  "bf16_gemm_tflops": 1.0, "fp8_gemm_tflops": 2.0}
 """)
 
 CASES = textwrap.dedent("""
@@ -113,7 +115,7 @@ def test_crashed_raised_and_skipped_cases_never_leave_an_ok_row(checkout):
 COLUMNS = textwrap.dedent("""
     import pytest
     from gpuhil.perf.ceilings import SameWork
-    from gpuhil.perf.work import COPY, Work
+    from gpuhil.perf.work import READ, Work
 
     CALLS = []
 
@@ -123,8 +125,8 @@ COLUMNS = textwrap.dedent("""
 
 
     copy_ref.fake_us = 8.0  # what the fake timer reports for it
-    WORK = {"small": Work(bytes=5_000_000, flops=1_000_000, math="fp8"),  # 5 us of copy, 0.5 us of fp8 math
-            "big": Work(bytes=1_000_000, flops=16_000_000, math="fp8")}  # 1 us of copy, 8 us of fp8 math
+    WORK = {"small": Work(bytes=5_000_000, flops=1_000_000, math="fp8"),  # 5 us of reads, 0.5 us of fp8 math
+            "big": Work(bytes=1_000_000, flops=16_000_000, math="fp8")}  # 1 us of reads, 8 us of fp8 math
 
 
     class Launch:
@@ -137,8 +139,9 @@ COLUMNS = textwrap.dedent("""
     @pytest.mark.parametrize("provider", ["torch", "ours"])
     def test_columns(provider, size, perf):
         perf.record([lambda: None], provider=provider, work=WORK[size], launch=Launch() if provider == "ours" else None,
-                    host=size == "small", same_work=SameWork("copy of the same bytes", COPY, ("copy", size), lambda: [copy_ref]))
-        assert len(CALLS) == 1  # timed once per key and process, and only beside a copy-bound case
+                    host=size == "small", host_peer=(lambda: None) if provider == "ours" and size == "small" else None,
+                    same_work=SameWork("copy of the same bytes", READ, ("copy", size), lambda: [copy_ref]))
+        assert len(CALLS) == 1  # timed once per key and process, and only beside a bytes-bound case
 """)
 
 
@@ -151,13 +154,13 @@ def test_rows_carry_params_config_roofline_host_and_same_work(checkout):
     rows = {(r["provider"], r["params"]): r for r in store.read(res)}
     small, big = '{"size": "small"}', '{"size": "big"}'
     assert set(rows) == {(p, s) for p in ("torch", "ours") for s in (small, big)}
-    got = {k: (r["config"], r["ceiling"], r["ceiling_value"], round(r["pct_of_ceiling"], 3), r["host_us"], r["same_work"],
-               r["same_work_us"]) for k, r in rows.items()}
-    assert got == {  # 10 us per call; copy 1000 GB/s and fp8 2 TFLOP/s measured "in the same run"
-        ("torch", small): (None, "device copy", 1000.0, 50.0, 7.5, "copy of the same bytes", 8.0),
-        ("ours", small): ("tile128", "device copy", 1000.0, 50.0, 7.5, "copy of the same bytes", 8.0),
-        ("torch", big): (None, "fp8 GEMM via torch", 2.0, 80.0, None, None, None),
-        ("ours", big): ("tile128", "fp8 GEMM via torch", 2.0, 80.0, None, None, None),
+    got = {k: (r["config"], r["ceiling"], r["ceiling_value"], round(r["pct_of_ceiling"], 3), r["host_us"],
+               r["host_peer_us"], r["same_work"], r["same_work_us"]) for k, r in rows.items()}
+    assert got == {  # 10 us per call; read stream 1000 GB/s and fp8 2 TFLOP/s measured "in the same run"
+        ("torch", small): (None, "read stream", 1000.0, 50.0, 7.5, None, "copy of the same bytes", 8.0),
+        ("ours", small): ("tile128", "read stream", 1000.0, 50.0, 7.5, 10.0, "copy of the same bytes", 8.0),
+        ("torch", big): (None, "fp8 GEMM via torch", 2.0, 80.0, None, None, None, None),
+        ("ours", big): ("tile128", "fp8 GEMM via torch", 2.0, 80.0, None, None, None, None),
     }
     assert rows[("ours", big)]["tflops"] == pytest.approx(1.6) and rows[("ours", small)]["gbps"] == pytest.approx(500.0)
 
@@ -228,7 +231,7 @@ def test_bench_runs_a_suite_through_the_perf_fixture_and_renders_its_rows(checko
     measured = [ln for ln in out.splitlines() if ln.startswith(("  measured", "  ERROR"))]
     assert len(measured) == 6 and any("ERROR     ours bench_demo m=256: torch.OutOfMemoryError: CUDA out of memory. "
                                       "Tried to allocate 28.00 GiB" in ln for ln in measured)
-    assert "| m=64 | ours | tile128 | 10.00 | 1.00x | 500 GB/s | 5.00 (device copy) | 50.0 |  | 7.5 | ok |" in out
+    assert "| m=64 | ours | tile128 | 10.00 | 1.00x | 500 GB/s | 5.00 (read stream) | 50.0 |  | 7.5 | ok |" in out
     assert "| m=256 | ours | - |  |  |  |  |  |  |  | ERROR: torch.OutOfMemoryError: CUDA out of memory. " in out
     assert ("SKIP    test_bench_demo_perf[theirs-1]: requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 "
             "<probed>") in out

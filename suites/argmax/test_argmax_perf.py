@@ -3,17 +3,18 @@
 Correctness is checked before anything is timed.
 
 Why these shapes: single-token decode (M=1, latency-bound), a decode batch (64) and a sampling batch
-(256), at a small and the two most common large vocabularies. Each row is set against the copy
-bandwidth measured in the same run, beside a copy of the same bytes; at decode sizes the host time
-per call without graphs is timed too. The canary provider is gpuhil-cute with an optional planted
-slowdown, so the gate can be shown to catch a real regression.
+(256), at a small and the two most common large vocabularies. Each row is set against its roofline
+(one read of the logits at the read-stream rate, or the launch floor where that takes longer, both
+measured in the same run), beside a copy of the same bytes; at decode sizes the host time per call
+without graphs is timed too, interleaved with torch.argmax's on the same logits. The canary provider
+is gpuhil-cute with an optional planted slowdown, so the gate can be shown to catch a real regression.
 """
 
 import pytest
 import torch
 
 from fixtures.canary import CANARY
-from gpuhil.ops import providers_for
+from gpuhil.ops import provider as op_provider, providers_for
 from gpuhil.ops.argmax.problems import ArgmaxProblem
 from gpuhil.ops.argmax.roofline import roofline
 from gpuhil.perf.ceilings import same_size_copy
@@ -23,6 +24,7 @@ from gpuhil.testing import case
 SHAPES = [(1, 32000), (1, 151936), (64, 151936), (256, 151936), (1, 262144), (64, 262144)]
 PROVIDERS = [*providers_for("argmax"), CANARY]
 HOST_MAX_M = 64  # decode batches: where a caller that does not capture graphs pays the host time per step
+PEER = "torch"  # whose host time per call ours is set beside
 
 
 @pytest.mark.perf
@@ -40,5 +42,10 @@ def test_argmax_perf(m, n, provider, perf, capabilities):
     idx = torch.full((m,), -1, dtype=torch.int64, device="cuda")
     launch(sets[0], (vals, idx))
     assert torch.equal(idx, torch.argmax(sets[0], dim=1))
+    host_peer = None
+    if m <= HOST_MAX_M and provider.name != PEER:
+        peer = op_provider("argmax", PEER).prepare(sets[0], capabilities)
+        peer_out = (torch.empty_like(vals), torch.empty_like(idx))
+        host_peer = lambda: peer(sets[0], peer_out)  # noqa: E731
     perf.record([lambda x=x: launch(x, (vals, idx)) for x in sets], provider=provider.name, work=roofline(problem),
-                launch=launch, host=m <= HOST_MAX_M, same_work=same_size_copy(sets))
+                launch=launch, host=m <= HOST_MAX_M, host_peer=host_peer, same_work=same_size_copy(sets))

@@ -1,8 +1,9 @@
 """NVFP4 MoE perf set (only with --perf): the whole layer and its gate_up grouped GEMM, torch and
 gpuhil, at decode (64 tokens) and prefill (4096), uniform routing; each case is checked before it is
 timed. Rows are set against their roofline (ops/nvfp4_moe/roofline.py: the FLOPs at the bf16 GEMM rate,
-as the dequant kernels run bf16 tensor-core math on Hopper, or the bytes moved once, whichever takes
-longer, measured in the same run); a math-bound grouped GEMM beside a dense bf16 GEMM of the same FLOPs."""
+as the dequant kernels run bf16 tensor-core math on Hopper, the bytes moved once at the read-stream
+rate, or the launch floor, whichever takes longest, measured in the same run); a math-bound grouped
+GEMM beside a dense bf16 GEMM of the same FLOPs."""
 
 import pytest
 import torch

@@ -1,5 +1,5 @@
-"""Roofline view: each case's % of the ceiling measured in the same run (device copy bandwidth or a
-torch GEMM), per machine, from each machine's latest valid row. One heatmap per suite."""
+"""Roofline view: each case's % of the ceiling measured in the same run (read stream, a torch GEMM or
+the launch floor: the row's own), per machine, from each machine's latest valid row. One heatmap per suite."""
 
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ def page(fleet: Fleet, footer: str) -> str:
         parts.append(f'<section data-suite="{esc(suite)}"><h2>{esc(suite)}</h2>'
                      f'<div class="plot tall" style="height:{figures[f"r{i}"]["layout"]["height"]}px" '
                      f'data-fig="r{i}"></div></section>')
-    body = ("<p class=muted>Percent of the ceiling measured in the same run: device copy bandwidth for "
-            "bytes-bound cases, a torch GEMM of the same kind for FLOP-bound ones. Latest valid run per machine.</p>"
+    body = ("<p class=muted>Percent of the ceiling measured in the same run: read-stream bandwidth for "
+            "bytes-bound cases, a torch GEMM of the same kind for FLOP-bound ones, an empty kernel's launch for "
+            "small ones. Latest valid run per machine.</p>"
             + ("".join(parts) or "<p>No perf rows carry a ceiling yet.</p>"))
     return frame("roofline.html", "Roofline: % of measured ceiling", body, footer=footer,
                  data={"figures": figures}, plotly=bool(figures))

@@ -107,7 +107,7 @@ def measured_line(row: dict[str, Any]) -> str:
         return f"  ERROR     {label}: {row.get('error')}"
     pct = row.get("pct_of_ceiling")
     roof = f", {pct:.1f} % of roofline ({row.get('ceiling')})" if pct is not None else ""
-    host = f", host {row['host_us']:.1f} us/call" if row.get("host_us") is not None else ""
+    host = f", host {table.host_cell(row)} us/call" if row.get("host_us") is not None else ""
     flag = " (throttled)" if row.get("throttled") else ""
     return f"  measured  {label}: {row['median_us']:.2f} us{roof}{host}{flag}"
 

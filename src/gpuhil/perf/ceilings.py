@@ -8,10 +8,10 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .timer import Timer
-from .work import COPY, gemm_ceiling
+from .timer import MAX_INPUT_SETS, Timer
+from .work import READ, gemm_ceiling
 
-COPY_BYTES = 1 << 30  # 1 GiB each way: far past any L2, long enough to hide launch cost
+STREAM_BYTES = 1 << 30  # 1 GiB: far past any L2, long enough to hide launch cost
 
 
 @functools.cache
@@ -19,10 +19,31 @@ def copy_gbps(timer: Timer) -> float:
     """Device-to-device copy bandwidth, counting bytes read plus bytes written."""
     import torch
 
-    src = torch.empty(COPY_BYTES, dtype=torch.uint8, device="cuda").random_()
+    src = torch.empty(STREAM_BYTES, dtype=torch.uint8, device="cuda").random_()
     dst = torch.empty_like(src)
     t = timer.events(lambda: dst.copy_(src))
-    return 2 * COPY_BYTES / (t.median_us * 1e-6) / 1e9
+    return 2 * STREAM_BYTES / (t.median_us * 1e-6) / 1e9
+
+
+@functools.cache
+def read_gbps(timer: Timer) -> float:
+    """Read bandwidth: a sum over 1 GiB of fp32 (16-byte loads, one value written), timed like the
+    copy. A read-mostly kernel can pass a copy's rate, which pays for writes too; not this one's."""
+    import torch
+
+    src = torch.empty(STREAM_BYTES // 4, dtype=torch.float32, device="cuda").uniform_()
+    t = timer.events(src.sum)
+    return STREAM_BYTES / (t.median_us * 1e-6) / 1e9
+
+
+@functools.cache
+def launch_us(timer: Timer) -> float:
+    """The launch floor: one empty kernel (torch.cuda._sleep(0): one thread that returns at once) per
+    call, timed as the cases are, from graph replays. A replay holds as many calls as the most any
+    case puts in one, so its own launch weighs no more on the floor than on a case."""
+    import torch
+
+    return timer.graph([lambda: torch.cuda._sleep(0)], calls_per_replay=MAX_INPUT_SETS).median_us
 
 
 GEMM_N = 8192  # square, large enough to run the tensor cores at their sustained rate
@@ -61,7 +82,7 @@ class SameWork:
     case a copy of its bytes, beside a math-bound one a dense GEMM of its FLOPs."""
 
     what: str  # as the table names it
-    ceiling: str  # work.COPY or work.gemm_ceiling(kind)
+    ceiling: str  # work.READ or work.gemm_ceiling(kind)
     key: tuple
     calls: Callable[[], Sequence[Callable[[], object]]]  # built only when timed
     calls_per_replay: int | None = None
@@ -75,7 +96,7 @@ def same_size_copy(inputs: Sequence) -> SameWork:
         return [lambda h=h: h[1].copy_(h[0]) for h in halves]
 
     first = inputs[0]
-    return SameWork("copy of the same bytes", COPY, ("copy", first.numel() * first.element_size(), len(inputs)), calls)
+    return SameWork("copy of the same bytes", READ, ("copy", first.numel() * first.element_size(), len(inputs)), calls)
 
 
 def same_flops_gemm(kind: str, m: int, n: int, k: int) -> SameWork:

@@ -6,7 +6,8 @@ A goal selects series of a run and bounds one metric of each:
     provider  glob on the row's provider (default "*")
     test      glob on the test function (default "*")
     params    {parameter: glob, ">=N"/"<=N"/">N"/"<N", or a list of them (any-of)} on the case's parameters
-    metric    pct_of_roofline (min), pct_of_same_work (min), vs_peer (min), median_us (max), host_us (max)
+    metric    pct_of_roofline (min), pct_of_same_work (min), vs_peer (min), median_us (max), host_us (max),
+              host_ratio (max: host_us over host_peer_us, the peer's host time timed interleaved with ours)
     min / max the bound; peer: the provider vs_peer divides by (the same problem's row)
     ceil      optional, what makes a miss CEIL rather than MISS (the goal asks more than this run's
               ceiling allows): `same_work` (pct_of_roofline: the same-work reference misses the bound
@@ -35,6 +36,7 @@ from .validate import PerfInputError
 GOALS_FILE = "goals.yaml"  # beside the SKU folders in baselines/
 METRICS = {  # metric -> the bound it takes (every metric is better when faster)
     "pct_of_roofline": "min", "pct_of_same_work": "min", "vs_peer": "min", "median_us": "max", "host_us": "max",
+    "host_ratio": "max",
 }
 CEILS = {"same_work": "pct_of_roofline", "peer_share": "vs_peer"}
 FIELDS = ("id", "suite", "provider", "test", "params", "metric", "min", "max", "peer", "ceil", "ceil_pct", "reason")
@@ -216,6 +218,9 @@ def _metric(goal: Goal, row: dict[str, Any], peer: dict[str, Any] | None) -> tup
     if goal.metric == "pct_of_roofline":
         v = row.get("pct_of_ceiling")
         return (v, "") if v is not None else (None, "the row has no roofline (the case declared no work)")
+    if goal.metric == "host_ratio":
+        ours, peer_us = row.get("host_us"), row.get("host_peer_us")
+        return (ours / peer_us, "") if ours and peer_us else (None, "the row has no host time beside its peer's")
     if goal.metric == "pct_of_same_work":
         ref = row.get("same_work_us")
         return (100 * ref / row["median_us"], "") if ref else (None, "the row has no same-work reference")

@@ -1,7 +1,8 @@
 """Turns perf-marked cases into result rows: times them, sets them against the roofline of the
 ceilings measured in the same run (work.py) and the catalog's datasheet peaks, times what else the
-case asks for (host time per call, a same-work reference), and writes each row as soon as the case
-is done.
+case asks for (host time per call beside the peer's, a same-work reference), and writes each row as
+soon as the case is done. A case timed above its roofline is written as `error` with the reason
+(work.above_roofline): no row shows more than 100 % of a ceiling as if it were a result.
 
 Write-ahead: `start` writes a case's row with status `error` ("started, never finished") before it
 runs; `record` replaces it with the timed row; `fail` turns a case's rows to `error` with the
@@ -22,7 +23,7 @@ from .. import ids
 from . import ceilings, store
 from .ceilings import SameWork
 from .timer import Timer
-from .work import COPY, Work, roofline
+from .work import READ, Roofline, Work, above_roofline, roofline
 
 RUN_ID_ENV = "GPUHIL_RUN_ID"
 NEVER_FINISHED = "started, never finished (the process died or the case hung: see the test's report)"
@@ -57,7 +58,8 @@ class PerfRecorder:
         if not hasattr(self, "_ceilings"):
             import json
 
-            self._ceilings = {"copy_gbps": ceilings.copy_gbps(self.timer),
+            self._ceilings = {"read_gbps": ceilings.read_gbps(self.timer), "copy_gbps": ceilings.copy_gbps(self.timer),
+                              "launch_us": ceilings.launch_us(self.timer),
                               "bf16_gemm_tflops": ceilings.gemm_tflops(self.timer, "bf16"),
                               "fp8_gemm_tflops": ceilings.gemm_tflops(self.timer, "fp8")}
             self.results_dir.mkdir(parents=True, exist_ok=True)
@@ -103,11 +105,15 @@ class PerfRecorder:
 
     def record(self, *, suite: str, case_id: str, provider: str, fns: Sequence[Callable[[], object]],
                work: Work | None = None, params: str | None = None, config: str | None = None, host: bool = False,
-               same_work: SameWork | None = None) -> dict[str, Any]:
+               host_peer: Callable[[], object] | None = None, same_work: SameWork | None = None) -> dict[str, Any]:
         """Time `fns` (rotating input sets, graph mode) and write the row. With `work`, the row is set
-        against its roofline: the ceiling that allows the longer time (copy for bytes, a torch GEMM for
-        FLOPs) is its `ceiling`, and `same_work` is timed where it shares that ceiling. `host`: also
-        time the host's share of one call without graphs (fns[0])."""
+        against its roofline: the ceiling that allows the longest time (the read stream for bytes, a
+        torch GEMM for FLOPs, the launch floor) is its `ceiling`, and `same_work` is timed where it
+        shares that ceiling; a case above its roofline is an `error` row saying so. `host`: also time
+        the host's share of one call without graphs (fns[0]), interleaved sample by sample with
+        `host_peer` (the peer's call of the same op on the same inputs) where one is given."""
+        if host_peer is not None and not host:
+            raise ValueError("record: host_peer is timed beside the case's host time; pass host=True")
         ceil = self.measure_ceilings()  # before the case: the first call allocates and warms the GPU
         t = self.timer.graph(fns)
         row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "params": params,
@@ -117,22 +123,26 @@ class PerfRecorder:
                "throttle_reasons": ",".join(t.throttle_reasons), "status": "throttled" if t.throttled else "ok",
                "error": None}
         if host:
-            row["host_us"] = self.timer.host(fns[0])
+            timed = self.timer.host([fns[0], host_peer] if host_peer else [fns[0]])
+            row.update(host_us=timed[0], host_peer_us=timed[1] if host_peer else None)
         if work is not None:
-            row.update(self._against_roofline(work, t.median_us, ceil))
+            roof = roofline(work, ceil)
+            row.update(self._against_roofline(work, t.median_us, roof))
+            above = above_roofline(row["pct_of_ceiling"], roof)
+            if above is not None:
+                row.update(status="error", error=above)
             if same_work is not None and same_work.ceiling == row["ceiling"]:
                 row.update(same_work=same_work.what, same_work_us=self._time_same_work(same_work))
         return self._write(row)
 
-    def _against_roofline(self, work: Work, median_us: float, ceil: dict[str, float]) -> dict[str, Any]:
+    def _against_roofline(self, work: Work, median_us: float, roof: Roofline) -> dict[str, Any]:
         seconds, sku = median_us * 1e-6, self.ctx.sku
-        roof = roofline(work, ceil)
         out: dict[str, Any] = {"bytes": work.bytes, "flops": work.flops or None, "gbps": work.bytes / seconds / 1e9,
                                "ceiling": roof.ceiling, "ceiling_value": roof.value,
                                "pct_of_ceiling": 100 * roof.us / median_us}
         if work.flops:
             out["tflops"] = work.flops / seconds / 1e12
-        if roof.ceiling == COPY:
+        if roof.throughput == READ:
             peak = sku.mem_bw_gbs if sku else None
             out["pct_of_datasheet"] = 100 * out["gbps"] / peak if peak else None
         else:

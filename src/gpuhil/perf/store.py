@@ -32,7 +32,7 @@ SCHEMA: dict[str, str] = {
     "n_samples": "Int64", "stdrel": "float64", "timer_mode": "string",
     "bytes": "Int64", "flops": "Int64", "gbps": "float64", "tflops": "float64",
     "ceiling": "string", "ceiling_value": "float64", "pct_of_ceiling": "float64", "pct_of_datasheet": "float64",
-    "host_us": "float64", "same_work": "string", "same_work_us": "float64",
+    "host_us": "float64", "host_peer_us": "float64", "same_work": "string", "same_work_us": "float64",
     "sm_clock_mhz": "Int64", "throttled": "boolean", "throttle_reasons": "string", "status": "string",
     "error": "string",
 }

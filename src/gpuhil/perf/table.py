@@ -1,6 +1,7 @@
 """The bench table, rendered from a run's perf rows and nothing else: each provider beside the peer
 on the same problem, the roofline of the ceilings measured in the same run, the same-work reference
-and the host time where the case recorded them, then the goal verdicts.
+and the host time (with its ratio to the peer's, timed interleaved) where the case recorded them, then
+the goal verdicts.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import re
 from typing import Any
 
 from .goals import GoalVerdict, params_of, same_problem, test_of
+from .work import unit
 
 
 def case_label(row: dict[str, Any], *, with_test: bool) -> str:
@@ -48,9 +50,17 @@ def _status(row: dict[str, Any]) -> str:
 def _rate(row: dict[str, Any]) -> str:
     if row.get("median_us") is None:
         return ""
-    if row.get("ceiling", "").endswith("GEMM via torch") and row.get("tflops"):
+    if unit(row.get("ceiling") or "") == "TFLOP/s" and row.get("tflops"):
         return f"{row['tflops']:.0f} TFLOP/s"
     return f"{row['gbps']:.0f} GB/s" if row.get("gbps") else ""
+
+
+def host_cell(row: dict[str, Any]) -> str:
+    """Host us per call, and its ratio to the peer's where the peer's was timed beside it."""
+    if row.get("host_us") is None:
+        return ""
+    peer = row.get("host_peer_us")
+    return f"{row['host_us']:.1f}" + (f" ({row['host_us'] / peer:.2f}x peer)" if peer else "")
 
 
 def ordered(rows: list[dict[str, Any]], peer: str) -> list[dict[str, Any]]:
@@ -64,10 +74,10 @@ def header(rows: list[dict[str, Any]]) -> list[str]:
     r = rows[0]
     sku = r["sku"] + (f" within {r['emulated_sku']}'s limits" if r.get("emulated_sku") else "")
     ceilings = sorted({(x["ceiling"], x["ceiling_value"]) for x in rows if x.get("ceiling") and x.get("ceiling_value")})
-    unit = lambda name: "GB/s" if name == "device copy" else "TFLOP/s"  # noqa: E731
     out = [f"device: {r.get('gpu_name') or '?'} (SKU {sku}, fingerprint {r['fingerprint_id']}), run {r['run_id']}"]
     if ceilings:
-        out.append("ceilings measured in this run: " + ", ".join(f"{n} {v:.0f} {unit(n)}" for n, v in ceilings))
+        out.append("ceilings measured in this run: " + ", ".join(f"{n} {v:.{2 if unit(n) == 'us' else 0}f} {unit(n)}"
+                                                                for n, v in ceilings))
     return out
 
 
@@ -88,7 +98,7 @@ def render(rows: list[dict[str, Any]], *, peer: str = "torch") -> str:
             same = f"{r['same_work_us']:.2f} ({100 * med * pct / 100 / r['same_work_us']:.1f} %, {r.get('same_work')})"
         lines.append(f"| {_cell(case_label(r, with_test=many))} | {_cell(r['provider'])} | {_cell(r.get('config') or '-')} "
                      f"| {_f(med, '.2f')} | {_f(vs, '.2f')}{'x' if vs is not None else ''} | {_rate(r)} | {roof} "
-                     f"| {_f(pct, '.1f')} | {same} | {_f(r.get('host_us'), '.1f')} | {_cell(_status(r))} |")
+                     f"| {_f(pct, '.1f')} | {same} | {host_cell(r)} | {_cell(_status(r))} |")
     return "\n".join(lines)
 
 

@@ -7,6 +7,8 @@
 - Warm-up by time, then samples until the median's relative standard error settles below `rel_tol`
   (0.5 %) or a cap is hit.
 - NVML SM clock and throttle reasons before and after: a throttled case is marked, not hidden.
+- Host time per call without graphs, of several callables interleaved sample by sample (ours, the
+  peer's, ours, ...), so a burst of CPU interference lands on both sides of a ratio.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ class Timing:
 
 REPLAY_TARGET_US = 2000.0  # a replay this long makes its ~10 us launch cost < 1 % of a sample
 UNKNOWN_L2_BYTES = 64 << 20  # larger than any L2 shipped so far: flushing too much is only slower
+MAX_INPUT_SETS = 512  # the most input sets (so calls per replay) a case rotates through
 
 
-def cold_input_sets(l2_bytes: int | None, nbytes: int, cap: int = 512) -> int:
+def cold_input_sets(l2_bytes: int | None, nbytes: int, cap: int = MAX_INPUT_SETS) -> int:
     """How many distinct input sets of `nbytes` a graph-mode case rotates through so that together
     they exceed twice the L2, making every call read cold data (at least 2, at most `cap`)."""
     return max(2, min(cap, math.ceil(2 * (l2_bytes or UNKNOWN_L2_BYTES) / nbytes)))
@@ -53,6 +56,31 @@ def _quantile(sorted_xs: list[float], q: float) -> float:
     pos = q * (len(sorted_xs) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
     return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
+
+
+def interleaved_host_us(fns: Sequence[Callable[[], object]], *, calls: int, repeats: int,
+                        clock: Callable[[], float], sync: Callable[[], object]) -> list[float]:
+    """Host time per call of each of `fns` in us: a sample is the time to enqueue `calls` launches of one
+    of them (fewer than the launch queue holds, so the CPU never waits on the GPU), then `sync` outside
+    the sample. Samples go round-robin, fns[0], fns[1], ..., fns[0], ..., `repeats` each; each gets the
+    median of its own.
+
+    Interleaved because interference on a shared CPU comes in bursts of a few milliseconds (a 16-element
+    torch add_ measured 6.3 us and then 60 us per call within a second, the thread on the CPU
+    throughout): a burst then slows the samples of both sides, not one side's whole measurement, and
+    fifteen repeats, as for GPU samples, keep one burst from setting a median."""
+    for fn in fns:
+        fn()
+    sync()
+    xs: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, samples in zip(fns, xs):
+            t0 = clock()
+            for _ in range(calls):
+                fn()
+            samples.append((clock() - t0) / calls * 1e6)
+            sync()
+    return [statistics.median(s) for s in xs]
 
 
 def _median_stdrel(xs: list[float]) -> float:
@@ -155,25 +183,11 @@ class Timer:
         xs, clocks = self._sample_loop(one)
         return self._timing(xs, "graph", clocks)
 
-    def host(self, fn: Callable[[], object], calls: int = 200, repeats: int = 15) -> float:
-        """Host time per call of `fn` in us, no graph: the time to enqueue `calls` launches (fewer than
-        the launch queue holds, so the CPU never waits on the GPU), median of `repeats`. This is what a
-        caller that does not capture graphs pays on the CPU for each call.
-
-        Fifteen repeats, as for GPU samples: on a shared CPU, interference comes in bursts of a few
-        milliseconds (a 16-element torch add_ measured 6.3 us and then 60 us per call within a second,
-        the thread on the CPU throughout), so with five repeats one burst could set the median."""
-        torch = self.torch
-        fn()
-        torch.cuda.synchronize()
-        xs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            xs.append((time.perf_counter() - t0) / calls * 1e6)
-            torch.cuda.synchronize()
-        return statistics.median(xs)
+    def host(self, fns: Sequence[Callable[[], object]], calls: int = 200, repeats: int = 15) -> list[float]:
+        """Host time per call of each of `fns` in us, no graph (interleaved_host_us): what a caller that
+        does not capture graphs pays on the CPU for each call, ours beside the peer's in one run."""
+        return interleaved_host_us(fns, calls=calls, repeats=repeats, clock=time.perf_counter,
+                                   sync=self.torch.cuda.synchronize)
 
     def _timing(self, xs: list[float], mode: str, clocks) -> Timing:
         s = sorted(xs)

@@ -1,22 +1,33 @@
 """What one call of a perf case must do at least, and the roofline that sets against ceilings.
 
 An op's roofline function (gpuhil.ops.<op>.roofline) turns a problem into a Work; the recorder
-sets it against the ceilings measured in the same run. The roofline is the longer of two times:
-the bytes moved once at the measured copy rate, and the FLOPs at the measured dense GEMM rate of
-the math the kernels run. The ceiling that sets it is the row's `ceiling`, so `pct_of_ceiling` is
-the case's % of its roofline.
+sets it against the ceilings measured in the same run (perf/ceilings.py). The roofline is the
+longest of three times, each a bound no call can beat:
+- the bytes moved once at the read-stream rate (the faster of a sum over 1 GiB, which reads, and a
+  1 GiB copy, which reads and writes: a read-mostly kernel can pass a copy's rate, never a read's);
+- the FLOPs at the measured dense GEMM rate of the math the kernels run;
+- the launch floor: one empty kernel per call, timed from graph replays as the cases are, which
+  bounds a small problem that moves too few bytes for bandwidth to matter.
+The ceiling that sets it is the row's `ceiling`, so `pct_of_ceiling` is the case's % of its roofline.
+A case above 100 % means a ceiling did not bound it: `above_roofline` says so, and the row is an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-COPY = "device copy"
+READ = "read stream"
+LAUNCH = "launch floor"
 
 
 def gemm_ceiling(math: str) -> str:
     """The name of the dense GEMM ceiling of `math` ("fp8", "bf16"), as rows spell it."""
     return f"{math} GEMM via torch"
+
+
+def unit(ceiling: str) -> str:
+    """The unit of a ceiling's value as rows carry it."""
+    return "GB/s" if ceiling == READ else "us" if ceiling == LAUNCH else "TFLOP/s"
 
 
 @dataclass(frozen=True)
@@ -33,17 +44,32 @@ class Work:
 @dataclass(frozen=True)
 class Roofline:
     us: float  # the time the measured ceilings allow one call
-    ceiling: str  # the ceiling that sets it: COPY or gemm_ceiling(math)
-    value: float  # that ceiling's measured rate: GB/s (read + written) or TFLOP/s
+    ceiling: str  # the ceiling that sets it: READ, gemm_ceiling(math) or LAUNCH
+    value: float  # that ceiling's measured value: GB/s (bytes read), TFLOP/s, or the floor in us
+    throughput: str  # READ or gemm_ceiling(math): the rate that binds when launch cost is left out
 
 
 def roofline(work: Work, measured: dict[str, float]) -> Roofline:
-    """`measured`: copy_gbps and <math>_gemm_tflops, as PerfRecorder.measure_ceilings returns them."""
-    copy = measured["copy_gbps"]
-    best = Roofline(work.bytes / (copy * 1e3), COPY, copy)
+    """`measured`: read_gbps, copy_gbps, launch_us and <math>_gemm_tflops, as
+    PerfRecorder.measure_ceilings returns them."""
+    read = max(measured["read_gbps"], measured["copy_gbps"])
+    best = Roofline(work.bytes / (read * 1e3), READ, read, READ)
     if work.flops:
         rate = measured[f"{work.math}_gemm_tflops"]
         math_us = work.flops / (rate * 1e6)
         if math_us >= best.us:
-            best = Roofline(math_us, gemm_ceiling(work.math), rate)
+            best = Roofline(math_us, gemm_ceiling(work.math), rate, gemm_ceiling(work.math))
+    floor = measured["launch_us"]
+    if floor > best.us:
+        best = Roofline(floor, LAUNCH, floor, best.throughput)
     return best
+
+
+def above_roofline(pct_of_ceiling: float, roof: Roofline) -> str | None:
+    """The sanity check of a timed case: None when it is within its roofline, else the one line that
+    says it is not (the timing, the work count or the ceiling is wrong, so no % of it means anything)."""
+    if pct_of_ceiling <= 100:
+        return None
+    return (f"above its roofline: {pct_of_ceiling:.1f} % of the {roof.ceiling} ({roof.value:.4g} {unit(roof.ceiling)} "
+            "measured in this run); the case does less work than it declares, reads warm data, or the ceiling "
+            "does not bound it")
