@@ -133,8 +133,10 @@ def test_strided_rows(view, layout, rng):
 @pytest.mark.gpu
 @pytest.mark.requires(REQ)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_cuda_graph_replay_reads_the_new_global_scale(layout, rng):
-    """Capture once; each replay sees new data and a new global scale through the same pointers."""
+def test_cuda_graph_replay_reads_the_new_global_scale(layout, rng, capabilities):
+    """Capture once; each replay sees new data and a new global scale through the same pointers. The
+    session's capabilities are passed: without them the call would probe the device, which a capture
+    does not allow."""
     from gpuhil.kernels import nvfp4_quant
 
     x = spread_rows(256, 2048, rng).cuda()
@@ -142,10 +144,10 @@ def test_cuda_graph_replay_reads_the_new_global_scale(layout, rng):
     packed_shape, scale_shape = output_shapes(256, 2048, layout)
     packed = torch.empty(packed_shape, dtype=torch.uint8, device="cuda")
     scales = torch.empty(scale_shape, dtype=torch.float8_e4m3fn, device="cuda")
-    nvfp4_quant.quantize(x, g, layout=layout, out=(packed, scales))  # compile and check outside the capture
+    nvfp4_quant.quantize(x, g, layout=layout, caps=capabilities, out=(packed, scales))  # compile outside the capture
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        nvfp4_quant.quantize(x, g, layout=layout, out=(packed, scales))
+        nvfp4_quant.quantize(x, g, layout=layout, caps=capabilities, out=(packed, scales))
     for _ in range(3):
         x.copy_(spread_rows(256, 2048, rng))
         g.copy_(R.global_scale(x))

@@ -2,7 +2,8 @@
 
 Probed on every call, never cached in module state: a session (tests, `gpuhil run`, benchmarks)
 builds its capabilities once and passes them, and `prepare` takes them explicitly on the hot path.
-Never emulated, never read from an environment variable.
+Never emulated, never read from an environment variable. A probe runs work on the device, which a
+CUDA-graph capture forbids: a call made inside a capture must pass `caps=` (or capture a prepared launch).
 """
 
 from __future__ import annotations
