@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from gpuhil.catalog.matrix import Sku
 
 
@@ -104,3 +106,22 @@ def install_fake_distribution(pytester, module: str, source: str, entry_points: 
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(entry_points)
     pytester.syspathinsert(site)
+
+
+# A provider any pytester suite can build cases with: the named provider the case builder needs for a
+# case's identity, gated on nothing (no GPU). Pasted at the top of a generated test file.
+NAMED_PROVIDER = textwrap.dedent("""
+    from gpuhil.gating import Plan, Requirements
+    from gpuhil.providers import Provider
+    from gpuhil.testing import case
+
+
+    class Named(Provider):
+        op, backend = "argmax", "torch"
+
+        def __init__(self, name):
+            self.name = name
+
+        def plan(self, problem, caps):
+            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
+""")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fakes import make_checkout
+from fakes import NAMED_PROVIDER, make_checkout
 from gpuhil.perf import store
 from gpuhil.perf.recorder import NEVER_FINISHED
 
@@ -50,22 +50,10 @@ FAKE_TIMER_CONFTEST = textwrap.dedent("""
                                                   "bf16_gemm_tflops": 1.0, "fp8_gemm_tflops": 2.0}
 """)
 
-CASES = textwrap.dedent("""
+CASES = NAMED_PROVIDER + textwrap.dedent("""
     import os
     import pytest
-    from gpuhil.gating import Plan, Requirements
     from gpuhil.perf.work import Work
-    from gpuhil.providers import Provider
-    from gpuhil.testing import case
-
-    class Named(Provider):
-        op, backend = "argmax", "torch"
-
-        def __init__(self, name):
-            self.name = name
-
-        def plan(self, problem, caps):
-            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
 
     NAMES = ("fine", "raises_before", "raises_after", "crashes", "skips", "forgets")
 
@@ -165,28 +153,15 @@ def test_rows_carry_params_config_roofline_host_and_same_work(checkout):
     assert rows[("ours", big)]["tflops"] == pytest.approx(1.6) and rows[("ours", small)]["gbps"] == pytest.approx(500.0)
 
 
-BENCH_SUITE = textwrap.dedent("""
+BENCH_SUITE = NAMED_PROVIDER + textwrap.dedent("""
     import pytest
     import torch
-    from gpuhil.gating import Plan, Requirements
     from gpuhil.perf.work import Work
-    from gpuhil.providers import Provider
-    from gpuhil.testing import case
 
 
     class Launch:
         class config:
             name = "tile128"
-
-
-    class Named(Provider):
-        op, backend = "argmax", "torch"
-
-        def __init__(self, name):
-            self.name = name
-
-        def plan(self, problem, caps):
-            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
 
 
     GATED = pytest.mark.skip(reason="requires cluster launch: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH=0 <probed>")

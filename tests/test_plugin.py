@@ -7,24 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fakes import make_checkout
+from fakes import NAMED_PROVIDER, make_checkout
 
 REPO_MATRIX = Path(__file__).resolve().parents[1] / "hardware_matrix.yaml"
 
-TEST_FILE = textwrap.dedent("""
+TEST_FILE = NAMED_PROVIDER + textwrap.dedent("""
     import pytest
-    from gpuhil.gating import Plan, Requirements
-    from gpuhil.providers import Provider
-    from gpuhil.testing import case
-
-    class Named(Provider):
-        op, backend = "argmax", "torch"
-
-        def __init__(self, name):
-            self.name = name
-
-        def plan(self, problem, caps):
-            return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
 
     @pytest.mark.parametrize("name", [case(Named(n), None, n, id=n) for n in ("torch", "gpuhil-cute", "thirdparty-cutlass")])
     def test_kernel(name):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fakes import make_checkout
-from gpuhil import runner
+from gpuhil import atomic, runner
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {"schema", "run_id", "verdict", "detail", "exit_code", "sku", "emulated_sku", "target_sku", "started",
@@ -172,9 +172,9 @@ def test_a_run_whose_output_reader_goes_away_still_runs_and_records(checkout):
 
 def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):
     target = tmp_path / "report.md"
-    runner.write_atomic(target, "first")
+    atomic.write_text(target, "first")
     with pytest.raises(UnicodeEncodeError):
-        runner.write_atomic(target, "second \udcff")  # fails while writing
+        atomic.write_text(target, "second \udcff")  # fails while writing
     assert target.read_text() == "first"
-    runner.write_atomic(target, "second")
+    atomic.write_text(target, "second")
     assert target.read_text() == "second" and [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from . import ids, session as session_mod
+from . import atomic, ids, session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import probe
@@ -198,7 +198,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
 
     # From here on the run is recorded, whatever happens: a stop signal now ends it as INTERRUPTED.
     supervisor.defer()
-    write_atomic(results / "probe.json", json.dumps(fp.to_dict(), indent=2, default=str))
+    atomic.write_text(results / "probe.json", json.dumps(fp.to_dict(), indent=2, default=str))
     if session is None:
         record = _Record(results, run_id, started, stamp, mx, device_row, args.emulate_sku,
                          args.target_sku, [f"command: {run_report.code(invocation)}"])
@@ -207,7 +207,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     selection = session.selection_id
     tier = args.tier or (mx.selections[selection].tier if selection else "default")
     session_file = results / "session.json"
-    write_atomic(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
+    atomic.write_text(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
     cmd = pytest_command(session_file, selection, tier, results, args.perf, extra)
     facts = f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}"
     record = _Record(results, run_id, started, stamp, mx, device_row, session.caps.emulated_sku,
@@ -223,7 +223,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
         return record.finish(Verdict("HARNESS ERROR", detail, 3), run_report.RunSummary())
     verdict = _verdict(ended, summary, session.attached)
     if verdict.kind == "INTERRUPTED" and not (results / "junit.xml").exists():
-        write_atomic(results / "junit.xml", _interrupted_junit(verdict.detail, started))
+        atomic.write_text(results / "junit.xml", _interrupted_junit(verdict.detail, started))
     return record.finish(verdict, summary, _perf_lines(results) if args.perf else [])
 
 
@@ -244,9 +244,9 @@ class _Record:
     def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = ()) -> int:
         text = run_report.render(summary, title=f"gpuhil run {self.stamp}", lines=self.lines, verdict=str(verdict),
                                  matrix=self.matrix, perf_lines=perf_lines)
-        write_atomic(self.results / "report.md", text)
+        atomic.write_text(self.results / "report.md", text)
         junit = (self.results / "junit.xml").exists()
-        write_atomic(self.results / "run.json", json.dumps({
+        atomic.write_text(self.results / "run.json", json.dumps({
             "schema": RUN_RECORD_SCHEMA, "run_id": self.run_id, "verdict": verdict.kind, "detail": verdict.detail,
             "exit_code": verdict.exit_code, "sku": self.device_sku.id if self.device_sku else None,
             "emulated_sku": self.emulated_sku, "target_sku": self.target_sku, "started": self.started,
@@ -298,16 +298,6 @@ def _perf_lines(results: Path) -> list[str]:
     from .perf.cli import perf_summary
 
     return perf_summary(results)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """`text` into `path` whole or not at all: a killed runner leaves the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _append_step_summary(text: str) -> None:

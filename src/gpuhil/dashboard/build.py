@@ -10,11 +10,11 @@ written to a temporary name and renamed, so a killed build leaves the old file o
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import atomic
 from ..history.ids import HistoryError
 from . import assets, coverage, overview, roofline, trends
 from .analysis import Fleet, analyze
@@ -61,12 +61,7 @@ def _owned(out: Path) -> set[str]:
 
 def _write(path: Path, data: str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(data, encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write_text(path, data)
     return path.stat().st_size
 
 

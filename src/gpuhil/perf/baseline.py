@@ -20,13 +20,12 @@ regression). The rule (docs/PERF_SCHEMA.md):
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import ids
+from .. import atomic, ids
 from .store import series_key
 from .validate import STATUSES, PerfInputError, check_baseline, read_baseline, timing_problem
 
@@ -193,10 +192,5 @@ class Baseline:
             check_baseline(p, docs[p])
         self.dir.mkdir(parents=True, exist_ok=True)
         for p, text in docs.items():
-            tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-            try:
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(p)
-            finally:
-                tmp.unlink(missing_ok=True)
+            atomic.write_text(p, text)
         return list(docs)
