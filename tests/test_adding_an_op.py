@@ -1,9 +1,11 @@
 """docs/ADDING_AN_OP.md, followed on a copy of the library: a toy op (`scale`, y = x * s) with one
 kernel folder, one ops folder, its registry line in gpuhil.ops and a suite built with the case
 builder, and no edit of hardware_matrix.yaml, is listed by `gpuhil gates`, gated by its own
-Requirements (the skip names its feature), and collected by the runners' markers.
+Requirements (the skip names its feature), collected by the runners' markers, and benched by
+`gpuhil bench` against its roofline.
 """
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -86,6 +88,13 @@ FILES = {
         def reference(x, s):
             return x.double() * s
     ''',
+    "src/gpuhil/ops/scale/roofline.py": '''
+        from ...perf.work import Work
+
+
+        def roofline(problem):
+            return Work(bytes=2 * problem.rows * problem.n * 4)  # x read and y written, fp32
+    ''',
     "src/gpuhil/ops/scale/torch_peer.py": '''
         def scale(inputs, out=None):
             x, s = inputs
@@ -125,8 +134,9 @@ FILES = {
         from .problems import problems
         from .providers import PROVIDERS
         from .reference import reference
+        from .roofline import roofline
 
-        OPS = (Op("scale", "scale", problems, reference, PROVIDERS, gate_rows=spec.configs),)
+        OPS = (Op("scale", "scale", problems, reference, PROVIDERS, gate_rows=spec.configs, roofline=roofline),)
     ''',
     # The suite: every provider on every problem, through the case builder.
     "suites/scale/test_scale.py": '''
@@ -145,6 +155,29 @@ FILES = {
 
             x = torch.ones(problem.rows, problem.n, device="cuda")
             assert torch.equal(impl((x, 2.0), capabilities), x * 2)
+    ''',
+    # Its perf case: checked, then timed by the perf fixture against the op's roofline.
+    "suites/scale/test_scale_perf.py": '''
+        import pytest
+
+        from gpuhil.ops import providers_for
+        from gpuhil.ops.scale.problems import problems
+        from gpuhil.ops.scale.roofline import roofline
+        from gpuhil.testing import case
+
+
+        @pytest.mark.perf
+        @pytest.mark.gpu
+        @pytest.mark.parametrize("provider, problem", [case(p, q, p, q, id=f"{p.name}-{q.name}")
+                                                       for p in providers_for("scale") for q in problems()])
+        def test_scale_perf(provider, problem, perf, capabilities):
+            import torch
+
+            x = torch.ones(problem.rows, problem.n, device="cuda")
+            out = torch.empty_like(x)
+            launch = provider.prepare((x, 2.0), capabilities)
+            assert torch.equal(launch((x, 2.0), out), x * 2)
+            perf.record([lambda: launch((x, 2.0), out)], provider=provider.name, work=roofline(problem), launch=launch)
     ''',
 }
 
@@ -191,7 +224,7 @@ def test_gpuhil_gates_lists_the_new_kernel_with_its_own_refusal(checkout):
 def test_its_cases_are_gated_by_their_own_requirements(checkout):
     r = run(checkout, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "--target-sku", "h100", "suites/scale")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 skipped" in r.stdout and "2 deselected" in r.stdout, r.stdout  # the full-tier problem: deselected
+    assert "2 skipped" in r.stdout and "6 deselected" in r.stdout, r.stdout  # the full-tier problem; perf cases without --perf
     skips = [x for x in r.stdout.splitlines() if x.startswith("SKIPPED")]
     assert any("max cluster size (cuOccupancyMaxPotentialClusterSize): needs 32" in x for x in skips), skips
     assert any("GPU: needs a CUDA device" in x and "cluster" not in x for x in skips), skips  # the torch peer
@@ -204,3 +237,70 @@ def test_the_runners_collect_it_without_a_catalog_edit(checkout, marker, problem
     collected = sorted(x for x in r.stdout.splitlines() if "::test_scale[" in x)
     assert collected == sorted(f"suites/scale/test_scale.py::test_scale[{p}-{q}]"
                                for p in ("torch", "gpuhil-cute-scale") for q in problems), r.stdout
+
+
+# What stands in for an H100 here: its fingerprint as the probe would read it, the CPU where a case puts
+# tensors on "cuda", and a timer and ceilings that report fixed numbers (as in test_perf_fixture.py).
+# Appended to the checkout's conftest, which loads the plugin and the suites' fixtures.
+FAKE_DEVICE = textwrap.dedent("""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    from gpuhil import session
+    from gpuhil.device.probe import DeviceFingerprint
+    from gpuhil.perf.recorder import PerfRecorder
+    from gpuhil.perf.timer import Timing
+
+    session.probe = lambda: DeviceFingerprint(gpu_present=True, device_index=0, name="fake H100", cc="9.0",
+                                              arch_family=9, sm_count=132, l2_bytes=50 << 20, cluster_launch=True,
+                                              max_cluster_size=16, torch=torch.__version__)
+
+
+    class CpuForCuda(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if str(kwargs.get("device", "")).startswith("cuda"):
+                kwargs["device"] = "cpu"
+            return func(*args, **kwargs)
+
+
+    CpuForCuda().__enter__()
+
+
+    class FakeTimer:
+        def graph(self, fns, calls_per_replay=None):
+            for fn in fns:
+                fn()
+            return Timing(median_us=10.0, p25_us=9.9, p75_us=10.1, min_us=9.8, n_samples=15, stdrel=0.001,
+                          mode="graph", sm_clock_mhz=None, throttled=False, throttle_reasons=())
+
+
+    FAKE = FakeTimer()
+    PerfRecorder.timer = property(lambda self: FAKE)
+    PerfRecorder.measure_ceilings = lambda self: {"read_gbps": 1000.0, "copy_gbps": 800.0, "launch_us": 2.0}
+""")
+
+
+def test_gpuhil_bench_times_it_against_its_roofline(checkout, tmp_path, monkeypatch, capsys):
+    """`gpuhil bench scale` on a fake H100: the torch peer's row, written by the perf fixture, is set
+    against the op's roofline (R1-N4096: 32 KiB at 1000 GB/s is 0.03 us, under the 2 us launch floor,
+    so 2 / 10 us = 20 %); gpuhil-cute-scale leaves no row, skipped by its own cluster requirement."""
+    from gpuhil.perf import bench
+
+    root = tmp_path / "bench-checkout"
+    shutil.copytree(checkout, root, ignore=shutil.ignore_patterns("__pycache__", "results"))
+    with open(root / "conftest.py", "a") as conftest:
+        conftest.write(FAKE_DEVICE)
+    monkeypatch.setenv("PYTHONPATH", f"{root / 'src'}:{root}")
+    monkeypatch.delenv("GPUHIL_RUN_ID", raising=False)
+    res = tmp_path / "res"
+    args = argparse.Namespace(suite="scale", results_dir=str(res), emulate_sku=None, matrix=None, k=None,
+                              peer="torch", gate=False)
+    session = type("S", (), {"fingerprint": type("F", (), {"summary": lambda self: "a fake H100"})()})()
+    code = bench.run(args, root, session, [])
+    out = capsys.readouterr().out
+    assert code == 0, out + (res / "pytest.log").read_text()
+    assert "  measured  torch scale R1-N4096: 10.00 us, 20.0 % of roofline (launch floor)" in out, out
+    assert "| R1-N4096 | torch | - | 10.00 |  | 3 GB/s | 2.00 (launch floor) | 20.0 |  |  | ok |" in out, out
+    assert ("SKIP    test_scale_perf[gpuhil-cute-scale-R1-N4096]: requires GPU, cc>=9.0, cluster 32: "
+            "max cluster size (cuOccupancyMaxPotentialClusterSize): needs 32, probed 16") in out, out
