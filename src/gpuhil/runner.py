@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from . import atomic, ids, session as session_mod
+from . import atomic, ids, run_record, session as session_mod
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import probe
@@ -49,7 +49,6 @@ from .supervise import Ended, Interrupted, Supervisor, silence_stdout
 
 REQUIRE_GPU_ENV = "GPUHIL_REQUIRE_GPU"
 MAX_WORKER_RESTARTS = 1000  # every crash costs one test; never give up the rest of the run
-RUN_RECORD_SCHEMA = 1
 # pytest options the runner sets itself: given again after `--` they would take its place (a second
 # --junitxml leaves the report without its junit.xml), so they are refused with what to use instead.
 RUNNER_OPTIONS = {
@@ -246,8 +245,8 @@ class _Record:
                                  matrix=self.matrix, perf_lines=perf_lines)
         atomic.write_text(self.results / "report.md", text)
         junit = (self.results / "junit.xml").exists()
-        atomic.write_text(self.results / "run.json", json.dumps({
-            "schema": RUN_RECORD_SCHEMA, "run_id": self.run_id, "verdict": verdict.kind, "detail": verdict.detail,
+        atomic.write_text(self.results / run_record.NAME, json.dumps({
+            "schema": run_record.SCHEMA, "run_id": self.run_id, "verdict": verdict.kind, "detail": verdict.detail,
             "exit_code": verdict.exit_code, "sku": self.device_sku.id if self.device_sku else None,
             "emulated_sku": self.emulated_sku, "target_sku": self.target_sku, "started": self.started,
             "finished": _now(), "junit": junit,
@@ -255,7 +254,7 @@ class _Record:
         _append_step_summary(text)
         junit_line = f"junit {self.results / 'junit.xml'}" if junit else "no junit.xml (pytest wrote none)"
         _say(f"gpuhil run: {verdict}",
-             f"gpuhil run: report {self.results / 'report.md'}, record {self.results / 'run.json'}, {junit_line}")
+             f"gpuhil run: report {self.results / 'report.md'}, record {self.results / run_record.NAME}, {junit_line}")
         return verdict.exit_code
 
 

@@ -20,17 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import run_record
+from ..run_record import VERDICTS
 from . import junit
 from .ids import HistoryError, check_id, machine_label
 
-RUN_RECORD = "run.json"
+RUN_RECORD = run_record.NAME
 REQUIRED = (RUN_RECORD, "probe.json", "report.md")
-VERDICTS = ("PASS", "FAIL", "HARNESS ERROR", "RUNNER ERROR", "INTERRUPTED")
-# run.json field -> the types it may hold (None: may be null).
-RECORD_FIELDS: dict[str, tuple[type | None, ...]] = {
-    "schema": (int,), "run_id": (str,), "verdict": (str,), "detail": (str, None), "exit_code": (int,),
-    "sku": (str, None), "emulated_sku": (str, None), "target_sku": (str, None), "started": (str,),
-    "finished": (str,), "junit": (bool,)}
 # probe.json fields a run keeps as its fingerprint (device, driver, the software that moves timings).
 FINGERPRINT = {"fingerprint_id": "fingerprint_id", "gpu_name": "name", "driver": "driver_version",
                "cuda": "cuda_runtime", "torch": "torch", "cutlass_dsl": "cutlass_dsl", "dsl_cuda": "dsl_cuda"}
@@ -76,7 +72,7 @@ def _record(path: Path) -> dict[str, Any]:
     doc = _json(path)
     if not isinstance(doc, dict):
         raise HistoryError(f"{path}: expected a JSON object")
-    for name, kinds in RECORD_FIELDS.items():
+    for name, kinds in run_record.FIELDS.items():
         if name not in doc:
             raise HistoryError(f"{path}: field {name} is missing")
         v = doc[name]
@@ -85,8 +81,8 @@ def _record(path: Path) -> dict[str, Any]:
         if not ok:
             raise HistoryError(f"{path}: field {name} is {v!r}: expected "
                                + " or ".join("null" if k is None else k.__name__ for k in kinds))
-    if doc["schema"] != 1:
-        raise HistoryError(f"{path}: field schema is {doc['schema']!r}: this gpuhil reads schema 1")
+    if doc["schema"] != run_record.SCHEMA:
+        raise HistoryError(f"{path}: field schema is {doc['schema']!r}: this gpuhil reads schema {run_record.SCHEMA}")
     if doc["verdict"] not in VERDICTS:
         raise HistoryError(f"{path}: field verdict is {doc['verdict']!r}: expected one of {', '.join(VERDICTS)}")
     check_id(doc["run_id"], "run_id", str(path))

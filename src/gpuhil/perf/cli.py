@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import ids
+from .. import ids, run_record
 from . import store
 from .baseline import VERDICTS, Baseline, judge
 from .validate import PerfInputError, sku_key
@@ -28,7 +28,7 @@ def _rows(results: str) -> tuple[list[dict], str]:
     if not results.strip():  # Path("") is the working directory: never what an empty CI variable meant
         raise _Refused("RESULTS: empty value: give a perf-*.parquet file or a results folder")
     rows = store.read(Path(results))
-    record = Path(results) / "run.json"
+    record = Path(results) / run_record.NAME
     if record.is_file():
         try:
             run_id = json.loads(record.read_bytes().decode("utf-8"))["run_id"]
