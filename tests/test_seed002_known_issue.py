@@ -1,13 +1,14 @@
-"""Seed 002: a CuTe DSL whose active native payload is CUDA 12.x lowers the SM12x block-scaled NVFP4
-MMA to PTX ptxas rejects, so a third-party CuTe DSL NVFP4 MoE provider (FlashInfer's B12x path in
-the field report) fails at JIT on SM120/SM121. The matrix keeps that as a strict known issue keyed on
-(arch_family 12, DSL payload < 13) for third-party cute-dsl providers of the nvfp4_moe suite.
+"""Seed 002: CuTe DSL 4.5.0 with its CUDA 12.9 native payload lowers the SM12x block-scaled NVFP4
+MMA to PTX ptxas rejects, so a third-party CuTe DSL NVFP4 MoE provider fails at JIT on SM120/SM121
+(suites/nvfp4_moe/test_seed002_payload.py compiles it: 4.5.1 and later do not). The matrix keeps that
+as a strict known issue keyed on (arch_family 12, DSL payload < 13, DSL < 4.5.1) for third-party
+cute-dsl providers of the nvfp4_moe suite.
 
 Proven here on the CPU: a fake third-party provider registered through the `gpuhil.providers` entry
-point fails like the field kernel when the payload is 12.x on SM12x. A session reasoning as a GB10
-or an RTX 5090 with the payload probed as 12.9 turns its case into a strict xfail with the upstream
-link; with the CUDA 13 payload it runs and passes; on an H100 the issue does not apply; gpuhil's own
-NVFP4 providers are never covered (they gate the native kernel and fall back instead).
+point fails like a kernel compiled by that DSL. A session reasoning as a GB10 or an RTX 5090 with
+DSL 4.5.0 and its payload probed as 12.9 turns its case into a strict xfail with the upstream link;
+with the CUDA 13 payload, or a later DSL, it runs and passes; on an H100 the issue does not apply;
+gpuhil's own NVFP4 providers are never covered (they gate the native kernel and fall back instead).
 """
 
 import textwrap
@@ -32,8 +33,9 @@ FAKE_PROVIDER = textwrap.dedent('''
             return Plan("fake B12x MoE layer", requirements=(Requirements(needs_gpu=False),))
 
         def prepare(self, inputs, caps):
-            # Like the field kernel: JIT of the block-scaled MMA under a CUDA 12.x payload fails in ptxas.
-            if caps.arch_family == 12 and not version_at_least(caps.dsl_cuda, "13.0"):
+            # Like a kernel of DSL 4.5.0: its block-scaled MMA under the CUDA 12.9 payload fails in ptxas.
+            if (caps.arch_family == 12 and not version_at_least(caps.dsl_cuda, "13.0")
+                    and not version_at_least(caps.cutlass_dsl, "4.5.1")):
                 raise RuntimeError("ptxas application ptx input, line 969; error : Unexpected instruction types "
                                    "specified for '_mma'")
             return PeerLaunch(lambda inputs, out: "ran")
@@ -65,8 +67,11 @@ def session(pytester, monkeypatch):
                               "[gpuhil.providers]\nfake-b12x-moe = fake_b12x_moe:providers\n")
     (pytester.path / "suites" / "nvfp4_moe" / "test_fake_third_party_layer.py").write_text(SUITE)
 
-    def run(sku: str, payload: str):
-        # The software probe reads the active payload from cutlass.CUDA_VERSION: report `payload`.
+    def run(sku: str, dsl: str, payload: str):
+        # The software probe reads the DSL's version from its distribution and the active payload from
+        # cutlass.CUDA_VERSION: report `dsl` and `payload`.
+        version = probe_mod._version
+        monkeypatch.setattr(probe_mod, "_version", lambda dist: dsl if dist == "nvidia-cutlass-dsl" else version(dist))
         monkeypatch.setattr(probe_mod, "_dsl_payload", lambda: payload)
         probe_mod.software_fingerprint.cache_clear()
         try:
@@ -78,15 +83,19 @@ def session(pytester, monkeypatch):
 
 @pytest.mark.parametrize("sku", ["gb10", "rtx5090"])
 def test_sm12x_with_a_cuda12_payload_makes_the_third_party_provider_a_strict_xfail(session, sku):
-    out = session(sku, "12.9")
+    out = session(sku, "4.5.0", "12.9")
     out.assert_outcomes(skipped=2, xfailed=1)  # gpuhil's two layer providers: their own gate (no GPU), no xfail
     out.stdout.fnmatch_lines([f"*XFAIL*fake-b12x-moe*known issue {KNOWN_ISSUE}*"
                               "https://github.com/NVIDIA/TensorRT-LLM/issues/15853*"])
 
 
 def test_the_cuda13_payload_runs_it(session):
-    session("gb10", "13.4").assert_outcomes(passed=1, skipped=2)
+    session("gb10", "4.5.0", "13.1").assert_outcomes(passed=1, skipped=2)
+
+
+def test_a_later_dsl_runs_it_from_the_cuda12_payload(session):
+    session("gb10", "4.5.1", "12.9").assert_outcomes(passed=1, skipped=2)
 
 
 def test_hopper_is_not_covered(session):
-    session("h100", "12.9").assert_outcomes(passed=1, skipped=2)
+    session("h100", "4.5.0", "12.9").assert_outcomes(passed=1, skipped=2)
