@@ -8,7 +8,8 @@ release that assembled the cubin, or the error.
 
 REQUEST_JSON: {"path": [...] (put first on sys.path: another DSL release, and what it needs),
 "driver": 12090 (the cuDriverGetVersion the DSL's loader is told: it loads the newest payload
-that driver supports), "kernels": [...], "layer": [experts, hidden, inter, top_k], "sm_count": N}.
+that driver supports), "kernels": [names in KERNELS or REPORTS], "layer": [experts, hidden, inter,
+top_k] and "sm_count": N (FlashInfer's kernels')}.
 Nothing is written outside the dump directory and no GPU is touched (the parent hides devices and
 turns FlashInfer's compile cache off).
 """
@@ -116,9 +117,11 @@ def compile_b12x(backend: str, tokens: int) -> dict:
 
 
 def b12x_gate() -> dict:
-    """FlashInfer's own CuTe DSL requirement for b12x, as its is_supported checks it."""
-    from b12x._lib import gating
+    """FlashInfer's own CuTe DSL requirement for b12x, as its is_supported checks it (imported as a
+    module: attribute access on b12x._lib would load its compiler, which this DSL may not carry)."""
+    import importlib
 
+    gating = importlib.import_module("b12x._lib.gating")
     return {"min_dsl": gating.MIN_CUTLASS_DSL, "dsl_seen": gating.cutlass_dsl_version(),
             "dsl_ok": gating.has_cutlass_dsl()}
 
@@ -129,6 +132,7 @@ KERNELS = {
     "b12x-micro": lambda: compile_b12x("micro", 1),
     "b12x-dynamic": lambda: compile_b12x("dynamic", 8),
 }
+REPORTS = {"b12x-gate": b12x_gate}  # facts read without compiling
 
 
 def mma_lines(ptx: str) -> tuple[list[str], bool]:
@@ -174,5 +178,5 @@ result = {"dsl": cutlass.__version__, "payload": f"{version.major}.{version.mino
           "payload_so": pathlib.Path(sys.modules["cutlass._mlir._mlir_libs._cutlass_ir"].__file__).name,
           "kernels": {}}
 for kernel in request["kernels"]:
-    result["kernels"][kernel] = b12x_gate() if kernel == "b12x-gate" else probe(kernel)
+    result["kernels"][kernel] = REPORTS[kernel]() if kernel in REPORTS else probe(kernel)
 print("PROBE " + json.dumps(result), flush=True)

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from gpuhil.catalog import matrix
+from gpuhil.catalog.matrix import Sku
 from gpuhil.device.capabilities import Capabilities
 from gpuhil.gating import check
 from gpuhil.kernels.nvfp4_grouped_gemm import spec
@@ -48,6 +49,7 @@ TRITON = "triton==3.9.0"
 KNOWN_ISSUE = "cutedsl-cuda12-payload-sm12x-nvfp4-mma"
 # SM12x parts by the catalog row whose target the kernels are compiled for.
 SKU_OF_TARGET = {"sm_121a": "gb10", "sm_120a": "rtx5090"}
+B12X_KERNELS = {"b12x-micro", "b12x-dynamic"}  # FlashInfer's MoE kernels: these import triton
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,12 +107,12 @@ def triton_path() -> list[str]:
 
 def probe(dsl: Dsl, kernels: list[str], target: str, tmp_path: Path, *, layer: tuple[int, int, int, int] = (0, 0, 0, 0),
           sm_count: int = 0) -> dict:
-    """Compile `kernels` (seed002_child.KERNELS, or "b12x-gate") for `target` under `dsl`; the
-    child's report."""
+    """Compile `kernels` (seed002_child.KERNELS, or read its REPORTS) for `target` under `dsl`; the
+    child's report. `layer` (experts, hidden, inter, top_k) and `sm_count`: FlashInfer's kernels'."""
     dump = tmp_path / f"dump-{dsl.id}-{target}"
     dump.mkdir()
     deps = [p for p in sys.path if p and not (Path(p) / "cutlass").is_dir()]
-    path = [*(release_path(dsl) if dsl.release else []), *(triton_path() if any("b12x" in k for k in kernels) else [])]
+    path = [*(release_path(dsl) if dsl.release else []), *(triton_path() if B12X_KERNELS & set(kernels) else [])]
     if dsl.release:  # -S: no site-packages, no .pth; the parent's path without its own DSL instead
         path += deps
     request = {"path": path, "driver": dsl.driver_int(), "kernels": kernels, "layer": list(layer), "sm_count": sm_count}
@@ -125,14 +127,18 @@ def probe(dsl: Dsl, kernels: list[str], target: str, tmp_path: Path, *, layer: t
     return json.loads(lines[-1][len("PROBE "):])
 
 
+def sku_of(target: str) -> Sku:
+    """The catalog row of the SM12x part `target` is compiled for."""
+    return matrix.load(REPO / matrix.MATRIX_FILE).sku(SKU_OF_TARGET[target])
+
+
 def sku_running(target: str, dsl_version: str, payload: str) -> Capabilities:
     """The catalog SKU of `target` as its runner would see it with that DSL release and payload."""
-    sku = matrix.load().sku(SKU_OF_TARGET[target])
-    return dataclasses.replace(catalog_capabilities(sku), cutlass_dsl=dsl_version, dsl_cuda=payload)
+    return dataclasses.replace(catalog_capabilities(sku_of(target)), cutlass_dsl=dsl_version, dsl_cuda=payload)
 
 
 def known_issue_applies(caps: Capabilities) -> bool:
-    issue = next(ki for ki in matrix.load().known_issues if ki.id == KNOWN_ISSUE)
+    issue = next(ki for ki in matrix.load(REPO / matrix.MATRIX_FILE).known_issues if ki.id == KNOWN_ISSUE)
     return issue.predicate.holds(caps.facts())
 
 
