@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .device.capabilities import Capabilities
+from .thirdparty import LIBRARIES
+from .thirdparty.library import resolve
 from .versions import version_at_least
 
 
@@ -31,6 +33,8 @@ class Requirements:
     mma_kind: str | None = None
     min_dsl_cuda: str | None = None  # CuTe DSL native payload (cutlass.CUDA_VERSION)
     torch_ops: frozenset[str] = frozenset()  # torch build facts (device.torch_facts)
+    libraries: frozenset[str] = frozenset()  # kernel libraries (distributions) that must be installed
+    tools: frozenset[str] = frozenset()  # JIT tools that must be found ("nvcc")
 
     def describe(self) -> str:
         parts = ["GPU"] if self.needs_gpu else []
@@ -50,6 +54,7 @@ class Requirements:
             parts.append(f"DSL payload CUDA>={self.min_dsl_cuda}")
         if self.torch_ops:
             parts.append("torch " + ", ".join(sorted(self.torch_ops)))
+        parts += sorted(self.libraries) + [f"JIT {t}" for t in sorted(self.tools)]
         return ", ".join(parts) or "none"
 
 
@@ -140,6 +145,15 @@ def availability(req: Requirements, attached: bool, caps: Capabilities) -> Verdi
                         "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
     if req.needs_dsl and not caps.cutlass_dsl:
         r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
+    for dist in sorted(req.libraries):
+        if caps.library(dist) is None:
+            lib = resolve(LIBRARIES, dist)
+            how = lib.install if lib else f"pip install {dist}"
+            r.append(Reason(f"kernel library {dist}", "installed", f"not installed ({how})"))
+    for tool in sorted(req.tools):
+        if caps.tool(tool) is None:
+            r.append(Reason(f"JIT toolchain {tool}", "on PATH, CUDA_HOME, CUDA_PATH or /usr/local/cuda",
+                            "not found there"))
     return Verdict(tuple(r), caps.source)
 
 

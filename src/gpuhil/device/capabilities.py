@@ -66,6 +66,8 @@ class Capabilities:
     torch: str | None = None
     torch_cuda: bool = False
     torch_ops: frozenset[str] = frozenset()  # torch operators this build runs on this device
+    libraries: tuple[tuple[str, str], ...] = ()  # installed kernel libraries: (distribution, version)
+    tools: tuple[tuple[str, str], ...] = ()  # JIT toolchain found: (tool, version), e.g. ("nvcc", "13.0.88")
     emulated_sku: str | None = None
     emulation_notes: tuple[str, ...] = ()
 
@@ -76,7 +78,16 @@ class Capabilities:
             "torch_cuda": self.torch_cuda, "arch_family": self.arch_family, "sm_count": self.sm_count,
             "smem_optin_bytes": self.smem_optin_bytes, "max_cluster_size": self.max_cluster_size,
             "cc": self.cc, "dsl_cuda": self.dsl_cuda, "cutlass_dsl": self.cutlass_dsl, "torch": self.torch,
+            **{f"library:{dist}": version for dist, version in self.libraries},
         }
+
+    def library(self, dist: str) -> str | None:
+        """The installed version of kernel library `dist`, None when it is not installed."""
+        return dict(self.libraries).get(dist)
+
+    def tool(self, name: str) -> str | None:
+        """The version of JIT tool `name` found here, None when absent."""
+        return dict(self.tools).get(name)
 
     @classmethod
     def from_fingerprint(cls, fp: DeviceFingerprint, *, source: str | None = None,
@@ -90,6 +101,7 @@ class Capabilities:
             probed_resident_clusters=tuple(sorted((int(n), c) for n, c in fp.resident_clusters.items())),
             dsl_cuda=fp.dsl_cuda, cutlass_dsl=fp.cutlass_dsl,
             torch=fp.torch, torch_cuda=bool(fp.torch_cuda_build), torch_ops=torch_ops,
+            libraries=tuple(sorted(fp.libraries.items())), tools=(("nvcc", fp.nvcc),) if fp.nvcc else (),
         )
 
     def resident_clusters(self, size: int) -> int:
