@@ -117,3 +117,14 @@ def test_each_library_is_pinned_by_its_extra_at_the_version_its_record_states():
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for lib in LIBRARIES:
         assert extras[lib.extra] == [f"{lib.dist}=={lib.pin}"], lib
+
+
+def test_a_library_support_table_and_the_cudnn_backend_are_gated_with_the_probed_values():
+    req = Requirements(ccs=frozenset({"10.0", "10.3", "12.0", "12.1"}), min_cudnn="9.21")
+    verdict = gate(req, Capabilities(**H100, cudnn="9.19.0"), attached=True)
+    assert [str(r) for r in verdict.reasons] == [
+        "compute capability (the library's support metadata): needs one of 10.0, 10.3, 12.0, 12.1, probed 9.0",
+        "cuDNN backend (torch.backends.cudnn.version()): needs >= 9.21, probed 9.19.0",
+    ]
+    b200 = dict(H100, cc="10.0", arch_family=10)
+    assert gate(req, Capabilities(**b200, cudnn="9.21.1"), attached=True).ok

@@ -18,7 +18,7 @@ from typing import Any
 from .device.capabilities import Capabilities
 from .thirdparty import LIBRARIES
 from .thirdparty.library import resolve
-from .versions import version_at_least
+from .versions import version_at_least, version_tuple
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,13 @@ class Requirements:
     arch_families: frozenset[int] | None = None  # e.g. {9}; None: any
     targets: frozenset[str] | None = None  # the device must run one of these ISA targets
     min_cc: str | None = None
+    ccs: frozenset[str] | None = None  # one of these compute capabilities (a library's own support metadata)
     cluster_size: int = 1
     smem_bytes: int = 0
     mma_kind: str | None = None
     min_dsl_cuda: str | None = None  # CuTe DSL native payload (cutlass.CUDA_VERSION)
     torch_ops: frozenset[str] = frozenset()  # torch build facts (device.torch_facts)
+    min_cudnn: str | None = None  # the cuDNN backend torch loads (torch.backends.cudnn.version())
     libraries: frozenset[str] = frozenset()  # kernel libraries (distributions) that must be installed
     tools: frozenset[str] = frozenset()  # JIT tools that must be found ("nvcc")
 
@@ -44,6 +46,8 @@ class Requirements:
             parts.append("target " + "|".join(sorted(self.targets)))
         if self.min_cc:
             parts.append(f"cc>={self.min_cc}")
+        if self.ccs is not None:
+            parts.append("cc " + "|".join(sorted(self.ccs)))
         if self.cluster_size > 1:
             parts.append(f"cluster {self.cluster_size}")
         if self.smem_bytes:
@@ -54,6 +58,8 @@ class Requirements:
             parts.append(f"DSL payload CUDA>={self.min_dsl_cuda}")
         if self.torch_ops:
             parts.append("torch " + ", ".join(sorted(self.torch_ops)))
+        if self.min_cudnn:
+            parts.append(f"cuDNN>={self.min_cudnn}")
         parts += sorted(self.libraries) + [f"JIT {t}" for t in sorted(self.tools)]
         return ", ".join(parts) or "none"
 
@@ -121,6 +127,9 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
                             f"cc {caps.cc} runs {', '.join(sorted(caps.targets)) or 'nothing'}"))
         if req.min_cc and (caps.cc is None or not version_at_least(caps.cc, req.min_cc)):
             r.append(Reason("compute capability", f">= {req.min_cc}", str(caps.cc)))
+        if req.ccs is not None and caps.cc not in req.ccs:
+            r.append(Reason("compute capability (the library's support metadata)",
+                            "one of " + ", ".join(sorted(req.ccs, key=version_tuple)), str(caps.cc)))
         if req.mma_kind and req.mma_kind not in caps.mma_kinds:
             r.append(Reason("MMA kind", req.mma_kind, f"cc {caps.cc} has {', '.join(sorted(caps.mma_kinds)) or 'none'}"))
         if req.cluster_size > 1 and not caps.cluster_launch:
@@ -131,6 +140,8 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         if req.smem_bytes and req.smem_bytes > (caps.smem_optin_bytes or 0):
             r.append(Reason("opt-in smem per block (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", f"{req.smem_bytes} B",
                             f"{caps.smem_optin_bytes} B"))
+    if req.min_cudnn and (caps.cudnn is None or not version_at_least(caps.cudnn, req.min_cudnn)):
+        r.append(Reason("cuDNN backend (torch.backends.cudnn.version())", f">= {req.min_cudnn}", caps.cudnn or "absent"))
     missing_ops = sorted(req.torch_ops - caps.torch_ops)
     if missing_ops:
         r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))

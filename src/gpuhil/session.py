@@ -247,7 +247,7 @@ def synthetic_fingerprint(sku: Sku, software: DeviceFingerprint | None = None) -
             fp.how_read[f] = f"{row} {key}: {sku.sources.get(key, 'no source cited')}"
     if software is not None:
         for f in ("cpu_arch", "python", "torch", "torch_cuda_build", "triton", "cutlass_dsl", "dsl_cuda",
-                  "ptxas", "nvcc", "libraries", "git_sha", "cuda_runtime"):
+                  "cudnn", "ptxas", "nvcc", "libraries", "git_sha", "cuda_runtime"):
             setattr(fp, f, getattr(software, f))
             if f in software.how_read:
                 fp.how_read[f] = software.how_read[f] + " (this machine)"

@@ -30,6 +30,7 @@ FACT_KINDS: dict[str, str] = {
     "dsl_cuda": VERSION,
     "cutlass_dsl": VERSION,
     "torch": VERSION,
+    "cudnn": VERSION,
 }
 # A kernel library's installed version is the fact `library:<distribution>` (a version); the libraries
 # gpuhil wraps are also named by their short fact name: `flashinfer: "<0.8"`.

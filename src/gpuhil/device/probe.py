@@ -65,6 +65,7 @@ class DeviceFingerprint:
     cuda_runtime: str | None = None
     torch: str | None = None
     torch_cuda_build: bool | None = None
+    cudnn: str | None = None  # the cuDNN backend torch loads (None: a build without it)
     triton: str | None = None
     cutlass_dsl: str | None = None
     dsl_cuda: str | None = None
@@ -387,6 +388,13 @@ def _torch_facts() -> tuple[str, str | None, bool]:
     return torch.__version__, torch.version.cuda, torch.version.cuda is not None
 
 
+def _cudnn_version() -> str | None:
+    import torch
+
+    v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return None if v is None else f"{v // 10000}.{v // 100 % 100}.{v % 100}"  # 91900 -> 9.19.0
+
+
 def _dsl_payload() -> str:
     import cutlass
 
@@ -445,6 +453,7 @@ def read_software_fields(rec: _Recorder) -> None:
         _, cuda, built = _torch_facts()
         fp.cuda_runtime, fp.how_read["cuda_runtime"] = cuda, "torch.version.cuda"
         fp.torch_cuda_build, fp.how_read["torch_cuda_build"] = built, "torch.version.cuda is not None"
+        rec.read("cudnn", "torch.backends.cudnn.version() (backend loaded by torch)", _cudnn_version)
     rec.read("triton", "importlib.metadata.version('triton')", lambda: _version("triton"))
     rec.read("cutlass_dsl", "importlib.metadata.version('nvidia-cutlass-dsl')",
              lambda: _version("nvidia-cutlass-dsl"))
