@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .device.capabilities import Capabilities
-from .versions import version_at_least
+from .thirdparty import LIBRARIES
+from .thirdparty.library import resolve
+from .versions import version_at_least, version_tuple
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,15 @@ class Requirements:
     arch_families: frozenset[int] | None = None  # e.g. {9}; None: any
     targets: frozenset[str] | None = None  # the device must run one of these ISA targets
     min_cc: str | None = None
+    ccs: frozenset[str] | None = None  # one of these compute capabilities (a library's own support metadata)
     cluster_size: int = 1
     smem_bytes: int = 0
     mma_kind: str | None = None
     min_dsl_cuda: str | None = None  # CuTe DSL native payload (cutlass.CUDA_VERSION)
     torch_ops: frozenset[str] = frozenset()  # torch build facts (device.torch_facts)
+    min_cudnn: str | None = None  # the cuDNN backend torch loads (torch.backends.cudnn.version())
+    libraries: frozenset[str] = frozenset()  # kernel libraries (distributions) that must be installed
+    tools: frozenset[str] = frozenset()  # JIT tools that must be found ("nvcc")
 
     def describe(self) -> str:
         parts = ["GPU"] if self.needs_gpu else []
@@ -40,6 +46,8 @@ class Requirements:
             parts.append("target " + "|".join(sorted(self.targets)))
         if self.min_cc:
             parts.append(f"cc>={self.min_cc}")
+        if self.ccs is not None:
+            parts.append("cc " + "|".join(sorted(self.ccs)))
         if self.cluster_size > 1:
             parts.append(f"cluster {self.cluster_size}")
         if self.smem_bytes:
@@ -50,6 +58,9 @@ class Requirements:
             parts.append(f"DSL payload CUDA>={self.min_dsl_cuda}")
         if self.torch_ops:
             parts.append("torch " + ", ".join(sorted(self.torch_ops)))
+        if self.min_cudnn:
+            parts.append(f"cuDNN>={self.min_cudnn}")
+        parts += sorted(self.libraries) + [f"JIT {t}" for t in sorted(self.tools)]
         return ", ".join(parts) or "none"
 
 
@@ -116,6 +127,9 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
                             f"cc {caps.cc} runs {', '.join(sorted(caps.targets)) or 'nothing'}"))
         if req.min_cc and (caps.cc is None or not version_at_least(caps.cc, req.min_cc)):
             r.append(Reason("compute capability", f">= {req.min_cc}", str(caps.cc)))
+        if req.ccs is not None and caps.cc not in req.ccs:
+            r.append(Reason("compute capability (the library's support metadata)",
+                            "one of " + ", ".join(sorted(req.ccs, key=version_tuple)), str(caps.cc)))
         if req.mma_kind and req.mma_kind not in caps.mma_kinds:
             r.append(Reason("MMA kind", req.mma_kind, f"cc {caps.cc} has {', '.join(sorted(caps.mma_kinds)) or 'none'}"))
         if req.cluster_size > 1 and not caps.cluster_launch:
@@ -126,6 +140,8 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         if req.smem_bytes and req.smem_bytes > (caps.smem_optin_bytes or 0):
             r.append(Reason("opt-in smem per block (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", f"{req.smem_bytes} B",
                             f"{caps.smem_optin_bytes} B"))
+    if req.min_cudnn and (caps.cudnn is None or not version_at_least(caps.cudnn, req.min_cudnn)):
+        r.append(Reason("cuDNN backend (torch.backends.cudnn.version())", f">= {req.min_cudnn}", caps.cudnn or "absent"))
     missing_ops = sorted(req.torch_ops - caps.torch_ops)
     if missing_ops:
         r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))
@@ -140,6 +156,15 @@ def availability(req: Requirements, attached: bool, caps: Capabilities) -> Verdi
                         "none attached" if not caps.gpu_present else f"{caps.source} (no device here)"))
     if req.needs_dsl and not caps.cutlass_dsl:
         r.append(Reason("CuTe DSL", "nvidia-cutlass-dsl installed", "not importable (pip install 'gpuhil[cute]')"))
+    for dist in sorted(req.libraries):
+        if caps.library(dist) is None:
+            lib = resolve(LIBRARIES, dist)
+            how = lib.install if lib else f"pip install {dist}"
+            r.append(Reason(f"kernel library {dist}", "installed", f"not installed ({how})"))
+    for tool in sorted(req.tools):
+        if caps.tool(tool) is None:
+            r.append(Reason(f"JIT toolchain {tool}", "on PATH, CUDA_HOME, CUDA_PATH or /usr/local/cuda",
+                            "not found there"))
     return Verdict(tuple(r), caps.source)
 
 

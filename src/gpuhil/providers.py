@@ -10,7 +10,8 @@ A provider is a `Provider` subclass. For a problem (a shape description) on a de
   `launch(inputs, out=None) -> out` whose `config` is what really runs (None without configs).
 
 gpuhil's own providers are listed by each op's record (gpuhil.ops.OPS) and collected by
-`gpuhil.ops.providers_for`. Third parties register through the entry-point group `gpuhil.providers`:
+`gpuhil.ops.providers_for`; the libraries gpuhil wraps (FlashInfer, quack) by gpuhil.thirdparty's
+registry. A serving team's own register through the entry-point group `gpuhil.providers`:
 each entry point names a callable returning one Provider or a list. One that cannot be loaded is
 still listed (`Unloadable`) with the error, so its cases skip with that reason instead of vanishing.
 """
@@ -22,8 +23,7 @@ from importlib import metadata
 
 from .device.capabilities import Capabilities
 from .gating import Plan, Requirements
-
-ENTRY_POINT_GROUP = "gpuhil.providers"
+from .thirdparty import ENTRY_POINT_GROUP, LIBRARIES
 
 
 class Provider:
@@ -104,13 +104,14 @@ class TorchPeer(Provider):
 
 
 class Unloadable(Provider):
-    """A registered provider whose entry point failed to load: listed, so its cases skip with why."""
+    """Providers that failed to load (an entry point, a bundled library's adapter): listed, so their
+    cases skip with why."""
 
     backend = "unknown"
 
-    def __init__(self, ep, op: str, exc: Exception) -> None:
-        self.name, self.op, self.origin = ep.name, op, f"entry point {ep.value}"
-        self.load_error = f"provider {ep.name} (entry point {ep.value}) could not be loaded: {type(exc).__name__}: {exc}"
+    def __init__(self, name: str, where: str, op: str, exc: Exception) -> None:
+        self.name, self.op, self.origin = name, op, where
+        self.load_error = f"provider {name} ({where}) could not be loaded: {type(exc).__name__}: {exc}"
 
     def plan(self, problem, caps: Capabilities, **options) -> Plan:
         return Plan(self.name, requirements=(Requirements(),), why_not=self.load_error)
@@ -120,12 +121,16 @@ class Unloadable(Provider):
 
 
 def third_party(op: str) -> list[Provider]:
+    """Providers of `op` from the libraries gpuhil wraps (gpuhil.thirdparty), then from entry points."""
+    loaders = [(lib.dist, f"gpuhil adapter {lib.providers}", lib.load_providers) for lib in LIBRARIES]
+    loaders += [(ep.name, f"entry point {ep.value}", lambda ep=ep: ep.load()())
+                for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
     found: list[Provider] = []
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for name, where, load in loaders:
         try:
-            made = ep.load()()
+            made = load()
         except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
-            found.append(Unloadable(ep, op, exc))
+            found.append(Unloadable(name, where, op, exc))
             continue
         found.extend(made if isinstance(made, (list, tuple)) else [made])
     return [p for p in found if p.op == op]

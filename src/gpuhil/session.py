@@ -86,6 +86,8 @@ class Session:
             lines.append(f"catalog SKU: {match}")
         lines.append(f"software: torch {fp.torch} (CUDA {fp.cuda_runtime}), cutlass-dsl {fp.cutlass_dsl} "
                      f"(payload CUDA {fp.dsl_cuda}), ptxas {fp.ptxas}, driver {fp.driver_version}, git {fp.git_sha}")
+        libraries = ", ".join(f"{d} {v}" for d, v in sorted(fp.libraries.items())) or "none installed"
+        lines.append(f"kernel libraries: {libraries}; JIT nvcc {fp.nvcc or 'absent'}")
         if self.caps.emulated_sku:
             lines.append(f"EMULATING {self.caps.emulated_sku}: {self.caps.describe()}")
             lines += [f"  {n}" for n in self.caps.emulation_notes]
@@ -183,6 +185,8 @@ def _capabilities_fields(doc: dict[str, Any]) -> dict[str, Any]:
         out[f] = frozenset(out[f])
     out["probed_resident_clusters"] = tuple(tuple(p) for p in out["probed_resident_clusters"])
     out["emulation_notes"] = tuple(out["emulation_notes"])
+    for f in ("libraries", "tools"):
+        out[f] = tuple(tuple(p) for p in out.get(f, ()))
     return out
 
 
@@ -243,7 +247,7 @@ def synthetic_fingerprint(sku: Sku, software: DeviceFingerprint | None = None) -
             fp.how_read[f] = f"{row} {key}: {sku.sources.get(key, 'no source cited')}"
     if software is not None:
         for f in ("cpu_arch", "python", "torch", "torch_cuda_build", "triton", "cutlass_dsl", "dsl_cuda",
-                  "ptxas", "git_sha", "cuda_runtime"):
+                  "cudnn", "ptxas", "nvcc", "libraries", "git_sha", "cuda_runtime"):
             setattr(fp, f, getattr(software, f))
             if f in software.how_read:
                 fp.how_read[f] = software.how_read[f] + " (this machine)"

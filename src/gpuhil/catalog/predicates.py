@@ -1,7 +1,7 @@
 """Feature predicates: the `when:` of a known issue, evaluated over capability facts.
 
 A predicate maps fact names to conditions. All conditions must hold (AND); a list is any-of (OR).
-A condition on a fact that is unknown here (None: no DSL installed, say) does not hold.
+A condition on a fact that is unknown here (None: no DSL installed, a library absent) does not hold.
 Device names are deliberately not facts: a known issue is keyed on what the device can do.
 """
 
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..thirdparty import LIBRARIES
 from ..versions import compare, version_tuple
 
 BOOL, INT, VERSION = "bool", "int", "version"
@@ -29,8 +30,18 @@ FACT_KINDS: dict[str, str] = {
     "dsl_cuda": VERSION,
     "cutlass_dsl": VERSION,
     "torch": VERSION,
+    "cudnn": VERSION,
 }
-ALIASES = {"cutlass_dsl_cuda": "dsl_cuda"}
+# A kernel library's installed version is the fact `library:<distribution>` (a version); the libraries
+# gpuhil wraps are also named by their short fact name: `flashinfer: "<0.8"`.
+LIBRARY_PREFIX = "library:"
+ALIASES = {"cutlass_dsl_cuda": "dsl_cuda", **{lib.fact: LIBRARY_PREFIX + lib.dist for lib in LIBRARIES}}
+
+
+def kind_of(fact: str) -> str | None:
+    if fact.startswith(LIBRARY_PREFIX) and len(fact) > len(LIBRARY_PREFIX):
+        return VERSION
+    return FACT_KINDS.get(fact)
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
         "<": operator.lt, ">": operator.gt}
@@ -55,7 +66,7 @@ class Condition:
         have = facts.get(self.fact)
         if have is None:
             return False
-        kind = FACT_KINDS[self.fact]
+        kind = kind_of(self.fact)
         if kind == BOOL:
             return bool(have) == self.value
         if kind == INT:
@@ -68,7 +79,7 @@ class Condition:
 
 
 def parse_condition(fact: str, raw: Any, path: tuple) -> Condition:
-    kind = FACT_KINDS[fact]
+    kind = kind_of(fact)
     if kind == BOOL:
         if not isinstance(raw, bool):
             raise PredicateError(path, f"'{fact}' takes true or false, got {raw!r}")
@@ -101,8 +112,8 @@ class Predicate:
         clauses = []
         for key, raw in mapping.items():
             fact = ALIASES.get(key, key)
-            if fact not in FACT_KINDS:
-                known = ", ".join(sorted(FACT_KINDS) + sorted(ALIASES))
+            if kind_of(fact) is None:
+                known = ", ".join(sorted(FACT_KINDS) + sorted(ALIASES) + [LIBRARY_PREFIX + "<distribution>"])
                 raise PredicateError(path + (key,), f"unknown fact '{key}' in predicate (known: {known})")
             values = raw if isinstance(raw, list) else [raw]
             if not values:

@@ -66,6 +66,9 @@ class Capabilities:
     torch: str | None = None
     torch_cuda: bool = False
     torch_ops: frozenset[str] = frozenset()  # torch operators this build runs on this device
+    cudnn: str | None = None  # the cuDNN backend torch loads: "9.19.0"
+    libraries: tuple[tuple[str, str], ...] = ()  # installed kernel libraries: (distribution, version)
+    tools: tuple[tuple[str, str], ...] = ()  # JIT toolchain found: (tool, version), e.g. ("nvcc", "13.0.88")
     emulated_sku: str | None = None
     emulation_notes: tuple[str, ...] = ()
 
@@ -76,7 +79,17 @@ class Capabilities:
             "torch_cuda": self.torch_cuda, "arch_family": self.arch_family, "sm_count": self.sm_count,
             "smem_optin_bytes": self.smem_optin_bytes, "max_cluster_size": self.max_cluster_size,
             "cc": self.cc, "dsl_cuda": self.dsl_cuda, "cutlass_dsl": self.cutlass_dsl, "torch": self.torch,
+            "cudnn": self.cudnn,
+            **{f"library:{dist}": version for dist, version in self.libraries},
         }
+
+    def library(self, dist: str) -> str | None:
+        """The installed version of kernel library `dist`, None when it is not installed."""
+        return dict(self.libraries).get(dist)
+
+    def tool(self, name: str) -> str | None:
+        """The version of JIT tool `name` found here, None when absent."""
+        return dict(self.tools).get(name)
 
     @classmethod
     def from_fingerprint(cls, fp: DeviceFingerprint, *, source: str | None = None,
@@ -89,7 +102,8 @@ class Capabilities:
             max_cluster_size=fp.max_cluster_size or 1,
             probed_resident_clusters=tuple(sorted((int(n), c) for n, c in fp.resident_clusters.items())),
             dsl_cuda=fp.dsl_cuda, cutlass_dsl=fp.cutlass_dsl,
-            torch=fp.torch, torch_cuda=bool(fp.torch_cuda_build), torch_ops=torch_ops,
+            torch=fp.torch, torch_cuda=bool(fp.torch_cuda_build), torch_ops=torch_ops, cudnn=fp.cudnn,
+            libraries=tuple(sorted(fp.libraries.items())), tools=(("nvcc", fp.nvcc),) if fp.nvcc else (),
         )
 
     def resident_clusters(self, size: int) -> int:

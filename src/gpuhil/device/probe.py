@@ -65,10 +65,13 @@ class DeviceFingerprint:
     cuda_runtime: str | None = None
     torch: str | None = None
     torch_cuda_build: bool | None = None
+    cudnn: str | None = None  # the cuDNN backend torch loads (None: a build without it)
     triton: str | None = None
     cutlass_dsl: str | None = None
     dsl_cuda: str | None = None
     ptxas: str | None = None
+    nvcc: str | None = None  # the JIT toolchain third-party libraries compile with at run time
+    libraries: dict[str, str] = field(default_factory=dict)  # installed kernel libraries: distribution -> version
     git_sha: str | None = None
     how_read: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -76,6 +79,8 @@ class DeviceFingerprint:
     @property
     def fingerprint_id(self) -> str:
         key = {f: getattr(self, f) for f in PERF_FIELDS}
+        if self.libraries:  # a kernel library's version moves its providers' timings
+            key["libraries"] = self.libraries
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,6 +388,13 @@ def _torch_facts() -> tuple[str, str | None, bool]:
     return torch.__version__, torch.version.cuda, torch.version.cuda is not None
 
 
+def _cudnn_version() -> str | None:
+    import torch
+
+    v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return None if v is None else f"{v // 10000}.{v // 100 % 100}.{v % 100}"  # 91900 -> 9.19.0
+
+
 def _dsl_payload() -> str:
     import cutlass
 
@@ -390,17 +402,35 @@ def _dsl_payload() -> str:
     return f"{v.major}.{v.minor}" if hasattr(v, "major") else str(v)
 
 
-def _ptxas_version() -> str:
-    candidates = [shutil.which("ptxas")]
+def _cuda_tool_version(tool: str) -> str:
+    """The version a CUDA toolkit tool (ptxas, nvcc) prints, found on PATH, CUDA_HOME, CUDA_PATH or
+    /usr/local/cuda, as the JIT compilers of the libraries look for it."""
+    candidates = [shutil.which(tool)]
     for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
         if home:
-            candidates.append(str(Path(home) / "bin" / "ptxas"))
+            candidates.append(str(Path(home) / "bin" / tool))
     for exe in filter(None, candidates):
         if Path(exe).exists():
             out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout
             m = re.search(r"release [\d.]+, V([\d.]+)", out)
             return m.group(1) if m else out.strip().splitlines()[-1]
-    raise FileNotFoundError("ptxas not on PATH, CUDA_HOME or /usr/local/cuda")
+    raise FileNotFoundError(f"{tool} not on PATH, CUDA_HOME, CUDA_PATH or /usr/local/cuda")
+
+
+def _library_versions() -> dict[str, str]:
+    """Installed versions of the kernel libraries gpuhil wraps and of every distribution that registers
+    providers through the entry point."""
+    from ..thirdparty import ENTRY_POINT_GROUP, LIBRARIES
+
+    dists = {lib.dist for lib in LIBRARIES}
+    dists |= {ep.dist.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.dist is not None}
+    found = {}
+    for dist in sorted(dists):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
 
 
 def _git_sha() -> str:
@@ -423,10 +453,14 @@ def read_software_fields(rec: _Recorder) -> None:
         _, cuda, built = _torch_facts()
         fp.cuda_runtime, fp.how_read["cuda_runtime"] = cuda, "torch.version.cuda"
         fp.torch_cuda_build, fp.how_read["torch_cuda_build"] = built, "torch.version.cuda is not None"
+        rec.read("cudnn", "torch.backends.cudnn.version() (backend loaded by torch)", _cudnn_version)
     rec.read("triton", "importlib.metadata.version('triton')", lambda: _version("triton"))
     rec.read("cutlass_dsl", "importlib.metadata.version('nvidia-cutlass-dsl')",
              lambda: _version("nvidia-cutlass-dsl"))
     if fp.cutlass_dsl:
         rec.read("dsl_cuda", "cutlass.CUDA_VERSION (the active native payload)", _dsl_payload)
-    rec.read("ptxas", "ptxas --version", _ptxas_version)
+    rec.read("ptxas", "ptxas --version", lambda: _cuda_tool_version("ptxas"))
+    rec.read("nvcc", "nvcc --version", lambda: _cuda_tool_version("nvcc"))
+    rec.read("libraries", "importlib.metadata.version of each kernel library (gpuhil.thirdparty, entry points)",
+             _library_versions)
     rec.read("git_sha", "git rev-parse HEAD (+ -dirty)", _git_sha)

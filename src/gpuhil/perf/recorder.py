@@ -83,9 +83,11 @@ class PerfRecorder:
         self.rows[store.series_key(row["suite"], row["case_id"], row["provider"])] = row
         return row
 
-    def start(self, *, suite: str, case_id: str, provider: str, params: str | None = None) -> str:
+    def start(self, *, suite: str, case_id: str, provider: str, params: str | None = None,
+              origin: str | None = None) -> str:
         """Write the case's provisional `error` row before it runs; returns its series."""
-        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "params": params,
+        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "provider_origin": origin,
+               "params": params,
                "status": "error", "error": NEVER_FINISHED}
         self._write(row)
         return store.series_key(suite, case_id, provider)
@@ -104,7 +106,8 @@ class PerfRecorder:
                 store.remove_row(self.results_dir, row)
 
     def record(self, *, suite: str, case_id: str, provider: str, fns: Sequence[Callable[[], object]],
-               work: Work | None = None, params: str | None = None, config: str | None = None, host: bool = False,
+               work: Work | None = None, params: str | None = None, config: str | None = None,
+               origin: str | None = None, host: bool = False,
                host_peer: Callable[[], object] | None = None, same_work: SameWork | None = None) -> dict[str, Any]:
         """Time `fns` (rotating input sets, graph mode) and write the row. With `work`, the row is set
         against its roofline: the ceiling that allows the longest time (the read stream for bytes, a
@@ -116,8 +119,8 @@ class PerfRecorder:
             raise ValueError("record: host_peer is timed beside the case's host time; pass host=True")
         ceil = self.measure_ceilings()  # before the case: the first call allocates and warms the GPU
         t = self.timer.graph(fns)
-        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "params": params,
-               "config": config, "median_us": t.median_us, "p25_us": t.p25_us, "p75_us": t.p75_us, "min_us": t.min_us,
+        row = {**self._base(), "suite": suite, "case_id": case_id, "provider": provider, "provider_origin": origin,
+               "params": params, "config": config, "median_us": t.median_us, "p25_us": t.p25_us, "p75_us": t.p75_us, "min_us": t.min_us,
                "n_samples": t.n_samples, "stdrel": t.stdrel, "timer_mode": t.mode,
                "sm_clock_mhz": t.sm_clock_mhz, "throttled": t.throttled,
                "throttle_reasons": ",".join(t.throttle_reasons), "status": "throttled" if t.throttled else "ok",

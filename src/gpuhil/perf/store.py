@@ -26,7 +26,7 @@ SCHEMA: dict[str, str] = {
     "run_id": "string", "timestamp": "string", "git_sha": "string", "sku": "string",
     "fingerprint_id": "string", "gpu_name": "string", "cc": "string", "sm_count": "Int64",
     "driver": "string", "cuda": "string", "torch": "string", "cutlass_dsl": "string", "dsl_cuda": "string",
-    "emulated_sku": "string", "suite": "string", "case_id": "string", "provider": "string",
+    "emulated_sku": "string", "suite": "string", "case_id": "string", "provider": "string", "provider_origin": "string",
     "params": "string", "config": "string",
     "median_us": "float64", "p25_us": "float64", "p75_us": "float64", "min_us": "float64",
     "n_samples": "Int64", "stdrel": "float64", "timer_mode": "string",

@@ -1,0 +1,11 @@
+"""FlashInfer's kernels as gpuhil providers, one module per op it covers."""
+
+from __future__ import annotations
+
+from .. import FLASHINFER as LIBRARY
+
+__all__ = ["LIBRARY", "providers"]
+
+
+def providers() -> list:
+    return []
