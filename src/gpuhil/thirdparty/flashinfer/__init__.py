@@ -8,4 +8,6 @@ __all__ = ["LIBRARY", "providers"]
 
 
 def providers() -> list:
-    return []
+    from .b12x import B12xMoeLayer
+
+    return [B12xMoeLayer()]
