@@ -1,49 +1,25 @@
-"""Seed 002: CuTe DSL 4.5.0 with its CUDA 12.9 native payload lowers the SM12x block-scaled NVFP4
-MMA to PTX ptxas rejects, so a third-party CuTe DSL NVFP4 MoE provider fails at JIT on SM120/SM121
-(suites/nvfp4_moe/test_seed002_payload.py compiles it: 4.5.1 and later do not). The matrix keeps that
-as a strict known issue keyed on (arch_family 12, DSL payload < 13, DSL < 4.5.1) for third-party
-cute-dsl providers of the nvfp4_moe suite.
+"""Seed 002's known issue on FlashInfer's real B12x provider: CuTe DSL 4.5.0 with its CUDA 12.9 native
+payload lowers the SM12x block-scaled NVFP4 MMA to PTX ptxas rejects, so FlashInfer's B12x NVFP4 MoE
+fails at JIT on SM120/SM121 (suites/nvfp4_moe/test_seed002_*.py compile it: 4.5.1 and later do not).
+The matrix keeps that as a strict known issue keyed on (arch_family 12, DSL payload < 13, DSL < 4.5.1)
+and bound to the `flashinfer-b12x` provider of the nvfp4_moe suite.
 
-Proven here on the CPU: a fake third-party provider registered through the `gpuhil.providers` entry
-point fails like a kernel compiled by that DSL. A session reasoning as a GB10 or an RTX 5090 with
-DSL 4.5.0 and its payload probed as 12.9 turns its case into a strict xfail with the upstream link;
-with the CUDA 13 payload, or a later DSL, it runs and passes; on an H100 the issue does not apply;
-gpuhil's own NVFP4 providers are never covered (they gate the native kernel and fall back instead).
+Proven here on the CPU with a session per SKU and probed DSL (the probe's DSL version and payload
+reported as given): the flashinfer-b12x case of a layer suite carries the strict xfail with the upstream
+link exactly on SM12x with DSL 4.5.0 and its 12.9 payload; not with the 13.1 payload, not with a later
+DSL, not on an H100; gpuhil's own layer providers never (they gate their native kernel and fall back).
+Every case still skips here, for want of a GPU: the binding is what a GB10 runner would act on.
 """
 
 import textwrap
 
 import pytest
 
-from fakes import install_fake_distribution, make_checkout
+from fakes import make_checkout
 from gpuhil.device import probe as probe_mod
 
 KNOWN_ISSUE = "cutedsl-cuda12-payload-sm12x-nvfp4-mma"
-
-FAKE_PROVIDER = textwrap.dedent('''
-    from gpuhil.gating import Plan, Requirements
-    from gpuhil.providers import PeerLaunch, Provider
-    from gpuhil.versions import version_at_least
-
-
-    class FakeB12xMoe(Provider):
-        name, op, backend, origin = "fake-b12x-moe", "nvfp4_moe_layer", "cute-dsl", "fake-b12x-moe 0.1"
-
-        def plan(self, problem, caps):
-            return Plan("fake B12x MoE layer", requirements=(Requirements(needs_gpu=False),))
-
-        def prepare(self, inputs, caps):
-            # Like a kernel of DSL 4.5.0: its block-scaled MMA under the CUDA 12.9 payload fails in ptxas.
-            if (caps.arch_family == 12 and not version_at_least(caps.dsl_cuda, "13.0")
-                    and not version_at_least(caps.cutlass_dsl, "4.5.1")):
-                raise RuntimeError("ptxas application ptx input, line 969; error : Unexpected instruction types "
-                                   "specified for '_mma'")
-            return PeerLaunch(lambda inputs, out: "ran")
-
-
-    def providers():
-        return [FakeB12xMoe()]
-''')
+LINK = "https://github.com/NVIDIA/TensorRT-LLM/issues/15853"
 
 SUITE = textwrap.dedent('''
     import pytest
@@ -54,8 +30,8 @@ SUITE = textwrap.dedent('''
     PROBLEM = layer_problems()[0]
 
     @pytest.mark.parametrize("implementation", [case(p, PROBLEM, p, id=p.name) for p in providers_for("nvfp4_moe_layer")])
-    def test_layer_provider_compiles(implementation, capabilities):
-        assert implementation(None, capabilities) == "ran"
+    def test_layer_provider(implementation, capabilities):
+        implementation(None, capabilities)
 ''')
 
 
@@ -63,39 +39,44 @@ SUITE = textwrap.dedent('''
 def session(pytester, monkeypatch):
     make_checkout(pytester.path)
     (pytester.path / "conftest.py").write_text('pytest_plugins = ("gpuhil.pytest_plugin", "fixtures.device")\n')
-    install_fake_distribution(pytester, "fake_b12x_moe", FAKE_PROVIDER,
-                              "[gpuhil.providers]\nfake-b12x-moe = fake_b12x_moe:providers\n")
-    (pytester.path / "suites" / "nvfp4_moe" / "test_fake_third_party_layer.py").write_text(SUITE)
+    (pytester.path / "suites" / "nvfp4_moe" / "test_layer_providers.py").write_text(SUITE)
 
-    def run(sku: str, dsl: str, payload: str):
-        # The software probe reads the DSL's version from its distribution and the active payload from
-        # cutlass.CUDA_VERSION: report `dsl` and `payload`.
+    def collect(sku: str, dsl: str, payload: str) -> dict:
+        """The suite's cases under `--target-sku sku`, the probe reading DSL `dsl` with `payload`
+        active: {provider: the strict xfail's reason, or None}."""
         version = probe_mod._version
         monkeypatch.setattr(probe_mod, "_version", lambda dist: dsl if dist == "nvidia-cutlass-dsl" else version(dist))
         monkeypatch.setattr(probe_mod, "_dsl_payload", lambda: payload)
         probe_mod.software_fingerprint.cache_clear()
         try:
-            return pytester.runpytest("-rx", "--target-sku", sku, "-p", "no:cacheprovider")
+            items, _ = pytester.inline_genitems("--target-sku", sku, "-p", "no:cacheprovider")
         finally:
             probe_mod.software_fingerprint.cache_clear()
-    return run
+        marks = {item.callspec.id: item.get_closest_marker("xfail") for item in items}
+        assert all(m is None or m.kwargs["strict"] for m in marks.values()), marks
+        return {name: m and m.kwargs["reason"] for name, m in marks.items()}
+    return collect
 
 
 @pytest.mark.parametrize("sku", ["gb10", "rtx5090"])
-def test_sm12x_with_a_cuda12_payload_makes_the_third_party_provider_a_strict_xfail(session, sku):
-    out = session(sku, "4.5.0", "12.9")
-    out.assert_outcomes(skipped=2, xfailed=1)  # gpuhil's two layer providers: their own gate (no GPU), no xfail
-    out.stdout.fnmatch_lines([f"*XFAIL*fake-b12x-moe*known issue {KNOWN_ISSUE}*"
-                              "https://github.com/NVIDIA/TensorRT-LLM/issues/15853*"])
+def test_sm12x_with_dsl_450_and_its_cuda12_payload_makes_flashinfer_b12x_a_strict_xfail(session, sku):
+    reasons = session(sku, "4.5.0", "12.9")
+    assert set(reasons) == {"torch", "gpuhil-cute", "flashinfer-b12x"}
+    assert reasons["flashinfer-b12x"].startswith(f"known issue {KNOWN_ISSUE}:") and LINK in reasons["flashinfer-b12x"]
+    assert reasons["torch"] is None and reasons["gpuhil-cute"] is None
 
 
-def test_the_cuda13_payload_runs_it(session):
-    session("gb10", "4.5.0", "13.1").assert_outcomes(passed=1, skipped=2)
-
-
-def test_a_later_dsl_runs_it_from_the_cuda12_payload(session):
-    session("gb10", "4.5.1", "12.9").assert_outcomes(passed=1, skipped=2)
+@pytest.mark.parametrize("dsl, payload", [("4.5.0", "13.1"), ("4.5.1", "12.9"), ("4.8.1", "12.9")])
+def test_the_cuda13_payload_or_a_later_dsl_is_not_covered(session, dsl, payload):
+    assert set(session("gb10", dsl, payload).values()) == {None}
 
 
 def test_hopper_is_not_covered(session):
-    session("h100", "4.5.0", "12.9").assert_outcomes(passed=1, skipped=2)
+    assert set(session("h100", "4.5.0", "12.9").values()) == {None}
+
+
+def test_every_case_skips_here_for_want_of_a_gpu(session, pytester):
+    session("gb10", "4.5.0", "12.9")
+    out = pytester.runpytest("-rs", "--target-sku", "gb10", "-p", "no:cacheprovider")
+    out.assert_outcomes(skipped=3)
+    out.stdout.fnmatch_lines(["SKIPPED*requires GPU*: GPU: needs a CUDA device*"] * 3)
