@@ -128,3 +128,13 @@ def test_a_library_support_table_and_the_cudnn_backend_are_gated_with_the_probed
     ]
     b200 = dict(H100, cc="10.0", arch_family=10)
     assert gate(req, Capabilities(**b200, cudnn="9.21.1"), attached=True).ok
+
+
+def test_the_runner_points_each_library_cache_under_one_folder_and_keeps_what_the_user_set(tmp_path):
+    from gpuhil.runner import default_cache_root
+    from gpuhil.thirdparty import cache_env
+
+    assert cache_env(tmp_path, {}) == {"FLASHINFER_WORKSPACE_BASE": str(tmp_path / "flashinfer"),
+                                       "QUACK_CACHE_DIR": str(tmp_path / "quack")}
+    assert cache_env(tmp_path, {"QUACK_CACHE_DIR": "/mine"}) == {"FLASHINFER_WORKSPACE_BASE": str(tmp_path / "flashinfer")}
+    assert default_cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "gpuhil"

@@ -23,6 +23,10 @@ and none outlives the run (gpuhil.supervise). The verdict, the exit status and r
   results folder could be made;
 - HARNESS ERROR, pytest's own code: the harness itself could not run (usage 4, internal error 3);
 - INTERRUPTED, 130 (SIGINT) or 143 (SIGTERM): report.md and junit.xml are still written.
+
+Third-party kernel libraries compile at run time into caches of their own; the runner points each
+(gpuhil.thirdparty.cache_env) under one folder, GPUHIL_CACHE_DIR or the user's cache directory, so a
+runner keeps them between runs and writes them nowhere else. A variable already set is left alone.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from . import atomic, ids, run_record, session as session_mod
+from . import atomic, ids, run_record, session as session_mod, thirdparty
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import probe
@@ -48,6 +52,7 @@ from .report import run_report
 from .supervise import Ended, Interrupted, Supervisor, silence_stdout
 
 REQUIRE_GPU_ENV = "GPUHIL_REQUIRE_GPU"
+CACHE_DIR_ENV = "GPUHIL_CACHE_DIR"  # where the kernel libraries' compile caches go
 MAX_WORKER_RESTARTS = 1000  # every crash costs one test; never give up the rest of the run
 # pytest options the runner sets itself: given again after `--` they would take its place (a second
 # --junitxml leaves the report without its junit.xml), so they are refused with what to use instead.
@@ -73,6 +78,11 @@ class Verdict:
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.detail}"
+
+
+def default_cache_root(environ) -> Path:
+    """Where compile caches live unless GPUHIL_CACHE_DIR says: the user's cache directory."""
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpuhil"
 
 
 def checkout_root(start: Path) -> Path:
@@ -174,6 +184,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
             f"{REQUIRE_GPU_ENV}={os.environ[REQUIRE_GPU_ENV]}" if ids.env_flag(REQUIRE_GPU_ENV) else None)
         run_id = ids.env_id(RUN_ID_ENV) or new_run_id()  # pytest inherits it: its perf rows carry it
         mx_path = args.matrix or ids.env_value("GPUHIL_MATRIX") or root / matrix_mod.MATRIX_FILE
+        cache_root = Path(ids.env_value(CACHE_DIR_ENV) or default_cache_root(os.environ)).resolve()
     except ids.InvalidValue as exc:
         raise Refused(str(exc)) from None
     try:
@@ -208,13 +219,15 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     session_file = results / "session.json"
     atomic.write_text(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
     cmd = pytest_command(session_file, selection, tier, results, args.perf, extra)
-    facts = f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}"
+    caches = thirdparty.cache_env(cache_root, os.environ)
+    facts = (f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}, "
+             f"library compile caches under {cache_root}")
     record = _Record(results, run_id, started, stamp, mx, device_row, session.caps.emulated_sku,
                      session.target_sku.id if session.target_sku else None,
                      session.header_lines(prefix="") + [facts, f"command: {run_report.code(invocation)}",
                                                         f"pytest: {run_report.code(shlex.join(cmd))}"])
     _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}", "gpuhil run: " + shlex.join(cmd))
-    ended = supervisor.run(cmd, root)
+    ended = supervisor.run(cmd, root, env={**os.environ, **caches})
     try:
         summary = run_report.summarize(results)
     except (ET.ParseError, ValueError, OSError) as exc:  # a file pytest or a worker left half written

@@ -69,13 +69,13 @@ class Supervisor:
         """From now on a stop signal is held for the child (or stops it before it starts), never raised."""
         self._deferred = True
 
-    def run(self, cmd: list[str], cwd) -> Ended:
+    def run(self, cmd: list[str], cwd, env: dict[str, str] | None = None) -> Ended:
         self.defer()  # never raised in the middle of Popen
         if self.received:  # stopped before the child started: it never does
             return Ended(0, self.received[0], ())
         # The child's output passes through us: a reader of ours that goes away (`| head`, a dead log
         # collector) must not end the run, and its last lines on stderr say why a harness failed.
-        proc = subprocess.Popen(cmd, cwd=cwd, process_group=0, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, process_group=0, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._group = proc.pid
         if self.received:
             _signal_group(self._group, signal.SIGINT)

@@ -1,5 +1,7 @@
-"""gpuhil's NVFP4 quantize kernel, bit-exact against gpuhil.ops.nvfp4_moe.reference.quantize (run on
-the CPU): packed codes and scale bytes must be identical, in both scale layouts.
+"""Every NVFP4 quantize provider (gpuhil's kernel, FlashInfer's, quack's: all but the torch peer, which is
+the reference itself), bit-exact against gpuhil.ops.nvfp4_moe.reference.quantize (run on the CPU):
+packed codes and scale bytes must be identical, in both scale layouts. A provider whose rule differs
+is held by a known issue that states the rule, never by a tolerance.
 
 Why this grid: K from one block to Qwen3 / DeepSeek hidden sizes, K/16 not a multiple of 4 (the
 swizzle pads scale columns) and rows not a multiple of 128 (it pads rows); rows whose magnitudes span
@@ -12,34 +14,42 @@ both times, and the swizzle padding must come out zero.
 import pytest
 import torch
 
-from gpuhil.kernels.nvfp4_quant.spec import DEFAULT, LAYOUTS, output_shapes, requirements
+from gpuhil.kernels.nvfp4_quant.spec import DEFAULT, LAYOUTS, QuantizeShape, output_shapes, requirements
+from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
+from gpuhil.testing import case
 
 REQ = requirements(DEFAULT)
 POISONS = (0x5A, 0xA5)
 SHAPES = [(1, 16), (7, 80), (129, 80), (64, 2048), (300, 4096), (1000, 7168)]
+PROVIDERS = [p for p in providers_for("nvfp4_quantize") if p.name != "torch"]
 
 
-def run_kernel(x, g, layout):
-    """(packed, scale bytes) from the kernel, once per poison; both runs must agree."""
-    from gpuhil.kernels import nvfp4_quant
+def cases(rows: int, k: int, *values, id: str):
+    """Every provider in both layouts, gated on its own plan for (rows, k) in that layout."""
+    return [case(p, QuantizeShape(rows, k), *values, layout, p, id=f"{p.name}-{layout}-{id}", layout=layout)
+            for p in PROVIDERS for layout in LAYOUTS]
 
+
+def run_provider(provider, x, g, layout, caps):
+    """(packed, scale bytes) from the provider, once per poison; both runs must agree."""
+    launch = provider.prepare((x, g), caps, layout=layout)
     results = []
     for poison in POISONS:
         packed_shape, scale_shape = output_shapes(x.shape[0], x.shape[1], layout)
         packed = torch.full(packed_shape, poison, dtype=torch.uint8, device="cuda")
         scales = torch.full(scale_shape, poison, dtype=torch.uint8, device="cuda").view(torch.float8_e4m3fn)
-        nvfp4_quant.quantize(x, g, layout=layout, out=(packed, scales))
+        launch((x, g), (packed, scales))
         torch.cuda.synchronize()
         results.append((packed.cpu(), scales.view(torch.uint8).cpu()))
     return results
 
 
-def assert_bit_exact(x, g, layout, what=""):
+def assert_bit_exact(provider, x, g, layout, caps, what=""):
     """x: bf16 CUDA [rows, K] (any row stride), g: fp32 CUDA [1]."""
     want_packed, want_scales = R.quantize(x.cpu(), g.cpu())
     want_scales = (R.swizzle_scales(want_scales) if layout == "swizzled" else want_scales).view(torch.uint8)
-    for poison, (packed, scales) in zip(POISONS, run_kernel(x, g, layout)):
+    for poison, (packed, scales) in zip(POISONS, run_provider(provider, x, g, layout, caps)):
         bad = (packed != want_packed).nonzero()
         assert bad.numel() == 0, (f"{what}: {bad.shape[0]} packed bytes differ (poison {poison:#x}), first at "
                                   f"{bad[0].tolist()}: got {packed[tuple(bad[0])]:#04x}, want {want_packed[tuple(bad[0])]:#04x}")
@@ -55,14 +65,13 @@ def spread_rows(rows, k, rng):
 
 
 @pytest.mark.gpu
-@pytest.mark.requires(REQ)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("rows, k", SHAPES)
-def test_random_data(rows, k, layout, rng):
+@pytest.mark.parametrize("rows, k, layout, provider", [c for rows, k in SHAPES for c in cases(rows, k, rows, k,
+                                                                                          id=f"{rows}x{k}")])
+def test_random_data(rows, k, layout, provider, rng, capabilities):
     x = spread_rows(rows, k, rng).cuda()
-    assert_bit_exact(x, R.global_scale(x).cuda(), layout, "recipe global scale")
+    assert_bit_exact(provider, x, R.global_scale(x).cuda(), layout, capabilities, "recipe global scale")
     g = torch.rand(1, generator=rng) * 1e4 + 1e-3
-    assert_bit_exact(x, g.cuda(), layout, f"global scale {g.item()}")
+    assert_bit_exact(provider, x, g.cuda(), layout, capabilities, f"global scale {g.item()}")
 
 
 def bf16_step(t: torch.Tensor, steps: int) -> torch.Tensor:
@@ -103,31 +112,33 @@ def special_blocks(rng) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.bfloat16) for k, v in rows.items()}
 
 
+G_IDS = {1.0: "g1", 2.0**-7: "g2^-7", 448.0: "g448", 1e38: "g1e38"}
+
+
 @pytest.mark.gpu
-@pytest.mark.requires(REQ)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("g", [1.0, 2.0**-7, 448.0, 1e38], ids=["g1", "g2^-7", "g448", "g1e38"])
-def test_special_blocks(g, layout, rng):
+@pytest.mark.parametrize("g, layout, provider", [c for g, gid in G_IDS.items() for c in cases(8, 64, g, id=gid)])
+def test_special_blocks(g, layout, provider, rng, capabilities):
     """g = 1 makes the tie rows exact ties; 2^-7 pushes small blocks' scales into E4M3 subnormals and
     underflow; 1e38 (past the recipe's cap) lifts a block of bf16 subnormals to a normal scale (a
     flush-to-zero anywhere would leave it 0) and sends r = g / d past fp32, so inf and NaN must
     propagate identically too."""
     for name, x in special_blocks(rng).items():
-        assert_bit_exact(x.cuda(), torch.tensor([g], device="cuda"), layout, name)
+        assert_bit_exact(provider, x.cuda(), torch.tensor([g], device="cuda"), layout, capabilities, name)
+
+
+VIEWS = ["row stride K + 64", "row stride K + 8, column offset 8", "every other row"]
 
 
 @pytest.mark.gpu
-@pytest.mark.requires(REQ)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("view", ["row stride K + 64", "row stride K + 8, column offset 8", "every other row"])
-def test_strided_rows(view, layout, rng):
+@pytest.mark.parametrize("view, layout, provider", [c for i, v in enumerate(VIEWS) for c in cases(130, 1024, v, id=f"view{i}")])
+def test_strided_rows(view, layout, provider, rng, capabilities):
     rows, k = 130, 1024
     storage = spread_rows(2 * rows, k + 64, rng).cuda()
     x = {"row stride K + 64": storage[:rows, :k],
          "row stride K + 8, column offset 8": storage[:rows, : k + 16][:, 8 : k + 8],
          "every other row": storage[::2, :k]}[view]
     assert x.stride(0) != k
-    assert_bit_exact(x, R.global_scale(x).cuda(), layout, view)
+    assert_bit_exact(provider, x, R.global_scale(x).cuda(), layout, capabilities, view)
 
 
 @pytest.mark.gpu

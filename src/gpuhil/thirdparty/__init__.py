@@ -12,9 +12,10 @@ from __future__ import annotations
 from .library import Library
 
 FLASHINFER = Library("flashinfer-python", "flashinfer", fact="flashinfer", extra="flashinfer", pin="0.7.2.post1",
-                     providers="gpuhil.thirdparty.flashinfer:providers", jit=("nvcc",))
+                     providers="gpuhil.thirdparty.flashinfer:providers", jit=("nvcc",),
+                     cache_env="FLASHINFER_WORKSPACE_BASE")
 QUACK = Library("quack-kernels", "quack", fact="quack", extra="quack", pin="0.6.5",
-                providers="gpuhil.thirdparty.quack:providers")
+                providers="gpuhil.thirdparty.quack:providers", cache_env="QUACK_CACHE_DIR")
 
 # A serving team's own kernels: each entry point of this group names a callable returning Providers.
 ENTRY_POINT_GROUP = "gpuhil.providers"
@@ -22,4 +23,10 @@ ENTRY_POINT_GROUP = "gpuhil.providers"
 # The registry: one line per library.
 LIBRARIES: tuple[Library, ...] = (FLASHINFER, QUACK)
 
-__all__ = ["ENTRY_POINT_GROUP", "FLASHINFER", "LIBRARIES", "QUACK", "Library"]
+__all__ = ["ENTRY_POINT_GROUP", "FLASHINFER", "LIBRARIES", "QUACK", "Library", "cache_env"]
+
+
+def cache_env(root, environ) -> dict[str, str]:
+    """Each library's compile-cache variable pointed under `root` (one folder per library), where the
+    environment does not set it already: a runner's caches stay in one place it names."""
+    return {lib.cache_env: str(root / lib.module) for lib in LIBRARIES if lib.cache_env and lib.cache_env not in environ}

@@ -35,6 +35,7 @@ class Library:
     pin: str  # the version that extra pins
     providers: str  # "module:function" returning its Provider objects (imported lazily)
     jit: tuple[str, ...] = ()  # tools its kernels compile with at run time ("nvcc")
+    cache_env: str | None = None  # the variable that moves its compile cache (else it writes under $HOME or /tmp)
 
     @property
     def install(self) -> str:

@@ -1,7 +1,7 @@
 """NVFP4 MoE providers, for three ops of one folder:
 
 - nvfp4_quantize: `torch` (the reference quantizer on the device) and `gpuhil-cute` (the CuTe DSL
-  kernel, linear scales; the swizzled layout is covered by the suite directly);
+  kernel); option `layout`: "linear" scales [rows, K/16] (default) or "swizzled" (128x4 tiles, flat);
 - nvfp4_grouped_gemm: `torch` (dequantize + bf16 GEMM), `gpuhil-cute-dequant` (dequantize to bf16 in
   the mainloop: Hopper and SM12x) and `gpuhil-cute-native` (block-scaled kind::mxf4nvf4 MMA: SM12x,
   DSL payload CUDA >= 13);
@@ -49,11 +49,11 @@ class QuantizeCute(Provider):
     def unsupported(self, problem) -> str | None:
         return nvfp4_quant.spec.unsupported(problem)
 
-    def plan(self, problem, caps) -> Plan:
-        return nvfp4_quant.plan(problem, caps)
+    def plan(self, problem, caps, *, layout: str = "linear") -> Plan:
+        return nvfp4_quant.plan(problem, caps, layout=layout)
 
-    def prepare(self, inputs, caps):
-        return nvfp4_quant.prepare(inputs, caps)
+    def prepare(self, inputs, caps, *, layout: str = "linear"):
+        return nvfp4_quant.prepare(inputs, caps, layout=layout)
 
 
 # -- grouped GEMM ----------------------------------------------------------------------------------
