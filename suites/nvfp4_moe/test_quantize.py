@@ -7,13 +7,17 @@ swizzle pads scale columns) and rows not a multiple of 128 (it pads rows); rows 
 recipe and an arbitrary one. Special blocks hit each rounding rule and the non-finite policy.
 Every output is written over two different poisons: an unwritten byte cannot match the reference
 both times, and the swizzle padding must come out zero.
+The last two tests hold every nvfp4_quantize provider (linear scales) to the same reference.
 """
 
 import pytest
 import torch
 
 from gpuhil.kernels.nvfp4_quant.spec import DEFAULT, LAYOUTS, output_shapes, requirements
+from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
+from gpuhil.ops.nvfp4_moe.problems import QuantizeProblem, quantize_problems
+from gpuhil.testing import case
 
 REQ = requirements(DEFAULT)
 POISONS = (0x5A, 0xA5)
@@ -183,3 +187,58 @@ def test_operand_checks_name_the_operand():
         args = {"x": x, "g": g, "out": (packed, scales)} | override
         with pytest.raises(ValueError, match=message):
             nvfp4_quant.quantize(args["x"], args["g"], out=args["out"])
+
+
+# -- every nvfp4_quantize provider (gpuhil's kernel, torch, third parties): linear scales ----------
+
+def provider_mismatch(provider, x, g, caps) -> str | None:
+    """How the provider's (packed, linear scales) differ from the reference, over both poisons;
+    None when bit-exact. x: bf16 CUDA [rows, K], g: fp32 CUDA [1]."""
+    want_packed, want_scales = R.quantize(x.cpu(), g.cpu())
+    launch = provider.prepare((x, g), caps)
+    for poison in POISONS:
+        packed = torch.full((x.shape[0], x.shape[1] // 2), poison, dtype=torch.uint8, device="cuda")
+        scales = torch.full((x.shape[0], x.shape[1] // 16), poison, dtype=torch.uint8, device="cuda")
+        launch((x, g), (packed, scales.view(torch.float8_e4m3fn)))
+        torch.cuda.synchronize()
+        for what, got, want in (("packed", packed.cpu(), want_packed), ("scale", scales.cpu(), want_scales.view(torch.uint8))):
+            bad = (got != want).nonzero()
+            if bad.numel():
+                at = tuple(bad[0].tolist())
+                return (f"{bad.shape[0]} {what} bytes differ (poison {poison:#x}), first at {list(at)}: "
+                        f"got {int(got[at]):#04x}, want {int(want[at]):#04x}")
+    return None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("global_scale", ["recipe", "power-of-two"])
+@pytest.mark.parametrize("provider, problem", [case(p, q, p, q, id=f"{p.name}-{q.name}")
+                                               for p in providers_for("nvfp4_quantize") for q in quantize_problems()])
+def test_every_provider_on_activations(provider, problem, global_scale, rng, capabilities):
+    """The layers' activations: rows spread over two decades (every block scale a normal E4M3),
+    with the recipe's global scale and with that scale rounded down to a power of two (then g / 6,
+    1 / g and g / scale are exact rescalings, so a provider that divides by 1 / g, or multiplies by
+    1 / 6, must still give the reference's bits)."""
+    x = (torch.randn(problem.rows, problem.k, generator=rng) * 10 ** (2 * torch.rand(problem.rows, 1, generator=rng) - 1))
+    x = x.to(torch.bfloat16)
+    g = R.global_scale(x)
+    if global_scale == "power-of-two":
+        g = torch.exp2(torch.floor(torch.log2(g)))
+    mismatch = provider_mismatch(provider, x.cuda(), g.cuda(), capabilities)
+    assert mismatch is None, f"global scale {g.item()}: {mismatch}"
+
+
+SPECIAL_PROBLEM = QuantizeProblem("special-blocks", 8, 64)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider", [case(p, SPECIAL_PROBLEM, p, id=p.name) for p in providers_for("nvfp4_quantize")])
+def test_every_provider_on_special_blocks(provider, rng, capabilities):
+    """test_special_blocks' rows and global scales; every rule a provider breaks is listed."""
+    failures = []
+    for g in (1.0, 2.0**-7, 448.0, 1e38):
+        for name, x in special_blocks(rng).items():
+            mismatch = provider_mismatch(provider, x.cuda(), torch.tensor([g], device="cuda"), capabilities)
+            if mismatch:
+                failures.append(f"{name} at g={g:g}: {mismatch}")
+    assert not failures, "\n".join(failures)
