@@ -52,8 +52,8 @@ def test_our_global_scale_becomes_quacks_divisor():
 
 def test_a_power_of_two_global_scale_gives_our_bits_where_scales_are_normal():
     """Rows spread over two decades, bf16 values, g = 2^e around the recipe's 2688 / amax (every
-    block scale a normal E4M3; at 2^3 times the recipe many saturate at 448): quack's division by 1/g and its (a / 6) / pts are exact rescalings, so
-    its codes and scales are ours."""
+    block scale a normal E4M3; at 2^3 times the recipe many saturate at 448): quack's division by
+    1/g and its (a / 6) / pts are then exact rescalings, so its codes and scales are ours."""
     gen = torch.Generator().manual_seed(0)
     x = (torch.randn(64, 256, generator=gen) * 10 ** (2 * torch.rand(64, 1, generator=gen) - 1)).to(torch.bfloat16)
     recipe_exponent = int(torch.floor(torch.log2(R.global_scale(x))).item())

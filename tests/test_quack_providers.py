@@ -46,7 +46,8 @@ def test_every_op_quack_covers_lists_its_provider_with_quacks_version():
 def test_an_h20_without_cluster_launch_cannot_run_quacks_default_gemm_config(sku_caps, catalog_sku):
     assert verdict("fp8_grouped_gemm", FP8, sku_caps("h100")).ok
     refused = verdict("fp8_grouped_gemm", FP8, sku_caps("h20"))
-    assert "cluster launch (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH): needs 1 for cluster size 2, probed 0" in refused.explain()
+    assert ("cluster launch (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH): needs 1 for cluster size 2, probed 0"
+            in refused.explain())
     assert not verdict("fp8_grouped_gemm", FP8, emulate(sku_caps("h100"), catalog_sku("h20"))).ok
 
 
@@ -66,7 +67,8 @@ def test_a_hopper_capped_at_a_gb10s_shared_memory_cannot_hold_quacks_sm90_pipeli
 def test_quacks_fp4_gemm_is_blackwell_only_and_clusters_large_shapes_on_sm100(sku_caps):
     small = GroupedGemmProblem("decode", 4096, 7168, uniform(64, 8))
     large = GroupedGemmProblem("prefill", 4096, 7168, uniform(4096, 8))
-    assert "arch family (cc major): needs one of 10/11/12, probed 9" in verdict("nvfp4_grouped_gemm", small, sku_caps("h100")).explain()
+    hopper = verdict("nvfp4_grouped_gemm", small, sku_caps("h100"))
+    assert "arch family (cc major): needs one of 10/11/12, probed 9" in hopper.explain()
     gemm = provider("nvfp4_grouped_gemm", "quack")
     assert [r.cluster_size for r in gemm.requirements_for(small, sku_caps("b200"))] == [1]
     assert [r.cluster_size for r in gemm.requirements_for(large, sku_caps("b200"))] == [2]
@@ -79,7 +81,8 @@ def test_quacks_own_shape_limits_skip_with_their_reason():
     assert {p.n for p in accepted} == {4096}
     assert any(p.tier == "default" for p in accepted)  # the provider runs in the default tier
     assert "N a power of two and N <= 4096" in topk.unsupported(ArgmaxProblem(1, 151936, "bf16"))
-    assert "K % 16 and N % 8" in provider("fp8_grouped_gemm", "quack").unsupported(GroupedGemmProblem("x", 200, 1000, (3,)))
+    fp8 = provider("fp8_grouped_gemm", "quack")
+    assert "K % 16 and N % 8" in fp8.unsupported(GroupedGemmProblem("x", 200, 1000, (3,)))
     assert "K % 32" in provider("nvfp4_grouped_gemm", "quack").unsupported(GroupedGemmProblem("x", 64, 48, (3,)))
     assert "K % 16" in provider("nvfp4_quantize", "quack").unsupported(QuantizeProblem("x", 4, 40))
     for op_name in ("fp8_grouped_gemm", "nvfp4_quantize", "nvfp4_grouped_gemm"):

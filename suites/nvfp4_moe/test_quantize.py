@@ -201,7 +201,8 @@ def provider_mismatch(provider, x, g, caps) -> str | None:
         scales = torch.full((x.shape[0], x.shape[1] // 16), poison, dtype=torch.uint8, device="cuda")
         launch((x, g), (packed, scales.view(torch.float8_e4m3fn)))
         torch.cuda.synchronize()
-        for what, got, want in (("packed", packed.cpu(), want_packed), ("scale", scales.cpu(), want_scales.view(torch.uint8))):
+        for what, got, want in (("packed", packed.cpu(), want_packed),
+                                ("scale", scales.cpu(), want_scales.view(torch.uint8))):
             bad = (got != want).nonzero()
             if bad.numel():
                 at = tuple(bad[0].tolist())
@@ -219,8 +220,8 @@ def test_every_provider_on_activations(provider, problem, global_scale, rng, cap
     with the recipe's global scale and with that scale rounded down to a power of two (then g / 6,
     1 / g and g / scale are exact rescalings, so a provider that divides by 1 / g, or multiplies by
     1 / 6, must still give the reference's bits)."""
-    x = (torch.randn(problem.rows, problem.k, generator=rng) * 10 ** (2 * torch.rand(problem.rows, 1, generator=rng) - 1))
-    x = x.to(torch.bfloat16)
+    spread = 10 ** (2 * torch.rand(problem.rows, 1, generator=rng) - 1)
+    x = (torch.randn(problem.rows, problem.k, generator=rng) * spread).to(torch.bfloat16)
     g = R.global_scale(x)
     if global_scale == "power-of-two":
         g = torch.exp2(torch.floor(torch.log2(g)))
