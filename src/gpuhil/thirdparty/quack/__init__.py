@@ -14,8 +14,13 @@ imported at a provider's first launch, not when it is prepared: `import quack` i
 (quack/__init__.py -> rmsnorm -> autotuner), which GPU machines have through torch and CPU machines
 do not, and gates and dispatch plans are checked on CPU machines too.
 
+Importing quack changes the CuTe DSL for the whole process (quack/dsl/__init__.py: tensor indexing
+with `:` and `...`, rmem `.to`/clone/contiguous, an AST rewrite of `if const_expr(S) and D`; and
+cute_dsl_utils.py:31-53 the TVM-FFI argument converter). gpuhil's kernels compiled later in the same
+process go through the patched DSL; none of them uses the rewritten `if` form.
+
 quack writes its compiled kernels to $QUACK_CACHE_DIR, by default $TMPDIR/<user>/quack_cache
-(quack/cache/jit.py), outside a run's folder: where that matters the runner's environment sets it.
+(quack/cache/jit.py:47-53), outside a run's folder: where that matters the runner's environment sets it.
 """
 
 from __future__ import annotations
