@@ -82,7 +82,7 @@ GRAPH_PROBLEM = adversarial_gemm_problems()[4]  # 160 experts, skewed
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("provider", [case(p, GRAPH_PROBLEM, p, id=p.name) for p in PROVIDERS
-                                      if p.backend == "cute-dsl"])
+                                      if p.origin == "gpuhil" and p.backend == "cute-dsl"])
 def test_launch_is_cuda_graph_capturable(provider, rng, capabilities):
     """gpuhil's kernels: capture once, replay on new operands and new routing (no host sync or
     allocation inside the launch)."""
