@@ -25,6 +25,8 @@ TRITON under build/ joins the subprocess's path: only its import is needed, noth
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import importlib.util
 import json
@@ -146,3 +148,12 @@ def native_gate_refuses(caps: Capabilities) -> bool:
     """gpuhil's own native kernel (block-scaled MMA) for a decode shape: refused on this device?"""
     cfg = spec.staged(spec.NATIVE, spec.tile_for(spec.NATIVE, 4096, 4), caps)
     return not check(spec.requirements(cfg), caps).ok
+
+
+def installed_payloads() -> set[str]:
+    """CUDA majors of the payloads the installed DSL carries (read from its files, not imported)."""
+    found = importlib.util.find_spec("cutlass")
+    if found is None or found.origin is None:
+        return set()
+    libs = Path(found.origin).parent / "_mlir" / "_mlir_libs"
+    return {m.group(1) for f in libs.iterdir() if (m := re.match(r"_cutlass_ir\.cu(\d+)\.", f.name))}

@@ -20,20 +20,11 @@ from pathlib import Path
 import pytest
 
 from gpuhil.gating import Requirements
-from seed002_probe import Dsl, known_issue_applies, native_gate_refuses, probe, sku_running
+from seed002_probe import installed_payloads, Dsl, known_issue_applies, native_gate_refuses, probe, sku_running
 
 PUBLIC = "kind::mxf4nvf4"
 SEED_002_PTXAS = "Unexpected instruction types specified for '_mma'"
 TARGETS = ("sm_121a", "sm_120a")
-
-
-def installed_payloads() -> set[str]:
-    """CUDA majors of the payloads the installed DSL carries (read from its files, not imported)."""
-    found = importlib.util.find_spec("cutlass")
-    if found is None or found.origin is None:
-        return set()
-    libs = Path(found.origin).parent / "_mlir" / "_mlir_libs"
-    return {m.group(1) for f in libs.iterdir() if (m := re.match(r"_cutlass_ir\.cu(\d+)\.", f.name))}
 
 
 def field_release(version: str, payload: str, wheel: str) -> Dsl:
