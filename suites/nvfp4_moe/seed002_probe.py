@@ -25,12 +25,11 @@ TRITON under build/ joins the subprocess's path: only its import is needed, noth
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path

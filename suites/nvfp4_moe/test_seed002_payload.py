@@ -13,14 +13,10 @@ gate still refuses its CUDA 12.9 payload: conservative, as no SM12x part has run
 cubin for us yet (test_the_native_kernel_under_each_payload_of_the_installed_dsl pins it).
 """
 
-import importlib.util
-import re
-from pathlib import Path
-
 import pytest
 
 from gpuhil.gating import Requirements
-from seed002_probe import installed_payloads, Dsl, known_issue_applies, native_gate_refuses, probe, sku_running
+from seed002_probe import Dsl, installed_payloads, known_issue_applies, native_gate_refuses, probe, sku_running
 
 PUBLIC = "kind::mxf4nvf4"
 SEED_002_PTXAS = "Unexpected instruction types specified for '_mma'"
