@@ -138,6 +138,32 @@ def test_a_pipe_in_a_test_id_stays_in_its_table_cell(checkout):
     assert rows[0].replace("\\|", "").count("|") == 4  # three cells
 
 
+def test_the_report_counts_outcomes_per_provider_of_each_suite(checkout):
+    """A suite's cases come from several kernels (ours, torch's, a library's): the report splits the
+    suite's outcomes by the provider its `case` marker names; harness tests without one are not listed."""
+    (checkout / "suites/argmax").mkdir(exist_ok=True)
+    (checkout / "suites/argmax/test_two_providers.py").write_text(textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.case("lib-topk1", "n4096")
+        def test_lib_passes():
+            pass
+
+        @pytest.mark.case("lib-topk1", "n8192")
+        def test_lib_fails():
+            assert False
+
+        @pytest.mark.case("torch", "n4096")
+        def test_torch_skips():
+            pytest.skip("not here")
+    """))
+    gpuhil("run", "--results-dir", "out", "--", "suites/argmax", "-k", "not test_mini", cwd=checkout)
+    text = (checkout / "out/report.md").read_text()
+    table = text.split("## Outcomes per provider", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert table[2:] == ["| argmax | lib-topk1 | 1 | 1 | 0 | 0 | 0 | 0 |",
+                         "| argmax | torch | 0 | 0 | 0 | 1 | 0 | 0 |"]
+
+
 def test_a_harness_error_says_why_and_names_no_missing_junit(checkout):
     r = gpuhil("run", "--results-dir", "out", "--", "--no-such-pytest-option", cwd=checkout)
     assert r.returncode == 4

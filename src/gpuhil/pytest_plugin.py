@@ -101,6 +101,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     default_timeouts = not (config.getoption("timeout", None) or config.getini("timeout"))
     for item in items:
         case = identify(item)
+        if case.provider is not None:  # junit.xml carries it, for the report's per-provider outcomes
+            item.user_properties.append(("provider", case.provider))
         if default_timeouts and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(_tier_timeout(item, case.tier)))
         for sku_id, sel in ctx.matrix.selections.items():

@@ -27,6 +27,7 @@ class Failure:
 @dataclass
 class RunSummary:
     per_suite: dict[str, Counter] = field(default_factory=dict)
+    per_provider: dict[tuple[str, str], Counter] = field(default_factory=dict)  # (suite, provider) -> outcomes
     failures: list[Failure] = field(default_factory=list)
     skips: Counter = field(default_factory=Counter)  # reason -> count
     known_issues: Counter = field(default_factory=Counter)  # id -> cases it applied to
@@ -69,10 +70,20 @@ def summarize(results: Path) -> RunSummary:
             test = f"{case.get('classname', '')}::{case.get('name', '')}"
             outcome = _outcome(case, s, test)
             s.per_suite.setdefault(suite, Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
+            provider = _property(case, "provider")
+            if provider is not None:
+                s.per_provider.setdefault((suite, provider), Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
     crashes = results / "crashes.json"
     if crashes.exists():
         s.crashes = json.loads(crashes.read_text())
     return s
+
+
+def _property(case: ET.Element, name: str) -> str | None:
+    for prop in case.iter("property"):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
 
 
 def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
@@ -110,6 +121,12 @@ def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=
         out.append(f"| {_cell(suite)} | " + " | ".join(str(s.per_suite[suite][k]) for k in OUTCOMES) + " |")
     t = s.totals
     out.append("| **all** | " + " | ".join(f"**{t[k]}**" for k in OUTCOMES) + " |")
+    if s.per_provider:
+        # Which kernel a suite's outcomes came from: gpuhil's own, torch's, or a kernel library's.
+        out += ["", "## Outcomes per provider", "", "| suite | provider | " + " | ".join(OUTCOMES) + " |",
+                "|---|---|" + "---:|" * len(OUTCOMES)]
+        for (suite, provider), counts in sorted(s.per_provider.items()):
+            out.append(f"| {_cell(suite)} | {_cell(provider)} | " + " | ".join(str(counts[k]) for k in OUTCOMES) + " |")
     if s.crashes:
         out += ["", "## Crashed or timed-out tests", "", "| test | what happened | time to cut |", "|---|---|---:|"]
         for c in s.crashes:
