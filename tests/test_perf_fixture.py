@@ -275,3 +275,24 @@ def test_catalog_markers_select_the_runners_lists(pytester):
                               "suites/gates/test_gates_list_demo.py::test_case", "2/3 tests collected*"])
     out = pytester.runpytest("-m", "no_cluster", "--collect-only", "-q")  # H20-3e's tag, not H100's
     out.stdout.fnmatch_lines(["suites/gates/test_gates_list_demo.py::test_case", "1/3 tests collected*"])
+
+
+def test_a_row_replaced_while_the_bench_reads_it_is_printed_once(tmp_path, monkeypatch):
+    """The bench prints rows as they land. A case's provisional row is replaced by its timed one while
+    the watcher may be reading it: the watcher must not take the stamp of one file and the content of
+    the other, or the timed row comes back on the next poll (a row printed twice)."""
+    from gpuhil.perf import bench
+
+    base = {"run_id": "r1", "suite": "argmax", "case_id": "m1", "provider": "ours"}
+    store.write_row(tmp_path, {**base, "status": "error", "error": NEVER_FINISHED})
+    real_read, replaced = pd.read_parquet, []
+
+    def read_as_the_row_is_replaced(source, *args, **kwargs):
+        if not replaced:  # the timed row lands between the watcher's look at the file and its read
+            replaced.append(store.write_row(tmp_path, {**base, "status": "ok", "median_us": 2.0}))
+        return real_read(source, *args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_parquet", read_as_the_row_is_replaced)
+    watcher = bench.RowWatcher(tmp_path, "r1")
+    seen = [row["status"] for _ in range(3) for row in watcher.new()]
+    assert replaced and seen == ["ok"]

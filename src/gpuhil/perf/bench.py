@@ -81,19 +81,22 @@ class RowWatcher:
 
     def __init__(self, results: Path, run_id: str) -> None:
         self.dir = store.rows_dir(results, run_id)
-        self.seen: dict[Path, tuple[int, int]] = {}
+        self.seen: dict[Path, tuple[int, int, int]] = {}
 
     def new(self) -> Iterator[dict[str, Any]]:
         import pandas as pd
 
         for path in sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []:
             try:
-                st = path.stat()
-                stamp = (st.st_mtime_ns, st.st_size)
-                if self.seen.get(path) == stamp:
-                    continue
-                row = pd.read_parquet(path).astype(object).iloc[0].to_dict()
-            except (OSError, ValueError, IndexError):  # replaced under us: read it on the next poll
+                # Stamp and content from one open file: a stat of the path could see the provisional row
+                # and the read its replacement, and the next poll would yield that replacement again.
+                with open(path, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                    if self.seen.get(path) == stamp:
+                        continue
+                    row = pd.read_parquet(f).astype(object).iloc[0].to_dict()
+            except (OSError, ValueError, IndexError):  # removed or half-seen: read it on the next poll
                 continue
             self.seen[path] = stamp
             row = {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v) for k, v in row.items()}
