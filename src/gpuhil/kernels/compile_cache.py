@@ -212,7 +212,7 @@ class CompileCache:
             if dsl.is_dir() and not dsl.is_symlink():
                 for lock in dsl.glob("*.lock"):
                     if _is_key(lock.stem) and not (dsl / lock.stem).exists():
-                        lock.unlink(missing_ok=True)
+                        self._remove_lock_file(lock)
                 with contextlib.suppress(OSError):
                     dsl.rmdir()  # only when nothing else is left in it
         return removed, freed, busy
@@ -226,6 +226,14 @@ class CompileCache:
             return True
         except (Timeout, OSError):
             return False
+
+    @staticmethod
+    def _remove_lock_file(lock: Path) -> None:
+        """Only a lock no process holds (one compiling that key now keeps its file)."""
+        from filelock import FileLock, Timeout
+
+        with contextlib.suppress(Timeout, OSError), FileLock(str(lock), timeout=0):
+            lock.unlink(missing_ok=True)
 
     def _remove_stale_tmp(self, older_than_s: float = STALE_TMP_S) -> None:
         now = time.time()
