@@ -1,4 +1,5 @@
-"""`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, run."""
+"""`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, compile
+cache, run."""
 
 from __future__ import annotations
 
@@ -189,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .dashboard.cli import add_subparsers as add_dashboard_commands
 
     add_dashboard_commands(sub)
+    from .cache_cli import add_subparsers as add_cache_commands
+
+    add_cache_commands(sub)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="a new or empty folder (default: results/<timestamp>-<label>)")

@@ -15,6 +15,7 @@ in module state or the environment.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -31,6 +32,7 @@ KNOWN_ISSUE = pytest.StashKey["matrix_mod.KnownIssue"]()
 EXPIRED = pytest.StashKey["matrix_mod.KnownIssue"]()
 PERF = pytest.StashKey["PerfRecorder"]()
 MERGED = pytest.StashKey["Path"]()
+COMPILE_CACHE = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--results-dir", metavar="DIR", help="where perf rows and run artefacts go")
     g.addoption("--tier", choices=("default", "full"), help="default: slow cases deselected; full: everything")
     g.addoption("--matrix", metavar="PATH", help="hardware_matrix.yaml to use (default: the repo's)")
+    g.addoption("--compile-cache", metavar="DIR",
+                help="keep compiled gpuhil kernels in DIR, shared by workers and runs (gpuhil run: $GPUHIL_CACHE_DIR/cute)")
+    g.addoption("--compile-cache-max-bytes", metavar="SIZE", default="2GiB",
+                help="bound of --compile-cache: least recently used entries go beyond it (default 2GiB)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except (matrix_mod.MatrixError, ids.InvalidValue, *session_mod.SETUP_ERRORS) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
+    config.stash[COMPILE_CACHE] = _compile_cache_scope(config)
     mx = ctx.matrix
     if config.getoption("--perf"):
         from .perf.recorder import PerfRecorder, new_run_id
@@ -83,6 +90,32 @@ def _session(config: pytest.Config) -> session_mod.Session:
                              target=config.getoption("--target-sku"))
 
 
+def _compile_cache_scope(config: pytest.Config) -> contextlib.ExitStack:
+    """This process's compiles go through --compile-cache, until pytest_unconfigure."""
+    from .kernels import compile_cache
+
+    stack = contextlib.ExitStack()
+    folder = config.getoption("--compile-cache")
+    if folder is None:
+        return stack
+    if not folder.strip():
+        raise pytest.UsageError("gpuhil: --compile-cache: empty value: give a folder, or leave the option out")
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise pytest.UsageError(f"gpuhil: --compile-cache {folder}: is a file, not a folder")
+    try:
+        max_bytes = compile_cache.parse_size(config.getoption("--compile-cache-max-bytes"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"gpuhil: --compile-cache-max-bytes: {exc}") from None
+    stack.enter_context(compile_cache.scope(compile_cache.CompileCache(Path(folder).resolve(), max_bytes)))
+    return stack
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scope = config.stash.get(COMPILE_CACHE, None)
+    if scope is not None:
+        scope.close()
+
+
 def _check_selection(selection: str | None, mx) -> None:
     if selection is not None and selection not in mx.selections:
         raise session_mod.SessionSetupError(f"--selection: the catalog {mx.path} has no selection '{selection}' "
@@ -90,7 +123,10 @@ def _check_selection(selection: str | None, mx) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return config.stash[CTX].header_lines()
+    from .kernels.compile_cache import scoped
+
+    cache = scoped()
+    return config.stash[CTX].header_lines() + ([f"compile cache: {cache.root}"] if cache else [])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -27,6 +27,8 @@ and none outlives the run (gpuhil.supervise). The verdict, the exit status and r
 Third-party kernel libraries compile at run time into caches of their own; the runner points each
 (gpuhil.thirdparty.cache_env) under one folder, GPUHIL_CACHE_DIR or the user's cache directory, so a
 runner keeps them between runs and writes them nowhere else. A variable already set is left alone.
+gpuhil's own kernels go to <that folder>/cute, passed to pytest as --compile-cache
+(gpuhil.kernels.compile_cache): every worker and every run compiles a kernel config once.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from . import atomic, ids, run_record, session as session_mod, thirdparty
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import probe
+from .kernels.compile_cache import location as compile_cache_location
 from .perf.recorder import RUN_ID_ENV, new_run_id
 from .report import run_report
 from .supervise import Ended, Interrupted, Supervisor, silence_stdout
@@ -63,6 +66,7 @@ RUNNER_OPTIONS = {
     "--selection": "the runner passes the session's selection", "--tier": "use gpuhil run --tier",
     "--emulate-sku": "use gpuhil run --emulate-sku", "--target-sku": "use gpuhil run --target-sku",
     "--matrix": "use gpuhil --matrix", "--perf": "use gpuhil run --perf",
+    "--compile-cache": "set GPUHIL_CACHE_DIR (the cache goes to its cute/ folder)",
 }
 
 
@@ -218,10 +222,11 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     tier = args.tier or (mx.selections[selection].tier if selection else "default")
     session_file = results / "session.json"
     atomic.write_text(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
-    cmd = pytest_command(session_file, selection, tier, results, args.perf, extra)
+    compile_cache = f"--compile-cache={compile_cache_location(cache_root)}"
+    cmd = pytest_command(session_file, selection, tier, results, args.perf, [compile_cache, *extra])
     caches = thirdparty.cache_env(cache_root, os.environ)
     facts = (f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}, "
-             f"library compile caches under {cache_root}")
+             f"compile caches (gpuhil's kernels, the libraries') under {cache_root}")
     record = _Record(results, run_id, started, stamp, mx, device_row, session.caps.emulated_sku,
                      session.target_sku.id if session.target_sku else None,
                      session.header_lines(prefix="") + [facts, f"command: {run_report.code(invocation)}",

@@ -40,8 +40,8 @@ def test_every_handed_config_compiles_within_the_skus_limits(sku, catalog_caps, 
     for cfg, dtype in configs:
         key = (cfg, dtype, aot_target(sku))
         if key not in _compiled:
-            _compiled[key] = aot.compile_for_target(cute.build(cfg, dtype), *cute.aot_args(cfg, dtype),
-                                                    target=aot_target(sku), keep_dir=tmp_path)
+            _compiled[key] = aot.compile_kernel_for_target(cute.build, cute.aot_args, cfg, dtype,
+                                                           target=aot_target(sku), keep_dir=tmp_path)
         res = _compiled[key]
         assert res.cluster_shape == (cfg.cluster_n if cfg.cluster_launch else 1, 1, 1), (cfg, res.cluster_shape)
         assert res.cluster_shape[0] <= (sku.max_cluster_size if sku.cluster_launch else 1), (sku.id, cfg)

@@ -26,8 +26,8 @@ def test_every_config_compiles_for_the_skus_target_within_its_smem(sku, catalog_
     target = SKU_TARGETS[sku.id]
     for tile in TILES:
         cfg = config_for(tile, catalog_caps)
-        res = aot.compile_for_target(cute_warp.build(cfg, recipe), *cute_warp.aot_args(cfg, recipe),
-                                     target=target, keep_dir=tmp_path)
+        res = aot.compile_kernel_for_target(cute_warp.build, cute_warp.aot_args, cfg, recipe, target=target,
+                                            keep_dir=tmp_path)
         assert res.smem_bytes == smem_bytes(tile, cfg.stages), (tile.name, res.smem_bytes)
         assert res.smem_bytes <= sku.smem_optin_bytes
         assert res.cluster_shape == (1, 1, 1)

@@ -31,8 +31,8 @@ def test_config_compiles_for_sm90a_within_the_specs_smem(key, recipe, tmp_path, 
     sku = gpuhil_session.matrix.sku("h100")
     tile, cluster_m, cluster_n, pingpong = key
     cfg = config_for(tile, cluster_m, catalog_capabilities(sku, software_fingerprint()), pingpong, cluster_n)
-    res = aot.compile_for_target(cute_wgmma.build(cfg, recipe), *cute_wgmma.aot_args(cfg, recipe),
-                                 target="sm_90a", keep_dir=tmp_path)
+    res = aot.compile_kernel_for_target(cute_wgmma.build, cute_wgmma.aot_args, cfg, recipe, target="sm_90a",
+                                        keep_dir=tmp_path)
     assert res.smem_bytes == smem_bytes(tile, cfg.stages) <= sku.smem_optin_bytes, (cfg.name, res.smem_bytes)
     assert res.cluster_shape == (cluster_m, cluster_n, 1)
     ptx = res.ptx_path.read_text()
@@ -62,6 +62,6 @@ def test_decode_config_streams_the_weights_evict_first(tmp_path, gpuhil_session)
     caps = catalog_capabilities(gpuhil_session.matrix.sku("h100"), software_fingerprint())
     cfg = plan(GroupedShape.of(512, 128, 1536, 2048), caps, kernel=WGMMA).config  # Qwen3-30B-A3B gate_up, 64 tokens x top-8
     assert cfg.stream_b and cfg.name.endswith("ppef")
-    res = aot.compile_for_target(cute_wgmma.build(cfg, "rowwise"), *cute_wgmma.aot_args(cfg, "rowwise"),
-                                 target="sm_90a", keep_dir=tmp_path)
+    res = aot.compile_kernel_for_target(cute_wgmma.build, cute_wgmma.aot_args, cfg, "rowwise", target="sm_90a",
+                                        keep_dir=tmp_path)
     assert str(cute_wgmma.EVICT_FIRST) in res.ptx_path.read_text()

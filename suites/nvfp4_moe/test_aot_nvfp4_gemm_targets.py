@@ -50,7 +50,7 @@ def compile_config(kernel: str, tile, stages: int, target: str, keep_dir):
     from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm
 
     cfg = spec.GemmConfig(kernel, tile, stages)
-    return aot.compile_for_target(cute_gemm.build(cfg), *cute_gemm.aot_args(cfg), target=target, keep_dir=keep_dir)
+    return aot.compile_kernel_for_target(cute_gemm.build, cute_gemm.aot_args, cfg, "nvfp4", target=target, keep_dir=keep_dir)
 
 
 @pytest.mark.aot

@@ -22,8 +22,7 @@ def test_compiles_for_target_with_exact_rounding_steps(target, layout, tmp_path)
     from gpuhil.kernels import aot
     from gpuhil.kernels.nvfp4_quant import cute
 
-    res = aot.compile_for_target(cute.build(DEFAULT, layout), *cute.aot_args(DEFAULT, layout), target=target,
-                                 keep_dir=tmp_path)
+    res = aot.compile_kernel_for_target(cute.build, cute.aot_args, DEFAULT, layout, target=target, keep_dir=tmp_path)
     assert res.smem_bytes == smem_bytes(DEFAULT) == requirements(DEFAULT).smem_bytes
     assert res.cluster_shape == (1, 1, 1)
     ptx = res.ptx_path.read_text()

@@ -18,6 +18,11 @@ on disk and reports what the launch really uses:
 
 ``cute.compile`` always passes ``no_cache=True`` internally, and the gpu-arch is
 part of its module hash anyway, so each target really recompiles.
+
+``compile_kernel_for_target(build, aot_args, config, variant, target=...)`` is the same
+compile of a kernel's ``build(config, variant)`` through a persistent compile cache
+(gpuhil.kernels.compile_cache): an entry holds the exported function, the PTX, the cubin
+and the facts above, and a hit writes the PTX and cubin where a compile would have.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
+import shutil
 import struct
 import tempfile
 import time
 from typing import Any
 
-__all__ = ["AotResult", "compile_for_target", "parse_target"]
+__all__ = ["AotResult", "compile_for_target", "compile_kernel_for_target", "parse_target"]
 
 _TARGET_RE = re.compile(r"^sm_(\d{2,3})([af]?)$")
 
@@ -47,7 +53,8 @@ class AotResult:
     static_smem_bytes: int = 0
     dynamic_smem_bytes: int = 0
     cubin_shared_section_bytes: int = 0
-    compile_seconds: float = 0.0
+    compile_seconds: float = 0.0  # of the compile that made it (also when it came from the cache)
+    from_cache: bool = False
 
 
 def parse_target(target: str) -> str:
@@ -141,6 +148,19 @@ def _launch_facts(host_ir: str) -> tuple[list[int], list[tuple[int, int, int]]]:
 # ---------------------------------------------------------------------------
 
 
+def _dump_dir(target: str, keep_dir: pathlib.Path | None) -> pathlib.Path:
+    if keep_dir is None:
+        keep_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"gpuhil_aot_{target}_"))
+    keep_dir = pathlib.Path(keep_dir).resolve()
+    keep_dir.mkdir(parents=True, exist_ok=True)
+    # A fresh directory per compile: CuTe names dumps <host fn>.<target>.ptx, so
+    # two configs of one host function would otherwise overwrite each other.
+    dump_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{target}_", dir=keep_dir))
+    if any(c in str(dump_dir) for c in " '\""):
+        raise ValueError(f"keep_dir must not contain spaces or quotes: {dump_dir}")
+    return dump_dir
+
+
 def compile_for_target(
     jit_fn,
     *args,
@@ -156,15 +176,7 @@ def compile_for_target(
     import cutlass.cute as cute
 
     target = parse_target(target)
-    if keep_dir is None:
-        keep_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"gpuhil_aot_{target}_"))
-    keep_dir = pathlib.Path(keep_dir).resolve()
-    keep_dir.mkdir(parents=True, exist_ok=True)
-    # A fresh directory per compile: CuTe names dumps <host fn>.<target>.ptx, so
-    # two configs of one host function would otherwise overwrite each other.
-    dump_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{target}_", dir=keep_dir))
-    if any(c in str(dump_dir) for c in " '\""):
-        raise ValueError(f"keep_dir must not contain spaces or quotes: {dump_dir}")
+    dump_dir = _dump_dir(target, keep_dir)
     opts = f"--gpu-arch {target} --keep-ptx --keep-cubin --dump-dir {dump_dir}"
     t0 = time.perf_counter()
     compiled = cute.compile(jit_fn, *args, options=opts, **kwargs)
@@ -210,3 +222,57 @@ def compile_for_target(
         dynamic_smem_bytes=dynamic,
         compile_seconds=seconds,
     )
+
+
+# ---------------------------------------------------------------------------
+# through the persistent compile cache
+
+_FACTS = ("target", "smem_bytes", "kernel_name", "static_smem_bytes", "dynamic_smem_bytes",
+          "cubin_shared_section_bytes", "compile_seconds")
+
+
+def compile_kernel_for_target(build, aot_args, config, variant: str, *, target: str,
+                              keep_dir: pathlib.Path | None = None, cache=None) -> AotResult:
+    """``compile_for_target(build(config, variant), *aot_args(config, variant), target=target)``
+    through ``cache`` (a gpuhil.kernels.compile_cache.CompileCache; None: the process's scoped one,
+    if any): a hit loads the exported function and writes the stored PTX and cubin into ``keep_dir``
+    as a compile would."""
+    from . import compile_cache, compile_key
+
+    target = parse_target(target)
+    cache = cache if cache is not None else compile_cache.scoped()
+
+    def compile() -> AotResult:
+        return compile_for_target(build(config, variant), *aot_args(config, variant), target=target, keep_dir=keep_dir)
+
+    if cache is None:
+        return compile()
+    try:
+        key_fields = compile_key.fields(build, config, variant, target, "aot")
+    except compile_key.NotCacheable:
+        return compile()
+    return cache.fetch(key_fields, compile, _export, lambda folder, meta, key: _load(folder, meta, key, keep_dir))
+
+
+def _export(res: AotResult, folder: pathlib.Path, key: str) -> dict:
+    from .compile_cache import export_function
+
+    export_function(res.compiled, folder, key)
+    shutil.copyfile(res.ptx_path, folder / "kernel.ptx")
+    shutil.copyfile(res.cubin_path, folder / "kernel.cubin")
+    facts = {f: getattr(res, f) for f in _FACTS}
+    return {"aot": {**facts, "cluster_shape": list(res.cluster_shape), "ptx_name": res.ptx_path.name,
+                    "cubin_name": res.cubin_path.name}}
+
+
+def _load(folder: pathlib.Path, meta: dict, key: str, keep_dir: pathlib.Path | None) -> AotResult:
+    from .compile_cache import load_function
+
+    facts = meta["aot"]
+    compiled = load_function(folder, key)
+    dump_dir = _dump_dir(facts["target"], keep_dir)
+    ptx_path, cubin_path = dump_dir / facts["ptx_name"], dump_dir / facts["cubin_name"]
+    shutil.copyfile(folder / "kernel.ptx", ptx_path)
+    shutil.copyfile(folder / "kernel.cubin", cubin_path)
+    return AotResult(ptx_path=ptx_path, cubin_path=cubin_path, cluster_shape=tuple(facts["cluster_shape"]),
+                     compiled=compiled, from_cache=True, **{f: facts[f] for f in _FACTS})

@@ -172,25 +172,39 @@ class CompiledKernel:
         self.packed(*raw)
 
 
-@functools.cache
 def compile_kernel(build: Callable, aot_args: Callable, config, variant: str, target: str | None = None, *,
-                   host_args: Callable | None = None) -> CompiledKernel:
-    """Compiled `build(config, variant)`, valid for every problem size; cached per process.
+                   host_args: Callable | None = None, cache=None) -> CompiledKernel:
+    """Compiled `build(config, variant)`, valid for every problem size; cached per process and, through
+    a persistent CompileCache (`cache`, else the one the process is scoped to: see
+    gpuhil.kernels.compile_cache), across processes.
 
     target=None compiles for the current GPU (JIT); otherwise ahead of time for that target through
     gpuhil.kernels.aot (launchable only on a GPU of that target). With `host_args` the result also has the
     packed `launch(*raw)`."""
-    import cutlass.cute as cute
+    from .compile_cache import scoped
 
-    fn, args = build(config, variant), aot_args(config, variant)
+    return _compile_kernel(build, aot_args, config, variant, target, host_args, cache if cache is not None else scoped())
+
+
+@functools.cache
+def _compile_kernel(build: Callable, aot_args: Callable, config, variant: str, target: str | None,
+                    host_args: Callable | None, cache) -> CompiledKernel:
     if target is None:
-        compiled = cute.compile(fn, *args)
-    else:
-        from .aot import compile_for_target
+        import cutlass.cute as cute
 
-        compiled = compile_for_target(fn, *args, target=target).compiled
+        compile = lambda: cute.compile(build(config, variant), *aot_args(config, variant))  # noqa: E731
+        if cache is None:
+            compiled = compile()
+        else:
+            from .compile_cache import jit
+
+            compiled = jit(cache, build, config, variant, compile)
+    else:
+        from .aot import compile_kernel_for_target
+
+        compiled = compile_kernel_for_target(build, aot_args, config, variant, target=target, cache=cache).compiled
     kernel = CompiledKernel(config, variant, target, compiled)
-    kinds = arg_kinds(fn) if host_args is not None else None
+    kinds = arg_kinds(build(config, variant)) if host_args is not None else None  # the host function's annotations
     if kinds is not None:
         object.__setattr__(kernel, "packed", PackedCall(kernel, kinds, host_args))
     return kernel
