@@ -23,7 +23,7 @@ import pytest
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
-from . import ids, isolation
+from . import ids, isolation, phase_times
 from .gating import Requirements
 
 CTX = pytest.StashKey["session_mod.Session"]()
@@ -55,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except (matrix_mod.MatrixError, ids.InvalidValue, *session_mod.SETUP_ERRORS) as exc:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
+    config.pluginmanager.register(phase_times.PhaseTimes(), "gpuhil-phase-times")  # the report's time per phase
     mx = ctx.matrix
     if config.getoption("--perf"):
         from .perf.recorder import PerfRecorder, new_run_id
