@@ -1,6 +1,9 @@
 """Where a run's time goes: compiles counted apart (gpuhil.compile_clock), each test's phases as junit
 properties (gpuhil.phase_times, carried by xdist), and report.md's table of suites and slowest tests."""
 
+import os
+import subprocess
+import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
@@ -120,3 +123,18 @@ def test_a_malformed_phase_time_counts_as_absent(value):
     props = {f"{p}_s": "1.0" for p in durations.PHASES} | {"run_s": value}
     assert durations.case_time("argmax", "t", "4.0", props).phases is None
     assert durations.case_time("argmax", "t", value, {}).total == 0.0
+
+
+def test_gpuhil_run_reports_where_the_time_went(tmp_path):
+    make_checkout(tmp_path)
+    (tmp_path / "suites/gates/test_phased.py").write_text(PHASED)
+    r = subprocess.run([sys.executable, "-m", "gpuhil", "run", "--results-dir", "out"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600, env=os.environ)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = (tmp_path / "out/report.md").read_text()
+    section = report.split("## Where the time went", 1)[1]
+    assert section.splitlines()[4].startswith("- tests: ") and " s in 1 worker" in section.splitlines()[4]
+    row = next(line for line in section.splitlines() if line.startswith("| gates | 2 | "))
+    total, compile_s, setup, run, teardown = (float(c) for c in row.strip("|").split("|")[2:])
+    assert 0.6 <= compile_s < 0.8 and 0.1 <= setup < 0.3 and 0.1 <= run < 0.3 and 0.2 <= teardown < 0.4, row
+    assert "| `suites.gates.test_phased::test_phased` | 1." in section
