@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fakes import make_checkout
-from gpuhil import runner
+from gpuhil import run_phases, runner
+from gpuhil.workers import WorkerCount
 
 # Every test appends what it saw: which worker, which GPU it was pinned to, when it ran.
 LOGGING_SUITE = textwrap.dedent("""
@@ -173,3 +174,9 @@ def test_a_perf_run_stops_before_its_perf_session_when_the_first_cannot_run(chec
     assert r.returncode == 4, r.stdout + r.stderr  # pytest's usage error, once: the perf session never started
     assert "HARNESS ERROR: pytest exit 4: " in (checkout / "out/report.md").read_text()
     assert not (checkout / "out/notes-perf").exists()
+
+
+def test_torch_threads_are_split_between_the_workers_unless_the_environment_says():
+    [eight] = run_phases.plan(Path("r"), WorkerCount(8, "x"), gpus=1, perf=False)
+    assert runner.worker_env({}, 16, eight) == {"OMP_NUM_THREADS": "2"}
+    assert runner.worker_env({"OMP_NUM_THREADS": "4"}, 16, eight) == {}
