@@ -133,7 +133,8 @@ def test_options_the_runner_sets_itself_are_refused_after_the_separator(checkout
 def test_a_pipe_in_a_test_id_stays_in_its_table_cell(checkout):
     r = gpuhil("run", "--results-dir", "out", "--", "-k", "test_pipe", cwd=checkout)
     assert r.returncode == 1
-    rows = [line for line in (checkout / "out/report.md").read_text().splitlines() if line.startswith("| `")]
+    failures = (checkout / "out/report.md").read_text().split("## Failures", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in failures.splitlines() if line.startswith("| `")]
     assert rows == ["| `suites.gates.test_mini::test_pipe[a\\|b]` | failed | AssertionError: boom |"]
     assert rows[0].replace("\\|", "").count("|") == 4  # three cells
 

@@ -18,8 +18,14 @@ SLEEPING_SUITE = textwrap.dedent("""
     import time
     from pathlib import Path
 
+    import pytest
+
     def test_finishes():
         pass
+
+    @pytest.mark.perf
+    def test_timed():  # with --perf: only after every other test, so never in a run stopped before
+        Path("{started}").with_name("perf_started").write_text("ran")
 
     def test_sleeps_with_a_child():
         child = subprocess.Popen(["sleep", "300"])  # what a test may leave running: it must not survive
@@ -47,13 +53,14 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stopped_run_is_recorded_and_leaves_no_process(tmp_path, signum):
+@pytest.mark.parametrize("signum, perf", [(signal.SIGINT, []), (signal.SIGTERM, []), (signal.SIGTERM, ["--perf"])],
+                         ids=["SIGINT", "SIGTERM", "SIGTERM-perf"])
+def test_a_stopped_run_is_recorded_and_leaves_no_process(tmp_path, signum, perf):
     make_checkout(tmp_path)
     started = tmp_path / "sleeper-started"
     (tmp_path / "suites/gates/test_sleeper.py").write_text(SLEEPING_SUITE.format(started=started))
     results = tmp_path / "out"
-    run = subprocess.Popen([sys.executable, "-m", "gpuhil", "run", "--results-dir", str(results)], cwd=tmp_path,
+    run = subprocess.Popen([sys.executable, "-m", "gpuhil", "run", *perf, "--results-dir", str(results)], cwd=tmp_path,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
     while not started.exists() or not started.read_text():
@@ -72,4 +79,7 @@ def test_a_stopped_run_is_recorded_and_leaves_no_process(tmp_path, signum):
     assert (record["verdict"], record["exit_code"], record["junit"]) == ("INTERRUPTED", 128 + signum, True)
     assert "<testsuite" in (results / "junit.xml").read_text()
     assert not alive(grandchild), "a process the test started outlived the run"
+    if perf:  # stopped in the first session: the perf cases' session never started, its junit part was merged
+        assert not (results / "notes-perf").exists() and not (tmp_path / "perf_started").exists()
+        assert sorted(p.name for p in results.glob("junit*.xml")) == ["junit.xml"]
     assert processes_naming(str(results)) == [], "pytest or a worker outlived the run"

@@ -33,6 +33,17 @@ def _sku_id(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _worker_count(value: str) -> int:
+    """argparse type of --workers: a whole number, at least 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: a whole number of workers, at least 1")
+    return n
+
+
 def _sku(mx: matrix_mod.Matrix, sku_id: str, flag: str) -> matrix_mod.Sku:
     try:
         return session_mod.catalog_sku(mx, sku_id, flag)
@@ -204,7 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the catalog SKU this runner must be (exit 2 when the probe disagrees)")
     sr.add_argument("--tier", choices=("default", "full"), default=None,
                     help="default: slow cases left out; full: everything the selection lists (default: its tier)")
-    sr.add_argument("--perf", action="store_true", help="also time perf cases")
+    sr.add_argument("--perf", action="store_true",
+                    help="also time perf cases: after the other tests, one worker per GPU, each case alone on its GPU")
+    sr.add_argument("--workers", type=_worker_count, metavar="N",
+                    help="xdist workers for the tests (default: from the GPUs, cores and memory; see the report)")
     sr.add_argument("--require-gpu", action="store_true",
                     help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1/true/yes/on; the ci/ workflows set it)")
     sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")

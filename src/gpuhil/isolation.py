@@ -16,7 +16,10 @@ failed with its cause:
 
 The controller turns each crash into that test's one failure report, whose first line says what
 happened ("gpuhil: TIMEOUT ...", "gpuhil: CRASHED ...", "gpuhil: CUDA CONTEXT LOST ..."), and writes
-crashes.json into the results folder for the run report.
+crashes.json into the results folder for the run report. `gpuhil run --perf` runs two pytest
+sessions into one results folder (its tests, then its perf cases): each keeps its workers' notes in a
+folder of its own (xdist numbers workers from gw0 again, and a note must outlive its session for
+the report to point at it), and crashes.json collects the crashes of both.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from . import atomic
 from .device.gpu_pinning import WORKERINPUT_KEY as GPU_KEY, GpuAllocator, pin_worker, visible_gpus
 
 NOTES_KEY = "gpuhil_notes"
@@ -86,6 +90,10 @@ class _Notes:
 
     def path(self, what: str) -> Path:
         return self.root / f"{self.worker}.{what}"
+
+    def name(self, what: str) -> str:
+        """The note as the report names it: within the results folder."""
+        return f"{self.root.name}/{self.worker}.{what}"
 
     def write_json(self, what: str, data: dict) -> None:
         tmp = self.path(what + ".tmp")
@@ -193,14 +201,23 @@ class ControllerGuard:
     def pytest_sessionfinish(self, session) -> None:
         if self.results_dir is not None:
             self.results_dir.mkdir(parents=True, exist_ok=True)
-            (self.results_dir / CRASHES_FILE).write_text(json.dumps([dataclasses.asdict(c) for c in self.crashes],
-                                                                    indent=1))
+            path = self.results_dir / CRASHES_FILE
+            earlier = _read_crashes(path)  # an earlier session of this run (its tests, before its perf cases)
+            atomic.write_text(path, json.dumps(earlier + [dataclasses.asdict(c) for c in self.crashes], indent=1))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.crashes:
             terminalreporter.section("gpuhil: crashed or timed-out tests")
             for c in self.crashes:
                 terminalreporter.write_line(f"{c.nodeid}: {c.message()}")
+
+
+def _read_crashes(path: Path) -> list[dict]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
 
 
 def diagnose(notes: _Notes, nodeid: str) -> Crash:
@@ -214,12 +231,12 @@ def diagnose(notes: _Notes, nodeid: str) -> Crash:
         limit = running.get("timeout")
         where = _stuck_at(dump, nodeid)
         return Crash(nodeid, "timeout", f"exceeded the {limit:g} s limit (pytest-timeout), stuck at {where}; "
-                     f"every thread's stack: {notes.path('timeout.log').name}", notes.worker, seconds)
+                     f"every thread's stack: {notes.name('timeout.log')}", notes.worker, seconds)
     fault = notes.read_text("fault.log")
     signal = re.search(r"Fatal Python error: (.+)", fault)
     if signal:
         return Crash(nodeid, "signal", f"{signal.group(1).strip()} at {_stuck_at(fault, nodeid)}; "
-                     f"every thread's stack: {notes.path('fault.log').name}", notes.worker, seconds)
+                     f"every thread's stack: {notes.name('fault.log')}", notes.worker, seconds)
     return Crash(nodeid, "exit", "the worker process exited during the test without a signal or a note",
                  notes.worker, seconds)
 
@@ -235,8 +252,9 @@ def _stuck_at(dump: str, nodeid: str) -> str:
     return f"{Path(frame.group(1)).name}:{frame.group(2)} in {frame.group(3)}" if frame else "no Python frame"
 
 
-def register(config: pytest.Config, results_dir: Path | None) -> None:
-    """Install the guard that fits this process: xdist controller, xdist worker, or a plain run."""
+def register(config: pytest.Config, results_dir: Path | None, notes_name: str = "notes") -> None:
+    """Install the guard that fits this process: xdist controller, xdist worker, or a plain run.
+    `notes_name`: the folder in `results_dir` for this session's worker notes."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         pin_worker(os.environ, workerinput.get(GPU_KEY))  # before anything initialises CUDA here
@@ -245,7 +263,7 @@ def register(config: pytest.Config, results_dir: Path | None) -> None:
             config.pluginmanager.register(WorkerGuard(notes), "gpuhil-worker-guard")
         return
     if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
-        root = results_dir / "notes" if results_dir else Path(tempfile.mkdtemp(prefix="gpuhil-notes-"))
+        root = results_dir / notes_name if results_dir else Path(tempfile.mkdtemp(prefix="gpuhil-notes-"))
         root.mkdir(parents=True, exist_ok=True)
         config.pluginmanager.register(ControllerGuard(root, results_dir), "gpuhil-controller-guard")
     else:

@@ -10,7 +10,8 @@ worker load it, no process probes again), else each process builds it from the s
 (`--emulate-sku`, `--target-sku`, `--matrix`). `--selection ID` keeps, of suites/, what that SKU's
 runner runs (tests outside suites/ named on the command line stay); `--tier` is explicit, or the
 selection's, or read from `-m` for an interactive `pytest -m h100`. Nothing about the device is kept
-in module state or the environment.
+in module state or the environment. `--perf` adds the perf-marked cases, `--perf-only` runs only
+them (gpuhil run's second session). Each test's time per phase goes into junit.xml (gpuhil.phase_times).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
-from . import ids, isolation
+from . import ids, isolation, phase_times
 from .gating import Requirements
 
 CTX = pytest.StashKey["session_mod.Session"]()
@@ -42,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--session-file", metavar="PATH", help="the session `gpuhil run` built (session.json): load it, never probe")
     g.addoption("--selection", metavar="ID", help="keep, of suites/, the catalog selection of this SKU's runner")
     g.addoption("--perf", action="store_true", help="run perf-marked cases and record them")
+    g.addoption("--perf-only", action="store_true",
+                help="run only the perf-marked cases and record them (gpuhil run's perf phase; implies --perf)")
     g.addoption("--results-dir", metavar="DIR", help="where perf rows and run artefacts go")
     g.addoption("--tier", choices=("default", "full"), help="default: slow cases deselected; full: everything")
     g.addoption("--matrix", metavar="PATH", help="hardware_matrix.yaml to use (default: the repo's)")
@@ -54,7 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     worker = getattr(config, "workerinput", {}).get("workerid")  # set by xdist on its workers only
     results_dir = config.getoption("--results-dir")
-    isolation.register(config, Path(results_dir) if results_dir else None)  # pins a worker's GPU first
+    # Pins a worker's GPU first. The perf phase of a run keeps its workers' notes apart (xdist reuses ids).
+    isolation.register(config, Path(results_dir) if results_dir else None,
+                       "notes-perf" if config.getoption("--perf-only") else "notes")
     try:
         ctx = _session(config)
         _check_selection(config.getoption("--selection"), ctx.matrix)
@@ -62,8 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"gpuhil: {exc}") from None
     config.stash[CTX] = ctx
     config.stash[COMPILE_CACHE] = _compile_cache_scope(config)
+    config.pluginmanager.register(phase_times.PhaseTimes(), "gpuhil-phase-times")  # the report's time per phase
     mx = ctx.matrix
-    if config.getoption("--perf"):
+    if _perf(config):
         from .perf.recorder import PerfRecorder, new_run_id
 
         run_id = new_run_id()
@@ -75,6 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{arch}: in the selection of a SKU of this arch")
     for marker in sorted({m for sku in mx.skus.values() for m in sku.markers}):
         config.addinivalue_line("markers", f"{marker}: in the selection of a SKU the catalog tags '{marker}'")
+
+
+def _perf(config: pytest.Config) -> bool:
+    return config.getoption("--perf") or config.getoption("--perf-only")
 
 
 def _session(config: pytest.Config) -> session_mod.Session:
@@ -134,6 +144,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     facts = ctx.caps.facts()
     keep, dropped = [], []
     tier = _tier(config, ctx.matrix)
+    perf, perf_only = _perf(config), config.getoption("--perf-only")
     default_timeouts = not (config.getoption("timeout", None) or config.getini("timeout"))
     for item in items:
         case = identify(item)
@@ -150,7 +161,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for ki in ctx.matrix.known_issues:
             if applies(ki, case) and ki.predicate.holds(facts):
                 _mark_known_issue(item, ki)
-        if (case.tier == "full" and tier == "default") or (item.get_closest_marker("perf") and not config.getoption("--perf")):
+        timed = item.get_closest_marker("perf") is not None
+        if (case.tier == "full" and tier == "default") or (timed and not perf) or (perf_only and not timed):
             dropped.append(item)
         else:
             keep.append(item)

@@ -14,9 +14,32 @@ else the device's own. The results folder is labelled the same way: `<stamp>-<de
 
 Nothing is written until everything that can refuse the run has been checked; a results folder is new
 or empty (one folder, one run), and every file is written whole (temp + rename). Tests always run in
-pytest-xdist workers (one per GPU, at least one), so a test that crashes or hangs fails alone
-(gpuhil.isolation); pytest runs as its own process group, so SIGINT/SIGTERM reach it and its workers
-and none outlives the run (gpuhil.supervise). The verdict, the exit status and run.json:
+pytest-xdist workers (at least one), so a test that crashes or hangs fails alone (gpuhil.isolation);
+pytest runs as its own process group, so SIGINT/SIGTERM reach it and its workers and none outlives the
+run (gpuhil.supervise).
+
+How many workers: gpuhil.workers, the least of what the cores, the host's memory and the GPUs (with
+their probed memory) allow, never fewer than one per GPU; `--workers N` overrides it, and `-n` or
+`--dist` after `--` is refused. Several workers share a GPU, each pinned to one before CUDA starts
+(gpuhil.device.gpu_pinning), and torch's CPU threads are split between them (OMP_NUM_THREADS, unless set).
+
+Perf cases run alone on their GPU. With --perf a run is two pytest sessions, one after the other
+(gpuhil.run_phases): first the tests that are not perf cases, in those workers; then the perf cases
+(`--perf-only`), one worker per GPU. When the second starts every process of the first has ended (its
+process group is killed), and the GPU allocator gives each of its workers a GPU of its own, so no other
+test of the run is on a GPU while a case is timed there. One session with an xdist scheduler that holds
+the perf cases back was the alternative: it would have to know that every other test had finished
+(xdist sends tests ahead to its workers), then feed perf cases to one worker per GPU while the rest
+idle, and keep that while crashed workers are replaced mid-run, all through xdist's scheduler
+interface, which is internal; `--dist loadgroup` would put the perf cases on one worker but leave the
+others running beside it. Two sessions cost a second start (collection, workers importing torch: a few
+seconds) and give exclusivity by construction. Each writes its own junit file, merged into junit.xml
+(one <testsuite> per session); each keeps its workers' crash notes (notes/, notes-perf/) and
+crashes.json collects both; after a stop signal, or a session pytest itself could not run, the
+second never starts. The report's time section says how long each session took and where the
+tests' time went (compile, setup, run, teardown: gpuhil.phase_times).
+
+The verdict, the exit status and run.json:
 - PASS, 0: tests ran and none failed (skips and known-issue xfails are not failures);
 - FAIL, 1: a test failed, errored, crashed or timed out, or no test ran at all;
 - RUNNER ERROR, 2: the run was refused (see above), one line on stderr; report.md says why when a
@@ -40,12 +63,13 @@ import re
 import shlex
 import signal
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from . import atomic, ids, run_record, session as session_mod, thirdparty
+from . import atomic, ids, run_phases, run_record, session as session_mod, thirdparty, workers
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import probe
@@ -56,7 +80,6 @@ from .supervise import Ended, Interrupted, Supervisor, silence_stdout
 
 REQUIRE_GPU_ENV = "GPUHIL_REQUIRE_GPU"
 CACHE_DIR_ENV = "GPUHIL_CACHE_DIR"  # where the kernel libraries' compile caches go
-MAX_WORKER_RESTARTS = 1000  # every crash costs one test; never give up the rest of the run
 # pytest options the runner sets itself: given again after `--` they would take its place (a second
 # --junitxml leaves the report without its junit.xml), so they are refused with what to use instead.
 RUNNER_OPTIONS = {
@@ -67,6 +90,13 @@ RUNNER_OPTIONS = {
     "--emulate-sku": "use gpuhil run --emulate-sku", "--target-sku": "use gpuhil run --target-sku",
     "--matrix": "use gpuhil --matrix", "--perf": "use gpuhil run --perf",
     "--compile-cache": "set GPUHIL_CACHE_DIR (the cache goes to its cute/ folder)",
+    "--perf-only": "use gpuhil run --perf: its perf cases run after the other tests, one worker per GPU",
+    # xdist: the runner starts the workers (how many: gpuhil.workers) and restarts crashed ones.
+    "-n": "use gpuhil run --workers N", "--numprocesses": "use gpuhil run --workers N",
+    "--maxprocesses": "use gpuhil run --workers N", "--tx": "use gpuhil run --workers N",
+    "--dist": "the runner load-balances the tests over its workers; use gpuhil run --workers N",
+    "-d": "the runner load-balances the tests over its workers; use gpuhil run --workers N",
+    "--max-worker-restart": "the runner replaces every crashed worker, so each crash costs one test",
 }
 
 
@@ -103,7 +133,7 @@ def check_pytest_args(args: list[str]) -> list[str]:
     extra = [a for a in args if a != "--"]
     for a in extra:
         for opt, instead in RUNNER_OPTIONS.items():
-            if a == opt or a.startswith(opt + "="):
+            if a == opt or a.startswith(opt + "=") or (opt == "-n" and a.startswith("-n") and not a.startswith("--")):
                 raise Refused(f"pytest option {opt} after --: the runner sets it itself ({instead})")
     return extra
 
@@ -148,20 +178,23 @@ def folder_label(session: session_mod.Session) -> str:
     return label
 
 
-def pytest_command(session_file: Path, selection: str | None, tier: str, results: Path, perf: bool,
+def pytest_command(session_file: Path, selection: str | None, tier: str, results: Path, phase: run_phases.Phase,
                    extra: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", "suites", f"--session-file={session_file}",
-           f"--junitxml={results / 'junit.xml'}", f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
+           f"--results-dir={results}", "-p", "no:cacheprovider", "-q"]
     if selection:
         cmd.append(f"--selection={selection}")
     cmd.append(f"--tier={tier}")
-    if perf:
-        cmd.append("--perf")
     if sys.stdout.isatty():  # its output passes through the runner (gpuhil.supervise): keep the colours
         cmd.append("--color=yes")
-    # One worker per GPU, and one even without: the controller must outlive a test that kills its process.
-    cmd += ["-n", str(max(1, len(visible_gpus(os.environ)))), f"--max-worker-restart={MAX_WORKER_RESTARTS}"]
-    return cmd + extra
+    return cmd + phase.pytest_options() + extra
+
+
+def worker_env(environ, cores: int, phase: run_phases.Phase) -> dict[str, str]:
+    """torch's CPU threads per worker, unless the environment says (each would start one per core)."""
+    if "OMP_NUM_THREADS" in environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(workers.threads_per_worker(cores, phase.workers))}
 
 
 def run_main_job(args) -> int:
@@ -222,18 +255,36 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     tier = args.tier or (mx.selections[selection].tier if selection else "default")
     session_file = results / "session.json"
     atomic.write_text(session_file, json.dumps({**session.to_dict(), "selection": selection, "tier": tier}, indent=2))
+    gpus = visible_gpus(os.environ)
+    host = workers.read_host()
+    tests = workers.count(host, (len(gpus) or 1) if session.attached else 0,
+                          fp.mem_bytes if session.attached else None, override=args.workers)
+    phases = run_phases.plan(results, tests, len(gpus), args.perf)
     compile_cache = f"--compile-cache={compile_cache_location(cache_root)}"
-    cmd = pytest_command(session_file, selection, tier, results, args.perf, [compile_cache, *extra])
+    cmds = [pytest_command(session_file, selection, tier, results, phase, [compile_cache, *extra]) for phase in phases]
     caches = thirdparty.cache_env(cache_root, os.environ)
     facts = (f"selection {selection or 'none (every suite)'}, tier {tier}, run id {run_id}, "
              f"compile caches (gpuhil's kernels, the libraries') under {cache_root}")
+    workers_said = [f"workers for {phase.name}: {phase.why}" for phase in phases]
+    commands = [("pytest" if i == 0 else f"pytest (then its {phase.name} cases)", shlex.join(cmd))
+                for i, (phase, cmd) in enumerate(zip(phases, cmds))]
     record = _Record(results, run_id, started, stamp, mx, device_row, session.caps.emulated_sku,
                      session.target_sku.id if session.target_sku else None,
-                     session.header_lines(prefix="") + [facts, f"command: {run_report.code(invocation)}",
-                                                        f"pytest: {run_report.code(shlex.join(cmd))}"])
-    _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}", "gpuhil run: " + shlex.join(cmd))
-    ended = supervisor.run(cmd, root, env={**os.environ, **caches})
+                     session.header_lines(prefix="") + [facts, f"command: {run_report.code(invocation)}", *workers_said]
+                     + [f"{label}: {run_report.code(cmd)}" for label, cmd in commands])
+    _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}",
+         *(f"gpuhil run: {line}" for line in workers_said), *(f"gpuhil run: {cmd}" for _, cmd in commands))
+    sessions, took = [], []
+    for phase, cmd in zip(phases, cmds):
+        began = time.monotonic()
+        sessions.append(supervisor.run(cmd, root, env={**os.environ, **caches, **worker_env(os.environ, host.cores, phase)}))
+        took.append(f"{phase.name}: {time.monotonic() - began:.1f} s in {phase.workers} "
+                    f"worker{'s' if phase.workers != 1 else ''}")
+        if sessions[-1].signum is not None or sessions[-1].returncode not in run_phases.PYTEST_USAGE_OK:
+            break  # stopped, or pytest itself could not run: the next session would not either
+    ended = run_phases.combine(sessions)
     try:
+        run_phases.merge_junit(phases, results / run_phases.JUNIT)
         summary = run_report.summarize(results)
     except (ET.ParseError, ValueError, OSError) as exc:  # a file pytest or a worker left half written
         detail = f"pytest exit {ended.returncode}, its results are unreadable ({exc})".splitlines()[0]
@@ -241,7 +292,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     verdict = _verdict(ended, summary, session.attached)
     if verdict.kind == "INTERRUPTED" and not (results / "junit.xml").exists():
         atomic.write_text(results / "junit.xml", _interrupted_junit(verdict.detail, started))
-    return record.finish(verdict, summary, _perf_lines(results) if args.perf else [])
+    return record.finish(verdict, summary, _perf_lines(results) if args.perf else [], took)
 
 
 @dataclass
@@ -258,9 +309,10 @@ class _Record:
     target_sku: str | None
     lines: list[str]  # the report's header: the session's own lines, then the run's
 
-    def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = ()) -> int:
+    def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = (),
+               sessions: list[str] = ()) -> int:
         text = run_report.render(summary, title=f"gpuhil run {self.stamp}", lines=self.lines, verdict=str(verdict),
-                                 matrix=self.matrix, perf_lines=perf_lines)
+                                 matrix=self.matrix, perf_lines=perf_lines, sessions=sessions)
         atomic.write_text(self.results / "report.md", text)
         junit = (self.results / "junit.xml").exists()
         atomic.write_text(self.results / run_record.NAME, json.dumps({

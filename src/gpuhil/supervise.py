@@ -41,7 +41,8 @@ class Ended:
 class Supervisor:
     """Install with `with Supervisor() as sup:`; a stop signal raises Interrupted in the runner until
     `defer` (the run is being recorded from then on), is then held, and once `run` has started the
-    child it is forwarded to the child's process group."""
+    child it is forwarded to the child's process group. `run` may be called again (a run's second
+    pytest session): a signal received before it returns at once, as stopped."""
 
     def __init__(self, grace_s: float = 10.0) -> None:
         self.grace_s = grace_s
@@ -88,6 +89,7 @@ class Supervisor:
             returncode = self._wait(proc)
         finally:
             _signal_group(self._group, signal.SIGKILL)  # whatever of the run is left: no orphan
+            self._group = None  # a signal between two children is held for the next, which then never starts
         for relay in relays:
             relay.join(timeout=5)
         return Ended(returncode, self.received[0] if self.received else None, tuple(tail))

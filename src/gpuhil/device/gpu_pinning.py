@@ -1,9 +1,11 @@
-"""Give each pytest-xdist worker its own GPU, before anything in that worker initialises CUDA.
+"""Pin each pytest-xdist worker to one GPU, before anything in that worker initialises CUDA.
 
 The controller lists the GPUs it may use (CUDA_VISIBLE_DEVICES, else NVML's count, which does not
 initialise CUDA) and hands each worker one through xdist's `workerinput`: the GPU with the fewest
-live workers, so a worker that replaces a crashed one takes the GPU that was freed. The worker
-restricts its own CUDA_VISIBLE_DEVICES to that GPU.
+live workers, the first listed on a tie. So with several workers per GPU (gpuhil.workers) the
+workers started together spread round-robin, worker i on GPU i mod n, and a worker that replaces a
+crashed one takes the GPU that was freed (xdist numbers a replacement on, so `i mod n` of its own id
+would pile replacements onto one GPU). The worker restricts its own CUDA_VISIBLE_DEVICES to that GPU.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ import struct
 import tempfile
 import time
 from typing import Any
+\nfrom .. import compile_clock
 
 __all__ = ["AotResult", "compile_for_target", "compile_kernel_for_target", "parse_target"]
 
@@ -179,7 +180,8 @@ def compile_for_target(
     dump_dir = _dump_dir(target, keep_dir)
     opts = f"--gpu-arch {target} --keep-ptx --keep-cubin --dump-dir {dump_dir}"
     t0 = time.perf_counter()
-    compiled = cute.compile(jit_fn, *args, options=opts, **kwargs)
+    with compile_clock.compiling():
+        compiled = cute.compile(jit_fn, *args, options=opts, **kwargs)
     seconds = time.perf_counter() - t0
 
     ptx_files = sorted(dump_dir.glob(f"*.{target}.ptx"))

@@ -1,18 +1,20 @@
 """The run report: what a person reads after an unattended run (report.md, and the GitHub job summary).
 
 Built from the run's junit.xml (every test's outcome, written by the pytest controller, which
-survives crashing workers), crashes.json (the isolation layer's causes) and the catalog (known
-issues' links and expiry dates).
+survives crashing workers; each test's time per phase, rendered by report.durations), crashes.json
+(the isolation layer's causes) and the catalog (known issues' links and expiry dates).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import durations
+from .markdown import cell as _cell, code
 
 OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
 
@@ -32,6 +34,7 @@ class RunSummary:
     skips: Counter = field(default_factory=Counter)  # reason -> count
     known_issues: Counter = field(default_factory=Counter)  # id -> cases it applied to
     crashes: list[dict] = field(default_factory=list)
+    times: list[durations.CaseTime] = field(default_factory=list)
 
     @property
     def totals(self) -> Counter:
@@ -70,20 +73,15 @@ def summarize(results: Path) -> RunSummary:
             test = f"{case.get('classname', '')}::{case.get('name', '')}"
             outcome = _outcome(case, s, test)
             s.per_suite.setdefault(suite, Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
-            provider = _property(case, "provider")
+            properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+            s.times.append(durations.case_time(suite, test, case.get("time"), properties))
+            provider = properties.get("provider")
             if provider is not None:
                 s.per_provider.setdefault((suite, provider), Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
     crashes = results / "crashes.json"
     if crashes.exists():
         s.crashes = json.loads(crashes.read_text())
     return s
-
-
-def _property(case: ET.Element, name: str) -> str | None:
-    for prop in case.iter("property"):
-        if prop.get("name") == name:
-            return prop.get("value")
-    return None
 
 
 def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
@@ -111,9 +109,9 @@ def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
 
 
 def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=None,
-           perf_lines: list[str] = ()) -> str:
+           perf_lines: list[str] = (), sessions: list[str] = ()) -> str:
     """report.md: `lines` (markdown, one list item each: the session's own header, then the run's)
-    under the title and the verdict, then the tables."""
+    under the title and the verdict, then the tables; `sessions`: how long each pytest session took."""
     out = [f"# {title}", "", f"**{verdict}**", ""] + [f"- {line}" for line in lines] + [""]
     out += ["## Outcomes per suite", "", "| suite | " + " | ".join(OUTCOMES) + " |",
             "|---|" + "---:|" * len(OUTCOMES)]
@@ -144,21 +142,7 @@ def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=
         for ki_id, n in sorted(s.known_issues.items()):
             ki = issues.get(ki_id)
             out.append(f"| {_cell(ki_id)} | {n} | {_cell(ki.link) if ki else ''} | {ki.expires if ki else ''} |")
+    out += durations.render(s.times, list(sessions))
     if perf_lines:
         out += ["", "## Performance", ""] + list(perf_lines)
     return "\n".join(out) + "\n"
-
-
-def code(text: str) -> str:
-    """`text` as one markdown code span, whatever backticks it holds."""
-    text = text.replace("\n", " ")
-    run = max((len(r) for r in re.findall(r"`+", text)), default=0)
-    fence = "`" * (run + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _cell(text: str) -> str:
-    """One table cell: a '|' (in a test id, a parameter, a message) would end the cell, code spans
-    included, so it is escaped; newlines would end the row."""
-    return text[:300].replace("|", "\\|").replace("\n", " ")
