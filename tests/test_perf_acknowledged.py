@@ -138,6 +138,12 @@ def test_a_good_file_loads_and_round_trips(tmp_path):
     assert acknowledged.load(tmp_path / "absent.yaml", TODAY) == []
 
 
+def test_the_committed_file_reads():
+    path = REPO / "baselines" / acknowledged.FILE
+    entries = acknowledged.load(path, dt.datetime.now(dt.timezone.utc).date())
+    assert acknowledged.parse(path, acknowledged.dump(entries), None) == entries
+
+
 def edit(old, new):
     assert old in GOOD
     return GOOD.replace(old, new)

@@ -318,7 +318,8 @@ def load(path: Path, today: dt.date | None) -> list[Acknowledgement]:
 HEADER = """\
 # Acknowledged regressions and expected changes, read by `gpuhil perf compare` (the gate) and the
 # dashboard; written by `gpuhil perf acknowledge` (format: docs/PERF_SCHEMA.md). An entry past its
-# `until` covers nothing: its series fails again, saying the entry expired.
+# `until` covers nothing: its series fails again, saying the entry expired. The command rewrites the
+# whole file: put what matters in `reason`, not in comments.
 """
 
 
