@@ -2,8 +2,9 @@
 (the Python package only: the browser is the distribution's, never one playwright downloads).
 
 Plots render to SVG, no console errors, nothing is fetched from outside the site, the planted
-regression is on the overview, a filter changes what the trends page shows, and the coverage matrix
-has the expected cells. A screenshot of each page is saved into the test's tmp dir.
+regression is on the overview, a filter changes what the trends page shows, the compare view pairs two
+runs as the verdict rule would, sorts, and opens again from its link, and the coverage matrix has the
+expected cells. A screenshot of each page is saved into the test's tmp dir.
 """
 
 import os
@@ -140,3 +141,71 @@ def test_the_roofline_heatmaps_render(page, site):
     page.wait_for_selector('.plot[data-fig="r1"][data-rendered] svg.main-svg', timeout=20_000)
     assert page.locator(".plot[data-rendered] .heatmaplayer").count() == 2
     assert_clean(page)
+
+
+def compare_rows(pg):
+    return pg.eval_on_selector_all("#compare-rows tr", "rows => rows.map(r => [r.dataset.series, r.dataset.call, "
+                                   "r.dataset.ratio ? Number(r.dataset.ratio) : null, "
+                                   "r.dataset.threshold ? Number(r.dataset.threshold) : null])")
+
+
+def test_the_compare_view_pairs_two_runs_sorts_and_its_link_reopens_it(page, site, tmp_path):
+    from gpuhil.dashboard import compare
+
+    open_page(page, site, "compare.html")
+    page.wait_for_selector("#compare-rows tr")
+    h100 = [r["id"] for r in runs_data(site, "h100")["runs"]]
+    assert (page.input_value("#a-run"), page.input_value("#b-run")) == (h100[-2], h100[-1])  # last night's change
+
+    before, after = run_id(PLANTED_RUN - 1), run_id(PLANTED_RUN)
+    page.select_option("#a-run", before)
+    page.select_option("#b-run", after)
+    rows = compare_rows(page)
+    data = runs_data(site, "h100")
+    cells = {r["id"]: r["rows"] for r in data["runs"]}
+    expected = {}
+    for i, key in enumerate(data["series"]):
+        p = compare.pair(key, cells[before].get(str(i)), cells[after].get(str(i)))
+        expected[key] = (p["call"], p["ratio"], p["threshold"])
+    assert len(rows) == len(SERIES)
+    for key, call, ratio, threshold in rows:  # what the browser computed is the verdict rule's
+        assert call == expected[key][0]
+        assert ratio == pytest.approx(expected[key][1], rel=1e-12) and threshold == pytest.approx(expected[key][2], rel=1e-12)
+    assert [r[1] for r in rows].count("SLOW") == 1
+    assert page.inner_text("#compare-summary") == f"{len(SERIES)} series: {len(SERIES) - 1} SAME, 1 SLOW"
+
+    page.click('th[data-sort="ratio"]')  # numbers sort largest first: the regression on top
+    rows = compare_rows(page)
+    assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True) and rows[0][0].endswith("|" + CANARY[2])
+    page.click('th[data-sort="ratio"]')
+    rows = compare_rows(page)
+    assert [r[2] for r in rows] == sorted(r[2] for r in rows) and rows[-1][1] == "SLOW"
+    link = page.url
+    assert f"a=h100%2F{before}" in link and f"b=h100%2F{after}" in link and "sort=ratio&dir=asc" in link
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+
+    again = page.context.new_page()  # the link, opened afresh
+    again.problems = []
+    again.on("pageerror", lambda e: again.problems.append(str(e)))
+    again.goto(link)
+    again.wait_for_selector("#compare-rows tr")
+    assert compare_rows(again) == rows
+    assert (again.input_value("#a-run"), again.input_value("#b-run")) == (before, after)
+    assert again.problems == []
+    again.close()
+
+    page.select_option("#b-machine", "h200")  # the same commit on another machine
+    page.wait_for_function("document.getElementById('b-run').value.length > 0 && "
+                           "document.getElementById('compare-head').textContent.indexOf('h200') >= 0")
+    assert page.input_value("#b-run") == run_id(PLANTED_RUN - 1, minutes=5)
+    head = page.inner_text("#compare-head")
+    assert "Two machines" in head and "Same commit." in head
+    assert {r[1] for r in compare_rows(page)} == {"FAST"}  # the H200 runs these 20 % faster (fake fleet)
+    assert_clean(page)
+
+
+def runs_data(site, machine):
+    import json
+
+    text = (site / "data" / f"runs-{machine}.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("gpuhilRuns(") + len("gpuhilRuns("):text.rindex(");")])

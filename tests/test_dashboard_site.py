@@ -12,12 +12,12 @@ import pytest
 
 import fake_runs
 from fake_runs import CANARY, CLUSTER_SKIP, EPOCH_RUN, FAIL_REASON, PLANTED_RUN, XFAIL_REASON, run_id, sha
-from gpuhil.dashboard import build
+from gpuhil.dashboard import build, compare
 from gpuhil.history import add, read_perf, read_runs
 from gpuhil.perf.baseline import Baseline
 from html_doc import parse
 
-PAGES = ("index.html", "trends.html", "coverage.html", "roofline.html")
+PAGES = ("index.html", "trends.html", "compare.html", "coverage.html", "roofline.html")
 GHOST = "argmax|suites/argmax/test_argmax_perf.py::test_argmax_perf[retired-case]|torch"
 
 
@@ -169,7 +169,7 @@ def test_text_from_data_is_escaped_everywhere(site):
 
 def test_each_machines_figures_are_in_its_own_file(site):
     doc = parse(page(site, "trends.html"))
-    figures = {f.name: f.read_text() for f in (site.root / "data").glob("*.js")}
+    figures = {f.name: f.read_text() for f in (site.root / "data").glob("trends-*.js")}
     assert sorted(figures) == ["trends-h100-as-h20.js", "trends-h100.js", "trends-h200.js"]
     for card in doc.find_all("div", cls="card"):
         plot, = card.find_all("div", cls="plot")
@@ -331,3 +331,95 @@ def test_a_build_killed_while_writing_leaves_each_page_whole(small_history, tmp_
         build(small_history, out)
     assert (out / "trends.html").read_text(encoding="utf-8") == before
     assert not [p for p in out.rglob("*.tmp")]
+
+
+# --- the compare view: two runs side by side ---
+
+def runs_file(site, machine):
+    text = (site.root / "data" / f"runs-{machine}.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("gpuhilRuns(") + len("gpuhilRuns("):text.rindex(");")])
+
+
+def test_the_compare_view_carries_every_perf_run_of_each_machine(site):
+    h100 = runs_file(site, "h100")
+    assert h100 == compare.machine_runs(site.fleet, "h100")  # the page's data is the module's
+    assert [r["id"] for r in h100["runs"]] == [run_id(i) for i in range(fake_runs.H100_RUNS)]
+    assert sorted(h100["series"]) == sorted("|".join(s[:3]) for s in fake_runs.SERIES)
+    canary = h100["series"].index("|".join(CANARY[:3]))
+    view = next(v for v in site.fleet.views if v.series.uid == "h100|" + "|".join(CANARY[:3]))
+    point = next(p for p in view.series.points if p.run_id == run_id(PLANTED_RUN))
+    assert h100["runs"][PLANTED_RUN]["rows"][str(canary)] == [pytest.approx(point.median_us, rel=1e-5),
+                                                             pytest.approx(point.p25_us, rel=1e-5),
+                                                             pytest.approx(point.p75_us, rel=1e-5)]
+    throttled = h100["series"].index("argmax|" + fake_runs.SERIES[3][1] + "|torch")
+    assert h100["runs"][10]["rows"][str(throttled)] == ["INVALID", "not comparable: sw_power_cap"]
+    assert h100["runs"][PLANTED_RUN]["sha"] == sha(PLANTED_RUN) and h100["runs"][0]["sw"]["torch"] == "2.11.0"
+    assert sorted(p.name for p in (site.root / "data").glob("runs-*.js")) == [
+        "runs-h100-as-h20.js", "runs-h100.js", "runs-h200.js"]  # gb10 ran without --perf
+
+
+def test_compare_rows_are_the_verdict_rule_for_a_baseline_of_run_a_alone(site):
+    h100 = runs_file(site, "h100")
+    before, after = h100["runs"][PLANTED_RUN - 1]["rows"], h100["runs"][PLANTED_RUN]["rows"]
+    calls = {}
+    for i, key in enumerate(h100["series"]):
+        p = compare.pair(key, before[str(i)], after[str(i)])
+        a, b = before[str(i)][0], after[str(i)][0]
+        assert p["ratio"] == pytest.approx(b / a)
+        # the runs' own spread is 1 %: the young-series prior sets the band, 4 x 2.5 % = 10 %
+        assert p["threshold"] == pytest.approx(0.10)
+        calls[key] = p["call"]
+    assert calls.pop("|".join(CANARY[:3])) == "SLOW" and set(calls.values()) == {"SAME"}
+    canary = str(h100["series"].index("|".join(CANARY[:3])))
+    assert compare.pair("a|b|c", after[canary], before[canary])["call"] == "FAST"
+    noisy = compare.pair("a|b|c", [10.0, 9.9, 10.1], [12.0, 10.0, 14.0])  # B's IQR / 1.349 / median = 24.7 %
+    assert noisy["threshold"] == pytest.approx(4 * 4.0 / 1.349 / 12.0) and noisy["call"] == "SAME"
+    assert compare.pair("a|b|c", [10.0, 9.9, 10.1], None)["call"] == "only in A"
+    assert compare.pair("a|b|c", None, [10.0, 9.9, 10.1])["call"] == "only in B"
+    invalid = compare.pair("a|b|c", [10.0, 9.9, 10.1], ["INVALID", "not comparable: sw_power_cap"])
+    assert (invalid["call"], invalid["ratio"], invalid["note"]) == ("INVALID", None, "B: not comparable: sw_power_cap")
+
+
+def test_each_finding_links_to_the_comparison_of_its_two_runs(site):
+    doc = parse(page(site, "index.html"))
+    row, = doc.find_all("tr", cls="finding", data_kind="regression")
+    links = [a.attrs["href"] for a in row.find_all("a") if a.attrs["href"].startswith("compare.html")]
+    assert links == [f"compare.html#a=h100/{run_id(PLANTED_RUN - 1)}&b=h100/{run_id(PLANTED_RUN)}&sort=ratio&dir=desc"]
+
+
+# --- acknowledged.yaml on the dashboard ---
+
+def test_an_acknowledged_regression_says_so_until_its_date_and_is_open_again_after(site, tmp_path):
+    import shutil
+
+    baselines = tmp_path / "baselines"
+    shutil.copytree(site.root.parent / "baselines", baselines)
+    night = fake_runs.START + dt.timedelta(days=PLANTED_RUN)
+    added = night.date()
+    (baselines / "acknowledged.yaml").write_text(
+        "schema: 1\nentries:\n"
+        f"  - series: \"{'|'.join(CANARY[:3])}\"\n    sku: h100\n    kind: acknowledged\n"
+        f"    commits: {sha(PLANTED_RUN - 1)[:12]}..{sha(PLANTED_RUN)[:12]}\n    since: \"{night.isoformat()}\"\n"
+        f"    reason: canary <slower> on purpose\n    who: alice\n    added: {added}\n"
+        f"    until: {added + dt.timedelta(days=30)}\n")
+    history = site.root.parent / "history"
+    for today, state in ((added + dt.timedelta(days=30), "acknowledged"), (added + dt.timedelta(days=31), "expired")):
+        out = tmp_path / f"site-{state}"
+        built = build(history, out, baselines, today=today)
+        row, = parse((out / "index.html").read_text()).find_all("tr", cls="finding", data_kind="regression")
+        assert row.attrs["data-ack"] == state
+        regressions = [f for f in built.fleet.machines["h100"].findings if f.kind == "regression"]
+        assert [f.open for f in regressions] == [state == "expired"]
+        text = (out / "index.html").read_text()
+        if state == "acknowledged":
+            assert (f"acknowledged (canary &lt;slower&gt; on purpose, alice, until {added + dt.timedelta(days=30)})"
+                    in text)
+        else:
+            assert f"acknowledged entry expired on {added + dt.timedelta(days=30)} (canary &lt;slower&gt;" in text
+    r = run_cli("dashboard", "build", "--history", str(history), "--out", str(tmp_path / "s"), "--baselines",
+                str(baselines))  # today is long after the entry: it has expired
+    assert r.returncode == 0 and "1 new regression(s), " in r.stdout
+    (baselines / "acknowledged.yaml").write_text("schema: 1\nentries:\n  - kind: maybe\n")
+    r = run_cli("dashboard", "build", "--history", str(history), "--out", str(tmp_path / "s"), "--baselines",
+                str(baselines))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "acknowledged.yaml:3: entry 0: field " in r.stderr

@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     pu = pbsub.add_parser("update", help="promote a run's rows into baselines/<sku>/")
     pu.add_argument("--from", dest="from_", required=True, metavar="RESULTS", help="perf-*.parquet or results dir")
     pu.add_argument("--baseline", help="baselines root or a SKU's folder in it (default: the repo's baselines/)")
+    pu.add_argument("--acknowledged", metavar="FILE", help="expected changes to honour: a promoted entry after one "
+                    "drops the entries before it (default: acknowledged.yaml in the baselines root)")
     pu.set_defaults(fn=lambda a: _perf("update", a))
     pc = psub.add_parser("compare", help="a verdict per series against the SKU's baseline (docs/PERF_SCHEMA.md)")
     pc.add_argument("results", metavar="RESULTS", help="perf-*.parquet or results dir")
@@ -195,8 +197,30 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--gate", action="store_true", help="exit 1 when a series is SLOW, ERROR or MISSING")
     pc.add_argument("--allow-missing", action="store_true",
                     help="with --gate: a baseline series absent from the run (a deliberately partial run) does not fail")
+    pc.add_argument("--acknowledged", metavar="FILE",
+                    help="acknowledged regressions and expected changes (default: acknowledged.yaml in the baselines root)")
     pc.add_argument("--json", action="store_true")
     pc.set_defaults(fn=lambda a: _perf("compare", a))
+    # Every value is checked by the command itself, so each refusal is one line (argparse prints its usage too).
+    pa = psub.add_parser("acknowledge", help="accept a known slowdown, or declare an expected change, until a date",
+                         description="Adds (or replaces) one entry of baselines/acknowledged.yaml: the gate and the "
+                                     "dashboard show the series as acknowledged until the date, or judge runs after "
+                                     "an expected change against the baseline entries after it (docs/PERF_SCHEMA.md).")
+    pa.add_argument("series", metavar="SERIES", help="suite|case_id|provider, as `gpuhil perf compare --json` names it")
+    pa.add_argument("--reason", metavar="TEXT", help="why, in one line (required)")
+    pa.add_argument("--who", metavar="NAME", help="who accepts it (required)")
+    pa.add_argument("--until", metavar="YYYY-MM-DD", help="last day it holds: in the future, at most 90 days away (required)")
+    pa.add_argument("--expected", action="store_true",
+                    help="a wanted change: runs after it are judged against the baseline entries after it")
+    pa.add_argument("--commits", metavar="A..B", help="the change landed after commit A and is in commit B")
+    pa.add_argument("--since", metavar="TIME", help="with --commits: when the first run at B started (default: "
+                    "from --results when that run is at B, else the baseline's first entry at B)")
+    pa.add_argument("--fingerprint", metavar="ID", help="instead of --commits: the probe fingerprint the change came with")
+    pa.add_argument("--sku", metavar="SKU", help="the baseline folder: h100, h100-as-h20 (default: the --results run's)")
+    pa.add_argument("--results", metavar="RESULTS", help="a run that has the series (perf-*.parquet or results dir)")
+    pa.add_argument("--baseline", help="baselines root or a SKU's folder in it (default: the repo's baselines/)")
+    pa.add_argument("--acknowledged", metavar="FILE", help="the file to write (default: acknowledged.yaml in the baselines root)")
+    pa.set_defaults(fn=lambda a: _perf("acknowledge", a))
 
     from .dashboard.cli import add_subparsers as add_dashboard_commands
 

@@ -1,6 +1,8 @@
 """What the dashboard says, computed once from the history (no HTML here): per series its change
 points, epoch boundaries, baseline band and latest verdict; per machine its last run, new regressions
-and improvements, epoch changes and missing series."""
+and improvements, epoch changes and missing series. Acknowledged regressions and expected changes
+(baselines/acknowledged.yaml beside the baselines) are applied as `gpuhil perf compare` applies them,
+as of `today`: the date the build is given, else the day of the history's latest run."""
 
 from __future__ import annotations
 
@@ -39,6 +41,13 @@ class Finding:
     after_sha: str
     evidence: str
     note: str = ""
+    ack_state: str = ""  # acknowledged | expected | expired: an entry of acknowledged.yaml covers its first run after
+    ack: str = ""  # that entry's label, or why it no longer holds
+
+    @property
+    def open(self) -> bool:
+        """A regression nobody has accepted (or whose acceptance ran out)."""
+        return self.kind == "regression" and self.ack_state not in ("acknowledged", "expected")
 
     @property
     def commit_range(self) -> str:
@@ -53,6 +62,7 @@ class SeriesView:
     band: Band | None = None
     band_note: str = ""
     latest: Any = None  # gpuhil.perf.baseline.Verdict of the latest run, when it is the machine's last
+    acks: list = field(default_factory=list)  # entries of acknowledged.yaml for this series on its machine
 
 
 @dataclass
@@ -85,6 +95,18 @@ def _records(df) -> list[dict[str, Any]]:
     return df.astype(object).where(pd.notna(df), None).to_dict("records")
 
 
+def _acknowledgements(root: Path | None, today: dt.date) -> list:
+    if root is None:
+        return []
+    from ..perf import acknowledged
+    from ..perf.validate import PerfInputError
+
+    try:
+        return acknowledged.load(Path(root) / acknowledged.FILE, today)
+    except PerfInputError as exc:
+        raise HistoryError(str(exc)) from None
+
+
 def _baselines(root: Path | None, machines: list[str]) -> dict[str, Any]:
     if root is None:
         return {}
@@ -105,8 +127,17 @@ def _baselines(root: Path | None, machines: list[str]) -> dict[str, Any]:
     return out
 
 
-def _band(view: SeriesView, baseline) -> None:
-    """The verdict rule's SAME band of the baseline, for the series' current fingerprint."""
+def _row(s: Series, p) -> dict[str, Any]:
+    """A history point as the verdict rule reads a run's row."""
+    return {"suite": s.suite, "case_id": s.case_id, "provider": s.provider, "status": "ok", "median_us": p.median_us,
+            "p25_us": p.p25_us, "p75_us": p.p75_us, "fingerprint_id": p.fingerprint_id, "git_sha": p.git_sha,
+            "timestamp": p.timestamp}
+
+
+def _band(view: SeriesView, baseline, today: dt.date) -> None:
+    """The verdict rule's SAME band of the baseline, for the series' current fingerprint (and, after an
+    expected change that covers the latest run, of the entries after it)."""
+    from ..perf import acknowledged
     from ..perf.baseline import judge
 
     s = view.series
@@ -114,6 +145,12 @@ def _band(view: SeriesView, baseline) -> None:
         return
     last = s.points[-1]
     entries = baseline.series.get(s.key, [])
+    change = acknowledged.reset(view.acks, _row(s, last), today)
+    if change is not None:
+        entries = acknowledged.after_change(change, entries)
+        if not entries:
+            view.band_note = f"{change.label}: no baseline entry after it yet"
+            return
     same = [e.median_us for e in entries if e.fingerprint_id == last.fingerprint_id]
     if not same:
         view.band_note = "no baseline for this series" if not entries else "baseline is of another fingerprint (epoch)"
@@ -126,18 +163,31 @@ def _band(view: SeriesView, baseline) -> None:
     view.band = Band(v.baseline_us, v.threshold, len(same))
 
 
-def _latest_verdict(view: SeriesView):
-    """The verdict rule for the latest run against the runs of its segment (since the last change)."""
-    from ..perf.baseline import HISTORY, Entry, judge
+def _latest_verdict(view: SeriesView, today: dt.date):
+    """The verdict rule for the latest run against the runs of its segment (since the last change), with
+    the series' acknowledgements applied as the gate applies them."""
+    from ..perf import acknowledged
+    from ..perf.baseline import HISTORY, Entry
 
     pts = view.series.points
     start = view.changes[-1].index if view.changes else 0
-    last = pts[-1]
     history = [Entry(p.run_id, p.timestamp, p.fingerprint_id, p.git_sha, p.median_us, p.p25_us, p.p75_us)
                for p in pts[start:-1]][-HISTORY:]
-    return judge(history, {"suite": view.series.suite, "case_id": view.series.case_id,
-                           "provider": view.series.provider, "status": "ok", "median_us": last.median_us,
-                           "p25_us": last.p25_us, "p75_us": last.p75_us, "fingerprint_id": last.fingerprint_id})
+    return acknowledged.verdict(history, _row(view.series, pts[-1]), view.acks, today)
+
+
+def _acknowledge(f: Finding, view: SeriesView, after, today: dt.date) -> Finding:
+    """Mark a finding an entry of acknowledged.yaml covers: a regression an acknowledgement or an expected
+    change covers, an improvement an expected change covers; an expired entry says it expired."""
+    kinds = ("acknowledged", "expected") if f.kind == "regression" else ("expected",)
+    covering = [a for a in view.acks if a.kind in kinds and a.covers(after.fingerprint_id, after.git_sha, after.timestamp)]
+    live = next((a for a in covering if a.active(today)), None)
+    if live is not None:
+        f.ack_state, f.ack = live.kind, live.label
+    elif covering:
+        gone = covering[0]
+        f.ack_state, f.ack = "expired", f"{gone.kind} entry expired on {gone.until} ({gone.reason}, {gone.who})"
+    return f
 
 
 def _finding(s: Series, c: ChangePoint, evidence: str) -> Finding:
@@ -146,7 +196,8 @@ def _finding(s: Series, c: ChangePoint, evidence: str) -> Finding:
                    c.after.git_sha, evidence, note)
 
 
-def analyze(history_dir: Path, baselines_dir: Path | None = None, *, new_window: int = NEW_WINDOW) -> Fleet:
+def analyze(history_dir: Path, baselines_dir: Path | None = None, *, new_window: int = NEW_WINDOW,
+            today: dt.date | None = None) -> Fleet:
     history_dir = Path(history_dir)
     if not (history_dir / "runs").is_dir():
         raise HistoryError(f"{history_dir}: no runs/ dataset (not a history folder; fill one with `gpuhil history add`)")
@@ -162,27 +213,30 @@ def analyze(history_dir: Path, baselines_dir: Path | None = None, *, new_window:
         perf_runs = [r for r in mine if r["perf_requested"] or r["perf_rows"]]
         machines[m] = Machine(m, mine[-1], perf_runs[-1] if perf_runs else None, [r["run_id"] for r in perf_runs])
     baselines = _baselines(baselines_dir, list(machines))
+    today = today or dt.datetime.fromisoformat(str(runs["timestamp"].max())).date()
+    acks = _acknowledgements(baselines_dir, today)
 
     views = []
     for s in series:
-        view = SeriesView(s, detect(s.points), epoch_boundaries(s.points))
-        _band(view, baselines.get(s.machine))
+        view = SeriesView(s, detect(s.points), epoch_boundaries(s.points),
+                          acks=[a for a in acks if a.sku == s.machine and a.series == s.key])
+        _band(view, baselines.get(s.machine), today)
         mach = machines[s.machine]
         recent = set(mach.perf_runs[-new_window:])
         cps_new = [c for c in view.changes if c.after.run_id in recent]
         for c in cps_new:
             after = len(s.points) - c.index
             f = _finding(s, c, f"change point, {after} run{'s' if after != 1 else ''} since")
-            (mach.epochs if c.kind == "epoch" else mach.findings).append(f)
+            (mach.epochs if c.kind == "epoch" else mach.findings).append(_acknowledge(f, view, c.after, today))
         if s.points and mach.last_perf_run and s.points[-1].run_id == mach.last_perf_run["run_id"]:
-            view.latest = _latest_verdict(view)
-            if view.latest.verdict in ("SLOW", "FAST") and not any(c.kind != "epoch" for c in cps_new):
+            view.latest = _latest_verdict(view, today)
+            if view.latest.verdict in ("SLOW", "ACK", "FAST") and not any(c.kind != "epoch" for c in cps_new):
                 prev = s.points[-2]
-                mach.findings.append(Finding(
-                    s.machine, s, "regression" if view.latest.verdict == "SLOW" else "improvement",
+                mach.findings.append(_acknowledge(Finding(
+                    s.machine, s, "improvement" if view.latest.verdict == "FAST" else "regression",
                     view.latest.ratio, prev.run_id, s.points[-1].run_id, prev.git_sha, s.points[-1].git_sha,
                     "latest run only (verdict rule; a change point needs 2 runs)",
-                    f"threshold {view.latest.threshold:.1%}"))
+                    f"threshold {view.latest.threshold:.1%}"), view, s.points[-1], today))
         if mach.last_perf_run and any(p.run_id == mach.last_perf_run["run_id"] for p in s.invalid):
             mach.invalid.append((s, next(p for p in s.invalid if p.run_id == mach.last_perf_run["run_id"])))
         views.append(view)

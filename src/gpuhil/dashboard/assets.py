@@ -19,6 +19,7 @@ thead th { background:var(--soft); } td.num { text-align:right; font-variant-num
 .PASS, .passed { color:var(--pass); } .FAIL, .failed { color:var(--fail); } .error { color:var(--err); }
 .HARNESS-ERROR, .RUNNER-ERROR, .INTERRUPTED { color:var(--err); }
 .regression { color:var(--fail); } .improvement { color:var(--pass); } .epoch { color:var(--muted); }
+.ack { font-size:12px; font-weight:400; color:var(--muted); } .ack.expired { color:var(--fail); font-weight:600; }
 .muted { color:var(--muted); } code { font-size:12px; }
 .machine { border:1px solid var(--line); border-radius:.5rem; padding:.2rem 1rem .6rem; margin:1rem 0; }
 .filters { display:flex; gap:1rem; align-items:center; margin:.5rem 0 1rem; flex-wrap:wrap; }
@@ -31,6 +32,10 @@ table.coverage td.cell { text-align:center; font-size:12px; min-width:5.5rem; }
 td.cell.passed { background:#dafbe1; } td.cell.failed { background:#ffebe9; color:var(--fail); font-weight:700; }
 td.cell.error { background:#fbefff; } td.cell.skipped { background:#f6f8fa; color:var(--skip); }
 td.cell.xfailed { background:#fff8c5; color:var(--xfail); } td.cell.none { color:var(--line); }
+fieldset.pick { border:1px solid var(--line); border-radius:.5rem; padding:.2rem .8rem .5rem; }
+table.compare th[data-sort] { cursor:pointer; user-select:none; } table.compare td.call { font-weight:600; }
+td.call.SLOW { color:var(--fail); } td.call.FAST { color:var(--pass); } td.call.SAME { color:var(--muted); font-weight:400; }
+td.call.INVALID, td.call.ERROR { color:var(--err); } td.call.only-in-A, td.call.only-in-B { color:var(--skip); font-weight:400; }
 tr.suite th { background:#eef2f7; } th.test { font-weight:400; font-family:ui-monospace, monospace; font-size:12px; }
 """
 

@@ -9,6 +9,7 @@ written to a temporary name and renamed, so a killed build leaves the old file o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ from pathlib import Path
 
 from .. import atomic
 from ..history.ids import HistoryError
-from . import assets, coverage, overview, roofline, trends
+from . import assets, compare, coverage, overview, roofline, trends
 from .analysis import Fleet, analyze
 from .page import esc
 
 MARKER = ".gpuhil-site"
 # What a build may write, so a damaged or hand-made marker cannot name a file outside the site to remove.
-SITE_FILE = re.compile(r"(index|trends|coverage|roofline)\.html|assets/(plotly\.min\.js|site\.css|site\.js)"
-                       r"|data/trends-[A-Za-z0-9][A-Za-z0-9._-]*\.js")
+SITE_FILE = re.compile(r"(index|trends|compare|coverage|roofline)\.html"
+                       r"|assets/(plotly\.min\.js|site\.css|site\.js|compare\.js)"
+                       r"|data/(trends|runs)-[A-Za-z0-9][A-Za-z0-9._-]*\.js")
 
 
 @dataclass
@@ -70,21 +72,25 @@ def _mark(out: Path, files: set[str]) -> None:
                                     indent=1) + "\n")
 
 
-def build(history_dir: Path, out_dir: Path, baselines_dir: Path | None = None) -> Site:
-    """Write index.html (overview), trends.html, coverage.html, roofline.html, data/ and assets/ into out_dir.
+def build(history_dir: Path, out_dir: Path, baselines_dir: Path | None = None, *, today: dt.date | None = None) -> Site:
+    """Write index.html (overview), trends.html, compare.html, coverage.html, roofline.html, data/ and assets/
+    into out_dir. Acknowledgements (baselines_dir/acknowledged.yaml) hold as of `today` (default: the day of
+    the history's latest run).
 
     HistoryError (one line) when the history or a baseline file cannot be read, or out_dir is not a new,
     empty or earlier site folder. Nothing is written before the history has been read and checked.
     """
     out = Path(out_dir)
     before = _owned(out)
-    fleet = analyze(Path(history_dir), Path(baselines_dir) if baselines_dir else None)
+    fleet = analyze(Path(history_dir), Path(baselines_dir) if baselines_dir else None, today=today)
     footer = (f"{len(fleet.runs)} runs of {len(fleet.machines)} machines, latest {esc(fleet.latest_timestamp)} · "
               f"{len(fleet.views)} series · plotly.js {esc(assets.plotly_version())} · works offline")
     trends_html, data_files = trends.page(fleet, footer)
-    files = {**{f"assets/{k}": v for k, v in assets.files().items()},
-             "index.html": overview.page(fleet, footer), "trends.html": trends_html,
-             "coverage.html": coverage.page(fleet, footer), "roofline.html": roofline.page(fleet, footer), **data_files}
+    compare_html, runs_files = compare.page(fleet, footer)
+    files = {**{f"assets/{k}": v for k, v in assets.files().items()}, "assets/compare.js": compare.SCRIPT.lstrip(),
+             "index.html": overview.page(fleet, footer), "trends.html": trends_html, "compare.html": compare_html,
+             "coverage.html": coverage.page(fleet, footer), "roofline.html": roofline.page(fleet, footer), **data_files,
+             **runs_files}
     taken = next((name for name in files if (out / name).is_dir()), None)
     if taken:
         raise HistoryError(f"{out / taken}: a folder where the site's file goes: refusing to replace it")

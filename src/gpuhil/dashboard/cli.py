@@ -10,6 +10,7 @@ on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -50,16 +51,19 @@ def cmd_dashboard_build(args) -> int:
     from . import build
 
     try:
-        site = build(Path(args.history), Path(args.out), Path(args.baselines) if args.baselines else None)
+        site = build(Path(args.history), Path(args.out), Path(args.baselines) if args.baselines else None,
+                     today=dt.datetime.now(dt.timezone.utc).date())  # whether an acknowledgement still holds
     except HistoryError as exc:
         print(f"gpuhil dashboard build: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"gpuhil dashboard build: {_environment(exc)}", file=sys.stderr)
         return 2
-    regressions = sum(f.kind == "regression" for m in site.fleet.machines.values() for f in m.findings)
+    found = [f for m in site.fleet.machines.values() for f in m.findings if f.kind == "regression"]
+    accepted = sum(not f.open for f in found)
     print(f"site {site.root}/index.html: {len(site.fleet.machines)} machines, {len(site.fleet.views)} series, "
-          f"{regressions} new regression(s), {site.total_bytes / 1e6:.1f} MB")
+          f"{len(found) - accepted} new regression(s)" + (f" (and {accepted} acknowledged or expected)" if accepted else "")
+          + f", {site.total_bytes / 1e6:.1f} MB")
     return 0
 
 
@@ -89,7 +93,7 @@ def add_subparsers(sub: argparse._SubParsersAction) -> None:
     db.add_argument("--out", required=True, type=_path, metavar="SITE",
                     help="a new or empty folder, or a site an earlier build made (it carries .gpuhil-site)")
     db.add_argument("--baselines", type=_path, metavar="DIR",
-                    help="baselines root for the baseline bands and missing series")
+                    help="baselines root for the baseline bands, missing series and acknowledged.yaml")
     db.set_defaults(fn=cmd_dashboard_build)
 
 

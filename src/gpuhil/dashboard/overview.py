@@ -20,14 +20,23 @@ def _trend_link(f: Finding) -> str:
     return f'trends.html#sku={esc(s.machine)}&amp;suite={esc(s.suite)}&amp;provider={esc(s.provider)}'
 
 
+def _compare_link(f: Finding) -> str:
+    """The compare view of the last run before the change and the first after it."""
+    return f'compare.html#a={esc(f.machine)}/{esc(f.before_run)}&amp;b={esc(f.machine)}/{esc(f.after_run)}&amp;sort=ratio&amp;dir=desc'
+
+
 def _finding_row(f: Finding) -> str:
     s = f.series
+    # acknowledged.yaml: an accepted or expected change says so (and by whom, until when); an expired one says that
+    ack = f'<br><span class="ack {esc(f.ack_state)}">{esc(f.ack)}</span>' if f.ack_state else ""
+    state = f' data-ack="{esc(f.ack_state)}"' if f.ack_state else ""
     return (f'<tr class="finding {esc(f.kind)}" data-machine="{esc(f.machine)}" data-series="{esc(s.uid)}" '
-            f'data-kind="{esc(f.kind)}"><td class="{esc(f.kind)}">{esc(f.kind)}</td>'
+            f'data-kind="{esc(f.kind)}"{state}><td class="{esc(f.kind)}">{esc(f.kind)}{ack}</td>'
             f'<td class="num">{(f.ratio - 1) * 100:+.1f} %</td>'
             f'<td><a href="{_trend_link(f)}" title="{esc(s.case_id)}">{esc(short_case(s.case_id))}</a>'
             f'<br><span class="muted">{esc(s.suite)} · {esc(s.provider)}</span></td>'
-            f'<td><code>{esc(f.before_run)}</code> → <code>{esc(f.after_run)}</code></td>'
+            f'<td><a href="{_compare_link(f)}" title="compare the two runs"><code>{esc(f.before_run)}</code> → '
+            f'<code>{esc(f.after_run)}</code></a></td>'
             f'<td><code>{esc(f.commit_range)}</code></td><td>{esc(f.evidence)}{"; " + esc(f.note) if f.note else ""}</td></tr>')
 
 
@@ -76,11 +85,12 @@ def page(fleet: Fleet, footer: str) -> str:
         rows.append(f'<tr data-machine="{esc(m.name)}"><td><a href="#m-{esc(m.name)}">{esc(m.name)}</a></td>'
                     f'<td>{esc(r["timestamp"][:16])}</td><td class="{_verdict_class(r)}">{esc(r["result"])}</td>'
                     + "".join(f'<td class="num">{r[k]}</td>' for k in RESULT_KEYS)
-                    + f'<td class="num regression">{sum(f.kind == "regression" for f in m.findings)}</td>'
+                    + f'<td class="num regression">{sum(f.open for f in m.findings)}</td>'
+                    f'<td class="num">{sum(f.ack_state in ("acknowledged", "expected") for f in m.findings)}</td>'
                     f'<td class="num improvement">{sum(f.kind == "improvement" for f in m.findings)}</td>'
                     f'<td class="num">{len(m.epochs)}</td><td class="num">{len(m.missing)}</td>'
                     f'<td class="num">{len(m.invalid)}</td></tr>')
-    summary = table(["SKU", "last run (UTC)", "result", *RESULT_KEYS, "regressions", "improvements", "epochs",
-                     "missing", "invalid"], rows, cls="fleet")
+    summary = table(["SKU", "last run (UTC)", "result", *RESULT_KEYS, "regressions", "acknowledged", "improvements",
+                     "epochs", "missing", "invalid"], rows, cls="fleet")
     body = summary + "".join(_machine(m) for m in fleet.machines.values())
     return frame("index.html", "Fleet overview", body, footer=footer)

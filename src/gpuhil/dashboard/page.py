@@ -8,8 +8,8 @@ import html
 import json
 from typing import Any
 
-PAGES = (("index.html", "Overview"), ("trends.html", "Trends"), ("coverage.html", "Coverage"),
-         ("roofline.html", "Roofline"))
+PAGES = (("index.html", "Overview"), ("trends.html", "Trends"), ("compare.html", "Compare"),
+         ("coverage.html", "Coverage"), ("roofline.html", "Roofline"))
 
 
 def esc(value: Any) -> str:
@@ -24,13 +24,13 @@ def json_for_script(data: Any) -> str:
 
 
 def frame(current: str, title: str, body: str, *, footer: str = "", data: dict[str, Any] | None = None,
-          plotly: bool = False) -> str:
+          plotly: bool = False, scripts: tuple[str, ...] = ()) -> str:
     here = ' class="here"'
     nav = " ".join(f'<a href="{href}"{here if href == current else ""}>{esc(name)}</a>' for href, name in PAGES)
     blobs = "".join(f'<script type="application/json" id="{esc(k)}">{json_for_script(v)}</script>\n'
                     for k, v in (data or {}).items())
     scripts = ('<script src="assets/plotly.min.js"></script>\n' if plotly else "") + \
-        '<script src="assets/site.js"></script>\n'
+        '<script src="assets/site.js"></script>\n' + "".join(f'<script src="{esc(s)}"></script>\n' for s in scripts)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -15,6 +15,10 @@ regression). The rule (docs/PERF_SCHEMA.md):
     AMBG      the history is bimodal and this run sits on its upper mode: not a new regression
     SLOW      ratio > 1 + threshold;  FAST  ratio < 1 - threshold;  SAME  otherwise
     MISSING   (compare) in the baseline, no row in the run
+
+baselines/acknowledged.yaml adds two, through acknowledged.verdict around `judge` (same rule): ACK, a
+SLOW an acknowledgement covers until its date; EXPECTED, a run after an expected change while the
+baseline holds no entry after it (with such entries, the run is judged against them alone).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .. import atomic, ids
@@ -34,7 +39,9 @@ K = 4.0
 YOUNG = 3  # runs in an epoch below which the series' own spread is not yet known
 YOUNG_NOISE = 0.025  # assumed run-to-run noise until then (threshold 10 %): an A/A pair on an H100 differed by 7.8 %
 HISTORY = 20  # runs kept per series and epoch
-VERDICTS = ("SAME", "FAST", "SLOW", "AMBG", "INVALID", "ERROR", "EPOCH", "NEW", "MISSING")
+# ACK and EXPECTED come from baselines/acknowledged.yaml (perf/acknowledged.py): a SLOW a current
+# acknowledgement covers, and a run after an expected change before any baseline entry after it.
+VERDICTS = ("SAME", "FAST", "SLOW", "ACK", "EXPECTED", "AMBG", "INVALID", "ERROR", "EPOCH", "NEW", "MISSING")
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class Baseline:
         self.dir = Path(directory)
         self.series: dict[str, list[Entry]] = {}
         self.files: dict[str, Path] = {}  # series -> the file it came from
+        self.dropped = 0  # entries before an expected change, left out by add_run
         for f in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
             for key, entries in read_baseline(f).items():
                 self.series[key] = [Entry(**e) for e in entries]
@@ -151,11 +159,14 @@ class Baseline:
                                f"in {self.files[key]}, no row in this run"))
         return out
 
-    def add_run(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    def add_run(self, rows: list[dict[str, Any]], *,
+                keep_after: Callable[[str, Entry], Callable[[Entry], bool] | None] | None = None) -> tuple[int, int]:
         """Promote a run's valid rows; returns (promoted, already there). Promotion is idempotent per run
         id: a row whose run is already an entry of its series is not added again (a CI retry would
         otherwise count one run several times and shrink the noise estimate); the same run id with
-        another timing is refused. A new fingerprint keeps only its own epoch going forward."""
+        another timing is refused. A new fingerprint keeps only its own epoch going forward, and so does
+        an expected change: `keep_after(series, new entry)` says which entries to keep when one covers
+        the new entry (acknowledged.resetter); `self.dropped` counts the entries left behind that way."""
         added = already = 0
         for r in rows:
             if r.get("status") != "ok" or r.get("throttled"):
@@ -174,6 +185,11 @@ class Baseline:
                                      "promoted once")
             if hist and hist[-1].fingerprint_id != new.fingerprint_id:
                 hist[:] = [e for e in hist if e.fingerprint_id == new.fingerprint_id]
+            keep = keep_after(key, new) if keep_after else None
+            if keep is not None:
+                before = len(hist)
+                hist[:] = [e for e in hist if keep(e)]
+                self.dropped += before - len(hist)
             hist.append(new)
             del hist[:-HISTORY]
             added += 1
