@@ -1,4 +1,4 @@
-"""`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, run."""
+"""`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, run, bisect."""
 
 from __future__ import annotations
 
@@ -187,8 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     pc.set_defaults(fn=lambda a: _perf("compare", a))
 
     from .dashboard.cli import add_subparsers as add_dashboard_commands
+    from .bisect.cli import add_subparser as add_bisect_command
 
     add_dashboard_commands(sub)
+    add_bisect_command(sub)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="a new or empty folder (default: results/<timestamp>-<label>)")
