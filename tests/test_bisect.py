@@ -365,3 +365,19 @@ def test_a_planted_slowdown_of_a_perf_series_is_found_at_the_commit_that_slowed_
     assert "p2" in {s["subject"] for s in steps}  # the answer rests on both sides of it
     log = (folder / next(s for s in steps if s["subject"] == "p3 slower kernel")["log"]).read_text()
     assert "verdict  bad: 2 SLOW of 2 run(s) against the good commit" in log and "--perf --results-dir=" in log
+
+
+def test_the_documented_canary_bisect_plants_the_slowdown_and_names_a_real_series():
+    """docs/BISECT.md's GPU recipe: its sed turns the canary planted by default (exactly one line of
+    fixtures/canary.py), and its series is a perf case this checkout collects."""
+    import re
+
+    doc = (REPO / "docs" / "BISECT.md").read_text()
+    old, new = re.search(r"sed -i 's/(.+?)/(.+?)/' fixtures/canary\.py", doc).groups()
+    canary = (REPO / "fixtures" / "canary.py").read_text()
+    assert canary.count(old) == 1 and new not in canary
+    assert 'os.environ.get(PLANT_ENV) == "0"' in new  # planted unless someone unplants it
+    series = parse(re.search(r"'(argmax\|[^']+\|gpuhil-cute-canary)'", doc).group(1))
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--perf", "-p", "no:cacheprovider",
+                                series.node_id], cwd=REPO, capture_output=True, text=True)
+    assert collected.stdout.splitlines()[0] == series.node_id, collected.stdout + collected.stderr
