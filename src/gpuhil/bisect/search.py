@@ -216,7 +216,7 @@ class Bisect:
         shutil.rmtree(step_dir, ignore_errors=True)  # what an interrupted attempt at this step left
         self.worktree.checkout(sha)
         subject = p.repo.subject(sha)
-        left = f", about {steps_left} more after it" if steps_left is not None else ""
+        left = "" if steps_left is None else f", about {steps_left} more after it" if steps_left else ", the last one"
         self.say(f"step {n} ({role}{left}): {sha[:12]} {subject}")
         started, t0 = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), time.monotonic()
         runs, verdict, reason = self.perf_runs(sha, role, n, step_dir) if isinstance(p.case, PerfSeries) \
