@@ -46,8 +46,8 @@ GIT_SHA_ENV = "GPUHIL_GIT_SHA"  # what the probe, and so every perf row, records
 MATRIX_ENV = "GPUHIL_MATRIX"
 TAIL_LINES = 40
 # pytest exits that mean the case was not run: the commit cannot say anything about it.
-NOT_RUN = {2: "interrupted: a collection error", 3: "internal error", 4: "usage error (a case or option it "
-           "does not know)", 5: "no test collected"}
+NOT_RUN = {2: "interrupted: a collection error", 3: "internal error",
+           4: "usage error: a case it cannot find or collect, or an option it does not know", 5: "no test collected"}
 FINE = ("SAME", "FAST")
 ROW_FIELDS = ("run_id", "timestamp", "fingerprint_id", "git_sha", "median_us", "p25_us", "p75_us", "status",
               "throttled", "throttle_reasons", "error", "suite", "case_id", "provider")
