@@ -1,5 +1,5 @@
 """`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, compile
-cache, run."""
+cache, run, bisect."""
 
 from __future__ import annotations
 
@@ -223,8 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     pa.set_defaults(fn=lambda a: _perf("acknowledge", a))
 
     from .dashboard.cli import add_subparsers as add_dashboard_commands
+    from .bisect.cli import add_subparser as add_bisect_command
 
     add_dashboard_commands(sub)
+    add_bisect_command(sub)
     from .cache_cli import add_subparsers as add_cache_commands
 
     add_cache_commands(sub)

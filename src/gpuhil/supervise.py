@@ -70,19 +70,26 @@ class Supervisor:
         """From now on a stop signal is held for the child (or stops it before it starts), never raised."""
         self._deferred = True
 
-    def run(self, cmd: list[str], cwd, env: dict[str, str] | None = None) -> Ended:
+    def run(self, cmd: list[str], cwd, env: dict[str, str] | None = None, log=None) -> Ended:
+        """Run `cmd` to its end. `log`: a file open for binary writing that takes the child's stdout and
+        stderr instead of ours (its `stderr_tail` is then empty: the log holds the output)."""
         self.defer()  # never raised in the middle of Popen
         if self.received:  # stopped before the child started: it never does
             return Ended(0, self.received[0], ())
-        # The child's output passes through us: a reader of ours that goes away (`| head`, a dead log
-        # collector) must not end the run, and its last lines on stderr say why a harness failed.
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, process_group=0, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tail: collections.deque[str] = collections.deque(maxlen=20)
+        if log is not None:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, process_group=0, stdout=log, stderr=subprocess.STDOUT)
+            relays = []
+        else:
+            # The child's output passes through us: a reader of ours that goes away (`| head`, a dead log
+            # collector) must not end the run, and its last lines on stderr say why a harness failed.
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, process_group=0, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            relays = [threading.Thread(target=_relay, args=(proc.stdout, sys.stdout, None), daemon=True),
+                      threading.Thread(target=_relay, args=(proc.stderr, sys.stderr, tail), daemon=True)]
         self._group = proc.pid
         if self.received:
             _signal_group(self._group, signal.SIGINT)
-        tail: collections.deque[str] = collections.deque(maxlen=20)
-        relays = [threading.Thread(target=_relay, args=(proc.stdout, sys.stdout, None), daemon=True),
-                  threading.Thread(target=_relay, args=(proc.stderr, sys.stderr, tail), daemon=True)]
         for relay in relays:
             relay.start()
         try:

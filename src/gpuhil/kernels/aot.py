@@ -35,7 +35,8 @@ import struct
 import tempfile
 import time
 from typing import Any
-\nfrom .. import compile_clock
+
+from .. import compile_clock
 
 __all__ = ["AotResult", "compile_for_target", "compile_kernel_for_target", "parse_target"]
 
