@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from gpuhil.catalog import matrix
 from gpuhil.catalog.matrix import Sku
@@ -77,18 +78,26 @@ def unpacked(name: str, requirements: tuple[str, ...]) -> Path:
     """`requirements` unpacked once (pip --target, no dependencies) into build/<name>. Skips when
     the package registry cannot be reached."""
     cache = BUILD / name
-    if not (cache / ".complete").exists():
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--disable-pip-version-check",
-               "--target", str(cache), *requirements]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"installing {' '.join(requirements)} took over 10 minutes")
-        if proc.returncode:
-            pytest.skip(f"cannot install {' '.join(requirements)} from the package registry: "
-                        f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
-        (cache / ".complete").touch()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    # One unpacking per folder: two xdist workers installing into the same target at once leave a
+    # release whose modules come from both (seen as a circular import, or a host function not found).
+    with FileLock(str(cache) + ".lock"):
+        if not (cache / ".complete").exists():
+            _unpack(cache, requirements)
     return cache
+
+
+def _unpack(cache: Path, requirements: tuple[str, ...]) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--disable-pip-version-check",
+           "--target", str(cache), *requirements]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"installing {' '.join(requirements)} took over 10 minutes")
+    if proc.returncode:
+        pytest.skip(f"cannot install {' '.join(requirements)} from the package registry: "
+                    f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+    (cache / ".complete").touch()
 
 
 def release_path(dsl: Dsl) -> list[str]:
