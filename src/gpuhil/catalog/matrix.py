@@ -309,18 +309,19 @@ def _line_for(lines: dict[tuple, int], loc: tuple) -> int:
     return lines.get(loc, 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose dates must exist: `2027-02-30` is a problem at its line, not a ValueError."""
+class StrictDateLoader(yaml.SafeLoader):
+    """SafeLoader whose dates must exist: `2027-02-30` is a problem at its line, not a ValueError (the
+    catalog's and the perf acknowledgements' expiry dates)."""
 
 
-def _real_date(loader: _Loader, node: yaml.ScalarNode):
+def _real_date(loader: StrictDateLoader, node: yaml.ScalarNode):
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
     except ValueError as exc:
         raise ConstructorError(None, None, f"'{node.value}' is not a real date ({exc})", node.start_mark) from None
 
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _real_date)
+StrictDateLoader.add_constructor("tag:yaml.org,2002:timestamp", _real_date)
 
 
 def _read(p: Path, shown: str) -> str:
@@ -414,7 +415,7 @@ def load(path: str | os.PathLike | None = None, *, strict: bool = False,
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
             _line_map(node, (), lines, problems)
-        raw = yaml.load(text, Loader=_Loader)
+        raw = yaml.load(text, Loader=StrictDateLoader)
     except yaml.YAMLError as exc:
         raise MatrixError(shown, [_yaml_problem(exc, lines)]) from None
     except RecursionError:

@@ -30,9 +30,9 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
-from yaml.constructor import ConstructorError
 
 from .. import ids
+from ..catalog.matrix import StrictDateLoader
 from .baseline import Entry, Verdict, judge, unusable
 from .store import series_key
 from .validate import PerfInputError, key_problem
@@ -200,20 +200,6 @@ def entry_problem(a: Acknowledgement, today: dt.date | None) -> tuple[str, str] 
     return None
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose dates must exist: `2027-02-30` is a problem at its line, not a ValueError."""
-
-
-def _real_timestamp(loader: _Loader, node: yaml.ScalarNode):
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:
-        raise ConstructorError(None, None, f"'{node.value}' is not a real date ({exc})", node.start_mark) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _real_timestamp)
-
-
 def _entry_lines(text: str) -> tuple[list[int], str | None]:
     """The line of each entry, and the first duplicate key (YAML keeps the last of two silently)."""
     node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -246,7 +232,7 @@ def parse(path: Path, text: str, today: dt.date | None) -> list[Acknowledgement]
         if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(text, Loader=yaml.SafeLoader)):
             raise PerfInputError(f"{path}: YAML aliases are not allowed here: write each value out")
         lines, dupe = _entry_lines(text)
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=StrictDateLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}" if mark else ""
