@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 
 from gpuhil.catalog.matrix import Sku
@@ -125,3 +128,9 @@ NAMED_PROVIDER = textwrap.dedent("""
         def plan(self, problem, caps):
             return Plan(self.name, requirements=(Requirements(needs_gpu=False),))
 """)
+
+
+def gpuhil(*args, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """`python -m gpuhil ARGS` in `cwd`, as a user runs it, its output captured."""
+    return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env={**os.environ, **(env or {})})

@@ -2,7 +2,6 @@
 check, run.json as the record, and every environment error one line with exit 2."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from fakes import make_checkout
+from fakes import gpuhil, make_checkout
 from gpuhil import atomic, runner
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {"schema", "run_id", "verdict", "detail", "exit_code", "sku", "emulated_sku", "target_sku", "started",
                "finished", "junit"}
-
-
-def gpuhil(*args, cwd, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@ refused after `--`; with --perf the perf cases run after every other test, one w
 other test shares a GPU with a timed case; a crash in either session fails alone and is reported."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from fakes import make_checkout
+from fakes import gpuhil, make_checkout
 from gpuhil import run_phases, runner
 from gpuhil.workers import WorkerCount
 
@@ -38,11 +35,6 @@ LOGGING_SUITE = textwrap.dedent("""
     def test_timed(i):
         _log(f"timed{{i}}", 0.3)
 """)
-
-
-def gpuhil(*args, cwd, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
