@@ -62,7 +62,8 @@ def record(rec, us, work, provider="ours", **kw):
 
 def test_a_read_mostly_case_passes_a_copy_rate_but_not_the_read_stream(recorder):
     """32 MB read in 10 us is 3200 GB/s: 106.7 % of a copy-based ceiling (what DeepSeek-V3 decode
-    showed), 97.0 % of the read stream measured in the same run."""
+    showed), 97.0 % of the read stream measured in the same run (here above the datasheet's figure)."""
+    recorder.ctx.sku.mem_bw_gbs = 3250.0
     work = Work(bytes=32_000_000)
     copy_based = roofline(work, {**MEASURED, "read_gbps": MEASURED["copy_gbps"]})
     assert 100 * copy_based.us / 10.0 == pytest.approx(106.67, abs=0.01)
@@ -70,7 +71,7 @@ def test_a_read_mostly_case_passes_a_copy_rate_but_not_the_read_stream(recorder)
     row = record(recorder, 10.0, work)
     assert (row["status"], row["error"], row["ceiling"], row["ceiling_value"]) == ("ok", None, READ, 3300.0)
     assert row["pct_of_ceiling"] == pytest.approx(96.97, abs=0.01)
-    assert row["pct_of_datasheet"] == pytest.approx(100 * 3200 / 3350)
+    assert row["pct_of_datasheet"] == pytest.approx(100 * 3200 / 3250)
     assert (recorder.results_dir / "ceilings-main.json").read_text().count("read_gbps") == 1  # kept beside the rows
 
 
@@ -90,9 +91,10 @@ def test_the_launch_floor_sets_a_tiny_problems_roofline(recorder):
 
 @pytest.mark.parametrize("us, work, reason", [
     (1.5, Work(bytes=4096), "above its roofline: 133.3 % of the launch floor (2 us measured in this run)"),
-    (9.0, Work(bytes=33_000_000), "above its roofline: 111.1 % of the read stream (3300 GB/s measured in this run)"),
-    (100.0, Work(bytes=1000, flops=154_000_000_000, math="fp8"),
-     "above its roofline: 110.0 % of the fp8 GEMM via torch (1400 TFLOP/s measured in this run)"),
+    (9.0, Work(bytes=33_000_000),
+     "above its roofline: 109.5 % of the datasheet bandwidth (3350 GB/s the device's published peak)"),
+    (70.0, Work(bytes=1000, flops=154_000_000_000, math="fp8"),
+     "above its roofline: 111.2 % of the fp8 peak, datasheet (1979 TFLOP/s the device's published peak)"),
 ])
 def test_a_case_above_its_roofline_fails_the_sanity_check(recorder, us, work, reason):
     """The row keeps its timing for diagnosis, but is `error` with one line: a goal judges it ERROR with
@@ -105,6 +107,22 @@ def test_a_case_above_its_roofline_fails_the_sanity_check(recorder, us, work, re
     assert (v.verdict, v.note) == ("ERROR", row["error"]) and goals.gate_fails([v]) == {"ERROR": 1}
     assert bench.measured_line(row).startswith(f"  ERROR     ours x m=1: {reason}")
     assert f"| ERROR: {reason}" in table.render([row])
+
+
+def test_a_kernel_faster_than_what_the_run_measured_is_judged_against_the_datasheet(recorder):
+    """What an H100 showed: our FP8 decode GEMM read at 3060 GB/s, 102 % of torch's sum (3008 GB/s), and a
+    grouped GEMM ran at 111 % of torch's 8192^3 FP8 GEMM. Where the device's published peak is higher than
+    anything measured, it sets the roofline, so these are results (91 %, 78 %), not errors; the goals
+    judge them against a bound no kernel can pass."""
+    reads = record(recorder, 10.0, Work(bytes=33_200_000))  # 3320 GB/s: above the 3300 measured
+    assert (reads["status"], reads["ceiling"], reads["ceiling_value"]) == ("ok", "datasheet bandwidth", 3350.0)
+    assert reads["pct_of_ceiling"] == pytest.approx(100 * 3320 / 3350)
+    math = record(recorder, 100.0, Work(bytes=1000, flops=154_000_000_000, math="fp8"))  # 1540 TFLOP/s
+    assert (math["status"], math["ceiling"], math["ceiling_value"]) == ("ok", "fp8 peak, datasheet", 1979.0)
+    assert math["pct_of_ceiling"] == pytest.approx(100 * 1540 / 1979)
+    unknown = roofline(Work(bytes=33_200_000), MEASURED, None)  # a device the catalog does not know
+    assert (unknown.ceiling, unknown.value) == (READ, 3300.0)
+    assert "(published)" in table.header([reads, math])[1]
 
 
 def test_a_case_at_its_roofline_passes_the_sanity_check(recorder):
@@ -148,4 +166,4 @@ def test_host_samples_are_interleaved_ours_peer_ours_peer():
 def test_the_bench_table_names_the_ceilings_with_their_units():
     rows = [argmax("gpuhil-cute", 1, 151936, 2.5, 72.0, ceiling="launch floor"),
             argmax("gpuhil-cute", 64, 151936, 10.0, 90.0)]
-    assert table.header(rows)[1] == "ceilings measured in this run: launch floor 1.80 us, read stream 3200 GB/s"
+    assert table.header(rows)[1] == "ceilings: launch floor 1.80 us, read stream 3200 GB/s (measured in this run unless published)"

@@ -23,7 +23,7 @@ from .. import ids
 from . import ceilings, store
 from .ceilings import SameWork
 from .timer import Timer
-from .work import READ, Roofline, Work, above_roofline, roofline
+from .work import READ, Datasheet, Roofline, Work, above_roofline, roofline
 
 RUN_ID_ENV = "GPUHIL_RUN_ID"
 NEVER_FINISHED = "started, never finished (the process died or the case hung: see the test's report)"
@@ -129,7 +129,7 @@ class PerfRecorder:
             timed = self.timer.host([fns[0], host_peer] if host_peer else [fns[0]])
             row.update(host_us=timed[0], host_peer_us=timed[1] if host_peer else None)
         if work is not None:
-            roof = roofline(work, ceil)
+            roof = roofline(work, ceil, self._datasheet())
             row.update(self._against_roofline(work, t.median_us, roof))
             above = above_roofline(row["pct_of_ceiling"], roof)
             if above is not None:
@@ -137,6 +137,15 @@ class PerfRecorder:
             if same_work is not None and same_work.ceiling == row["ceiling"]:
                 row.update(same_work=same_work.what, same_work_us=self._time_same_work(same_work))
         return self._write(row)
+
+    def _datasheet(self) -> Datasheet | None:
+        """The real device's catalog peaks (under emulation too: the emulated SKU's would not bound this
+        device's memory), None for a device the catalog does not know."""
+        sku = self.ctx.sku
+        if sku is None:
+            return None
+        peaks = {m: v for m in ("fp8", "bf16") if (v := getattr(sku.peak_tflops, m, None))}
+        return Datasheet(mem_bw_gbs=sku.mem_bw_gbs, tflops=peaks)
 
     def _against_roofline(self, work: Work, median_us: float, roof: Roofline) -> dict[str, Any]:
         seconds, sku = median_us * 1e-6, self.ctx.sku

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from .goals import GoalVerdict, params_of, same_problem, test_of
-from .work import unit
+from .work import measured, unit
 
 
 def case_label(row: dict[str, Any], *, with_test: bool) -> str:
@@ -76,8 +76,9 @@ def header(rows: list[dict[str, Any]]) -> list[str]:
     ceilings = sorted({(x["ceiling"], x["ceiling_value"]) for x in rows if x.get("ceiling") and x.get("ceiling_value")})
     out = [f"device: {r.get('gpu_name') or '?'} (SKU {sku}, fingerprint {r['fingerprint_id']}), run {r['run_id']}"]
     if ceilings:
-        out.append("ceilings measured in this run: " + ", ".join(f"{n} {v:.{2 if unit(n) == 'us' else 0}f} {unit(n)}"
-                                                                for n, v in ceilings))
+        out.append("ceilings: " + ", ".join(f"{n} {v:.{2 if unit(n) == 'us' else 0}f} {unit(n)}"
+                                            f"{'' if measured(n) else ' (published)'}" for n, v in ceilings)
+                   + " (measured in this run unless published)")
     return out
 
 
