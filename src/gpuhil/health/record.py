@@ -45,4 +45,6 @@ class RunHealth:
             out += [f"- {when}: {report.summary()}"]
             table = markdown_table(report)
             out += ["", *table, ""] if table else []
+        while out and out[-1] == "":
+            out.pop()  # the report adds its own blank line
         return ["", "## Runner health", "", *out] if out else []
