@@ -306,7 +306,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}",
          *(f"gpuhil run: {line}" for line in workers_said), *(f"gpuhil run: {cmd}" for _, cmd in commands))
     # The health gate (docs/HEALTH.md): a runner unhealthy before runs no test; unhealthy after, its results are suspect.
-    if getattr(args, "no_health", False):
+    if args.no_health:
         skipped = HealthReport(not_checked="--no-health")
         health_check = lambda when: skipped  # noqa: E731
     elif health_check is None:
@@ -324,7 +324,7 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
         if sessions[-1].signum is not None or sessions[-1].returncode not in run_phases.PYTEST_USAGE_OK:
             break  # stopped, or pytest itself could not run: the next session would not either
     ended = run_phases.combine(sessions)
-    if ended.signum is None:  # stopped: end now, as asked
+    if ended.signum is None:  # after a stop signal the run ends at once, as asked
         record.health.after = health_check("after")
         _say(f"gpuhil run: runner health after the tests: {record.health.after.summary()}")
     try:
