@@ -134,3 +134,41 @@ def gpuhil(*args, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
     """`python -m gpuhil ARGS` in `cwd`, as a user runs it, its output captured."""
     return subprocess.run([sys.executable, "-m", "gpuhil", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+class HealthNvml:
+    """NVML as the runner health checks ask it (pynvml's constants and error classes), answering each
+    field from `answers`: a healthy H100 at rest unless told otherwise. An answer that is an exception
+    is raised, as NVML raises NVMLError_NotSupported for a field the part lacks."""
+
+    HEALTHY = {
+        "nvmlDeviceGetRetiredPagesPendingStatus": 0,  # NVML_FEATURE_DISABLED
+        "nvmlDeviceGetRemappedRows": (0, 0, 0, 0),  # corrected, uncorrected, pending, failure
+        "nvmlDeviceGetTotalEccErrors": 0,
+        "nvmlDeviceGetCurrentClocksEventReasons": 0x1,  # idle: not a pinning reason
+        "nvmlDeviceGetCurrentClocksThrottleReasons": 0x1,
+        "nvmlDeviceGetTemperature": 34,
+        "nvmlDeviceGetTemperatureThreshold": 87,
+        "nvmlDeviceGetHandleByUUID": "handle",
+    }
+
+    def __init__(self, **answers) -> None:
+        import pynvml
+
+        self._nv = pynvml
+        self.answers = {**self.HEALTHY, **answers}
+        self.asked: list[tuple] = []
+
+    def __getattr__(self, name: str):
+        if name in self.answers:
+            def call(*args):
+                self.asked.append((name, *args))
+                answer = self.answers[name]
+                if isinstance(answer, BaseException):
+                    raise answer
+                return answer
+            return call
+        return getattr(self._nv, name)  # constants and error classes
+
+    def error(self, code_name: str):
+        return self._nv.NVMLError(getattr(self._nv, code_name))

@@ -147,6 +147,18 @@ def test_unsafe_identifiers_never_become_paths(tmp_path):
     assert not (tmp_path / "b").exists() and not (tmp_path / "hist" / "runs").exists()
 
 
+def test_the_health_fields_are_read_when_present_and_checked(tmp_path):
+    """A record from before the health gate has no `health`/`suspect`; a later one's are checked."""
+    res = one_run(tmp_path / "res", perf=False)
+    edit_record(res, health={"before": "healthy", "after": "unhealthy"}, suspect=True, verdict="RUNNER UNHEALTHY")
+    add([res], tmp_path / "hist")
+    assert read_runs(tmp_path / "hist").iloc[0].result == "RUNNER UNHEALTHY"
+    res2 = one_run(tmp_path / "res", day=1, perf=False)
+    edit_record(res2, suspect="yes")
+    with pytest.raises(HistoryError, match="run.json: field suspect is 'yes': expected bool"):
+        add([res2], tmp_path / "hist")
+
+
 @pytest.mark.parametrize("name, content, expected", [
     ("junit.xml", "<testsuites><testcase", "junit.xml: not well-formed XML"),
     ("probe.json", "{not json", "probe.json: not valid JSON"),
@@ -305,7 +317,8 @@ def test_a_reused_folder_never_files_the_new_runs_tests_under_the_old_run_id(tmp
 
 
 @pytest.mark.parametrize("fields, expected", [
-    ({"verdict": "OK"}, "field verdict is 'OK': expected one of PASS, FAIL, HARNESS ERROR, RUNNER ERROR, INTERRUPTED"),
+    ({"verdict": "OK"}, "field verdict is 'OK': expected one of PASS, FAIL, HARNESS ERROR, RUNNER ERROR, RUNNER UNHEALTHY, "
+     "INTERRUPTED"),
     ({"verdict": "FAIL: no test ran"}, "field verdict is 'FAIL: no test ran': expected one of"),
     ({"schema": 2}, "field schema is 2: this gpuhil reads schema 1"),
     ({"exit_code": True}, "field exit_code is True: expected int"),

@@ -1,5 +1,5 @@
 """`gpuhil` command line: probe, matrix check, gates, benchmarks, perf baselines, history, dashboard, compile
-cache, run, bisect."""
+cache, runner health, run, bisect."""
 
 from __future__ import annotations
 
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cache_cli import add_subparsers as add_cache_commands
 
     add_cache_commands(sub)
+    from .health.cli import add_subparser as add_health_command
+
+    add_health_command(sub)
 
     sr = sub.add_parser("run", help="main job: probe, run this machine's selection, write a report")
     sr.add_argument("--results-dir", help="a new or empty folder (default: results/<timestamp>-<label>)")
@@ -247,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="xdist workers for the tests (default: from the GPUs, cores and memory; see the report)")
     sr.add_argument("--require-gpu", action="store_true",
                     help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1/true/yes/on; the ci/ workflows set it)")
+    sr.add_argument("--no-health", action="store_true",
+                    help="skip the runner health gate before and after the tests (debugging; docs/HEALTH.md)")
     sr.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     sr.set_defaults(fn=cmd_run)
     return p

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 NAME = "run.json"
 SCHEMA = 1
-VERDICTS = ("PASS", "FAIL", "HARNESS ERROR", "RUNNER ERROR", "INTERRUPTED")
+VERDICTS = ("PASS", "FAIL", "HARNESS ERROR", "RUNNER ERROR", "RUNNER UNHEALTHY", "INTERRUPTED")
 # field -> the types it may hold (None: may be null).
 FIELDS: dict[str, tuple[type | None, ...]] = {
     "schema": (int,), "run_id": (str,), "verdict": (str,), "detail": (str, None), "exit_code": (int,),
     "sku": (str, None), "emulated_sku": (str, None), "target_sku": (str, None), "started": (str,),
     "finished": (str,), "junit": (bool,)}
+# Added after schema 1's first records: checked where present, a record without them is still read.
+# health: {"before": state, "after": state}, each healthy, unhealthy, not checked or null (not asked);
+# suspect: the runner was unhealthy after the tests (gpuhil.health.record).
+OPTIONAL_FIELDS: dict[str, tuple[type | None, ...]] = {"health": (dict,), "suspect": (bool,)}

@@ -39,11 +39,19 @@ crashes.json collects both; after a stop signal, or a session pytest itself coul
 second never starts. The report's time section says how long each session took and where the
 tests' time went (compile, setup, run, teardown: gpuhil.phase_times).
 
+The runner's health is checked before the tests and after them (gpuhil.health, docs/HEALTH.md):
+NVML's memory, clock and temperature state and two short kernels, in a child process (`gpuhil health
+--json`) so the runner holds no CUDA context beside its tests. Unhealthy before: no test runs (so no
+perf row is written), the verdict is RUNNER UNHEALTHY. Unhealthy after: the verdict stands, but the
+report says RESULTS SUSPECT and run.json's `suspect` is true. Without a device in the session nothing
+is checked and the report says so; `--no-health` skips the gate (debugging).
+
 The verdict, the exit status and run.json:
 - PASS, 0: tests ran and none failed (skips and known-issue xfails are not failures);
 - FAIL, 1: a test failed, errored, crashed or timed out, or no test ran at all;
 - RUNNER ERROR, 2: the run was refused (see above), one line on stderr; report.md says why when a
   results folder could be made;
+- RUNNER UNHEALTHY, 2: the health gate found a field unhealthy before the tests: `<gpu>.<field> = <value>`;
 - HARNESS ERROR, pytest's own code: the harness itself could not run (usage 4, internal error 3);
 - INTERRUPTED, 130 (SIGINT) or 143 (SIGTERM): report.md and junit.xml are still written.
 
@@ -65,14 +73,18 @@ import signal
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from xml.sax.saxutils import quoteattr
 
 from . import atomic, ids, run_phases, run_record, session as session_mod, thirdparty, workers
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
-from .device.probe import probe
+from .device.probe import DeviceFingerprint, probe
+from .health import gate as health_gate
+from .health.checks import HealthReport
+from .health.record import NAME as HEALTH_FILE, VERDICT as UNHEALTHY_VERDICT, RunHealth
 from .kernels.compile_cache import location as compile_cache_location
 from .perf.recorder import RUN_ID_ENV, new_run_id
 from .report import run_report
@@ -106,7 +118,7 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # PASS, FAIL, HARNESS ERROR, RUNNER ERROR, INTERRUPTED
+    kind: str  # PASS, FAIL, HARNESS ERROR, RUNNER ERROR, RUNNER UNHEALTHY, INTERRUPTED
     detail: str
     exit_code: int
 
@@ -197,13 +209,31 @@ def worker_env(environ, cores: int, phase: run_phases.Phase) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(workers.threads_per_worker(cores, phase.workers))}
 
 
-def run_main_job(args) -> int:
+HealthCheck = Callable[[str], HealthReport]  # "before" or "after" -> the runner's health then
+
+
+def default_health_check(session: session_mod.Session, fp: DeviceFingerprint, matrix: Path, mem_bw_gbs: float | None,
+                         root: Path) -> HealthCheck:
+    """`gpuhil health --json` in a child process (gpuhil.health.gate.ask); without a device in the
+    session nothing is checked, and the report says why."""
+    if not fp.gpu_present:
+        nothing = HealthReport(not_checked=f"no GPU ({fp.errors.get('gpu', 'the probe found none')})")
+    elif not session.attached:
+        nothing = HealthReport(not_checked="no device in this session (--target-sku)")
+    else:
+        return lambda when: health_gate.ask(sys.executable, matrix, mem_bw_gbs, root, dict(os.environ))
+    return lambda when: nothing
+
+
+def run_main_job(args, health_check: HealthCheck | None = None) -> int:
+    """`health_check`: how the runner's health is asked before and after the tests (default:
+    default_health_check; tests hand in their own)."""
     started = _now()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     invocation = "gpuhil " + shlex.join(getattr(args, "argv", None) or ["run"])
     with Supervisor() as supervisor:
         try:
-            return _main_job(args, supervisor, started, stamp, invocation)
+            return _main_job(args, supervisor, started, stamp, invocation, health_check)
         except Refused as exc:
             print(f"gpuhil run: {exc}", file=sys.stderr)
             return 2
@@ -212,7 +242,8 @@ def run_main_job(args) -> int:
             return 128 + exc.signum
 
 
-def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation: str) -> int:
+def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation: str,
+              health_check: HealthCheck | None) -> int:
     # Everything that can refuse the run, before anything is written.
     root = checkout_root(Path.cwd().resolve())
     extra = check_pytest_args(args.pytest_args or [])
@@ -274,6 +305,16 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
                      + [f"{label}: {run_report.code(cmd)}" for label, cmd in commands])
     _say(*session.header_lines(prefix="gpuhil run: "), f"gpuhil run: {facts}",
          *(f"gpuhil run: {line}" for line in workers_said), *(f"gpuhil run: {cmd}" for _, cmd in commands))
+    # The health gate (docs/HEALTH.md): a runner unhealthy before runs no test; unhealthy after, its results are suspect.
+    if args.no_health:
+        skipped = HealthReport(not_checked="--no-health")
+        health_check = lambda when: skipped  # noqa: E731
+    elif health_check is None:
+        health_check = default_health_check(session, fp, mx.path, device_row.mem_bw_gbs if device_row else None, root)
+    record.health.before = health_check("before")
+    _say(f"gpuhil run: runner health before the tests: {record.health.before.summary()}")
+    if not record.health.before.healthy:
+        return record.finish(Verdict(UNHEALTHY_VERDICT, record.health.before.summary(), 2), run_report.RunSummary())
     sessions, took = [], []
     for phase, cmd in zip(phases, cmds):
         began = time.monotonic()
@@ -283,6 +324,9 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
         if sessions[-1].signum is not None or sessions[-1].returncode not in run_phases.PYTEST_USAGE_OK:
             break  # stopped, or pytest itself could not run: the next session would not either
     ended = run_phases.combine(sessions)
+    if ended.signum is None:  # after a stop signal the run ends at once, as asked
+        record.health.after = health_check("after")
+        _say(f"gpuhil run: runner health after the tests: {record.health.after.summary()}")
     try:
         run_phases.merge_junit(phases, results / run_phases.JUNIT)
         summary = run_report.summarize(results)
@@ -308,22 +352,26 @@ class _Record:
     emulated_sku: str | None
     target_sku: str | None
     lines: list[str]  # the report's header: the session's own lines, then the run's
+    health: RunHealth = field(default_factory=RunHealth)
 
     def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = (),
                sessions: list[str] = ()) -> int:
         text = run_report.render(summary, title=f"gpuhil run {self.stamp}", lines=self.lines, verdict=str(verdict),
-                                 matrix=self.matrix, perf_lines=perf_lines, sessions=sessions)
+                                 matrix=self.matrix, perf_lines=perf_lines, sessions=sessions,
+                                 notices=self.health.notices(), health_lines=self.health.report_lines())
         atomic.write_text(self.results / "report.md", text)
+        if self.health.before is not None:
+            atomic.write_text(self.results / HEALTH_FILE, json.dumps(self.health.document(), indent=2) + "\n")
         junit = (self.results / "junit.xml").exists()
         atomic.write_text(self.results / run_record.NAME, json.dumps({
             "schema": run_record.SCHEMA, "run_id": self.run_id, "verdict": verdict.kind, "detail": verdict.detail,
             "exit_code": verdict.exit_code, "sku": self.device_sku.id if self.device_sku else None,
             "emulated_sku": self.emulated_sku, "target_sku": self.target_sku, "started": self.started,
-            "finished": _now(), "junit": junit,
+            "finished": _now(), "junit": junit, "health": self.health.record(), "suspect": self.health.suspect,
         }, indent=2) + "\n")
         _append_step_summary(text)
         junit_line = f"junit {self.results / 'junit.xml'}" if junit else "no junit.xml (pytest wrote none)"
-        _say(f"gpuhil run: {verdict}",
+        _say(f"gpuhil run: {verdict}", *(f"gpuhil run: {n}" for n in self.health.notices()),
              f"gpuhil run: report {self.results / 'report.md'}, record {self.results / run_record.NAME}, {junit_line}")
         return verdict.exit_code
 

@@ -17,7 +17,7 @@ table { border-collapse:collapse; margin:.4rem 0 1rem; } th, td { border:1px sol
 thead th { background:var(--soft); } td.num { text-align:right; font-variant-numeric:tabular-nums; }
 .badge { display:inline-block; padding:0 .45rem; border-radius:.6rem; font-size:12px; font-weight:600; background:var(--soft); }
 .PASS, .passed { color:var(--pass); } .FAIL, .failed { color:var(--fail); } .error { color:var(--err); }
-.HARNESS-ERROR, .RUNNER-ERROR, .INTERRUPTED { color:var(--err); }
+.HARNESS-ERROR, .RUNNER-ERROR, .RUNNER-UNHEALTHY, .INTERRUPTED { color:var(--err); }
 .regression { color:var(--fail); } .improvement { color:var(--pass); } .epoch { color:var(--muted); }
 .ack { font-size:12px; font-weight:400; color:var(--muted); } .ack.expired { color:var(--fail); font-weight:600; }
 .muted { color:var(--muted); } code { font-size:12px; }

@@ -1,8 +1,8 @@
 """One finished `gpuhil run` results folder, read and checked before it may enter the history.
 
 The run's record is run.json, which `gpuhil run` writes beside report.md when it has judged the run: its
-run id, SKU, emulated SKU, start and verdict (PASS, FAIL, HARNESS ERROR, RUNNER ERROR, INTERRUPTED) are
-what the history stores; a folder without it is not a finished run. Required beside it: probe.json (on
+run id, SKU, emulated SKU, start and verdict (PASS, FAIL, HARNESS ERROR, RUNNER ERROR, RUNNER UNHEALTHY,
+INTERRUPTED) are what the history stores; a folder without it is not a finished run. Required beside it: probe.json (on
 what), report.md and, when run.json says pytest wrote one, junit.xml (what ran). Perf rows are optional
 (a run without --perf adds test outcomes but no timings); they must be this run's: perf-<run_id>.parquet
 or, for a session that never merged, rows/<run_id>/. A file of another run id (a reused folder) refuses
@@ -72,8 +72,10 @@ def _record(path: Path) -> dict[str, Any]:
     doc = _json(path)
     if not isinstance(doc, dict):
         raise HistoryError(f"{path}: expected a JSON object")
-    for name, kinds in run_record.FIELDS.items():
+    for name, kinds in (*run_record.FIELDS.items(), *run_record.OPTIONAL_FIELDS.items()):
         if name not in doc:
+            if name in run_record.OPTIONAL_FIELDS:
+                continue
             raise HistoryError(f"{path}: field {name} is missing")
         v = doc[name]
         ok = (v is None and None in kinds) or any(

@@ -109,10 +109,13 @@ def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
 
 
 def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=None,
-           perf_lines: list[str] = (), sessions: list[str] = ()) -> str:
+           perf_lines: list[str] = (), sessions: list[str] = (), notices: list[str] = (),
+           health_lines: list[str] = ()) -> str:
     """report.md: `lines` (markdown, one list item each: the session's own header, then the run's)
-    under the title and the verdict, then the tables; `sessions`: how long each pytest session took."""
-    out = [f"# {title}", "", f"**{verdict}**", ""] + [f"- {line}" for line in lines] + [""]
+    under the title, the verdict and `notices` (bold, one line each), then `health_lines` (the runner
+    health section) and the tables; `sessions`: how long each pytest session took."""
+    out = [f"# {title}", "", f"**{verdict}**", ""] + [f"**{n}**\n" for n in notices]
+    out += [f"- {line}" for line in lines] + list(health_lines) + [""]
     out += ["## Outcomes per suite", "", "| suite | " + " | ".join(OUTCOMES) + " |",
             "|---|" + "---:|" * len(OUTCOMES)]
     for suite in sorted(s.per_suite):
