@@ -80,3 +80,15 @@ def test_the_plugin_skips_with_the_bytes_needed_and_free(pytester, monkeypatch):
     out.stdout.fnmatch_lines([f"SKIPPED [[]1[]] suites/argmax/test_memory_demo.py:4: requires GPU, device memory "
                               f"{28 * 2**30} B (28.00 GiB): device memory (free, cudaMemGetInfo): needs {28 * 2**30} B "
                               f"(28.00 GiB), probed {20 * 2**30} B (20.00 GiB) free of * B (* GiB) [[]catalog h200[]]"])
+
+
+def test_an_out_of_memory_past_the_estimate_is_a_skip_line_with_the_numbers():
+    from gpuhil.perf.out_of_memory import skip_reason
+
+    torch_says = ("CUDA out of memory. Tried to allocate 28.00 GiB. GPU 0 has a total capacity of 139.81 GiB of which "
+                  "20.12 GiB is free.\nIncluding non-PyTorch memory, this process has ...")
+    assert skip_reason(torch_says, 20 * GIB, 150_000_000_000) == (
+        "out of device memory past the gate's estimate (torch.OutOfMemoryError): one allocation of 28.00 GiB failed; "
+        f"{20 * GIB} B (20.00 GiB) free of 150000000000 B (139.70 GiB) after it")
+    assert skip_reason("some allocator said no\nmore", None, None).endswith(": some allocator said no; free memory "
+                                                                           "unknown after it")
