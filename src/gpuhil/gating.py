@@ -37,6 +37,7 @@ class Requirements:
     min_cudnn: str | None = None  # the cuDNN backend torch loads (torch.backends.cudnn.version())
     libraries: frozenset[str] = frozenset()  # kernel libraries (distributions) that must be installed
     tools: frozenset[str] = frozenset()  # JIT tools that must be found ("nvcc")
+    device_memory_bytes: int = 0  # device memory a case allocates at its peak (operands + workspace)
 
     def describe(self) -> str:
         parts = ["GPU"] if self.needs_gpu else []
@@ -60,6 +61,8 @@ class Requirements:
             parts.append("torch " + ", ".join(sorted(self.torch_ops)))
         if self.min_cudnn:
             parts.append(f"cuDNN>={self.min_cudnn}")
+        if self.device_memory_bytes:
+            parts.append(f"device memory {gib(self.device_memory_bytes)}")
         parts += sorted(self.libraries) + [f"JIT {t}" for t in sorted(self.tools)]
         return ", ".join(parts) or "none"
 
@@ -140,12 +143,35 @@ def check(req: Requirements, caps: Capabilities) -> Verdict:
         if req.smem_bytes and req.smem_bytes > (caps.smem_optin_bytes or 0):
             r.append(Reason("opt-in smem per block (MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)", f"{req.smem_bytes} B",
                             f"{caps.smem_optin_bytes} B"))
+        memory = _device_memory(req.device_memory_bytes, caps)
+        if memory:
+            r.append(memory)
     if req.min_cudnn and (caps.cudnn is None or not version_at_least(caps.cudnn, req.min_cudnn)):
         r.append(Reason("cuDNN backend (torch.backends.cudnn.version())", f">= {req.min_cudnn}", caps.cudnn or "absent"))
     missing_ops = sorted(req.torch_ops - caps.torch_ops)
     if missing_ops:
         r.append(Reason("torch build", ", ".join(missing_ops), f"torch {caps.torch} lacks it on cc {caps.cc}"))
     return Verdict(tuple(r), caps.source)
+
+
+def gib(n: int) -> str:
+    return f"{n} B ({n / 2**30:.2f} GiB)"
+
+
+def _device_memory(need: int, caps: Capabilities) -> Reason | None:
+    """A case that would not fit: `need` bytes against the free memory read in this process
+    (cudaMemGetInfo), capped by the device's total (an emulated SKU's may be smaller); a catalog row,
+    which has no free figure, is judged on its total."""
+    free, total = caps.mem_free_bytes, caps.mem_bytes
+    known = [m for m in (free, total) if m is not None]
+    if not need or not known or need <= min(known):
+        return None
+    if free is None:
+        return Reason("device memory (total)", gib(need), f"{gib(total)} in all")
+    if total is None or free <= total:
+        return Reason("device memory (free, cudaMemGetInfo)", gib(need),
+                      f"{gib(free)} free" + (f" of {gib(total)}" if total is not None else ""))
+    return Reason("device memory (free, cudaMemGetInfo)", gib(need), f"{gib(free)} free, capped at this SKU's {gib(total)}")
 
 
 def availability(req: Requirements, attached: bool, caps: Capabilities) -> Verdict:

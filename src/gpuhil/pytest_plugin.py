@@ -212,10 +212,25 @@ def _tier_from_markexpr(expr: str, mx) -> str:
 def _gate(item: pytest.Item, ctx) -> None:
     for mark in item.iter_markers("requires"):
         for req in _requirements(mark, ctx.caps):
+            if req.device_memory_bytes:
+                ctx = _with_free_memory(item.config)
             verdict = ctx.verdict(req)
             if not verdict.ok:
                 item.add_marker(pytest.mark.skip(reason=f"requires {req.describe()}: {verdict.explain()}"))
                 return
+
+
+def _with_free_memory(config: pytest.Config):
+    """The session with this process's free device memory, read once, when the first case asks for
+    device memory (a case's need is judged against it: `gating.check`); unchanged without a device."""
+    ctx = config.stash[CTX]
+    if ctx.attached and ctx.caps.mem_free_bytes is None:
+        import dataclasses
+
+        from .device.current import with_free_memory
+
+        ctx = config.stash[CTX] = dataclasses.replace(ctx, caps=with_free_memory(ctx.caps))
+    return ctx
 
 
 def _requirements(mark, caps) -> tuple[Requirements, ...]:

@@ -22,6 +22,15 @@ The overall bounds are argued from an error averaged over tokens; a one-token ba
 its Frobenius error is that token's and gets the per-token bound. Measured on the H100 over 100 seeds
 per case: the torch peer's one-token error reached 6.0e-2 (99th percentile 5.9e-2; one suite run drew
 6.5e-2, over 2^-4), while 7 tokens already stayed at or below 4.7e-2.
+
+Edge layers (problems.edge_layer_problems, each with its reason there): hidden states and weights
+exactly E2M1 x E4M3, at hidden 2048/4096/7168, with one expert taking every token, and with tiny
+(subnormal) and huge (up to 448) block scales. Their hidden and weight quantization is lossless (the
+CPU tests below check it with our reference quantizer), so only the intermediate's quantization and
+the GEMMs' rounding stay: the same argument and bounds as above, which a wrong scale index, a scale
+read in the wrong role or format (a tiny one flushed, a huge one saturated) or a misrouted group
+exceeds by far (a misread scale is off by a factor of 2 or more on whole blocks, a dropped expert
+~35 % of a token).
 """
 
 import pytest
@@ -29,8 +38,8 @@ import torch
 
 from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe import reference as R
-from gpuhil.ops.nvfp4_moe.operands import random_layer
-from gpuhil.ops.nvfp4_moe.problems import layer_problems
+from gpuhil.ops.nvfp4_moe.operands import one_expert_logits, random_layer, representable_nvfp4
+from gpuhil.ops.nvfp4_moe.problems import BLOCK_SCALE_CODES, EDGE_HIDDEN, edge_layer_problems, layer_problems
 from gpuhil.testing import case
 
 TOLERANCE = {  # provider: (reference activation dtype, overall, per token)
@@ -41,7 +50,7 @@ TOLERANCE = {  # provider: (reference activation dtype, overall, per token)
 
 def cases():
     for prov in providers_for("nvfp4_moe_layer"):
-        for problem in layer_problems():
+        for problem in [*layer_problems(), *edge_layer_problems()]:
             yield case(prov, problem, prov, problem, id=f"{prov.name}-{problem.name}")
 
 
@@ -63,3 +72,44 @@ def test_moe_layer_matches_reference(provider, problem, rng, capabilities):
     worst = ((got - ref).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-30)).max()
     assert err <= overall, f"relative Frobenius error {err:.2e} > {overall:.2e}"
     assert worst <= per_token, f"worst token's relative error {worst:.2e} > {per_token:.2e}"
+
+
+# What of the edge layers' construction the CPU can check: the inputs really are lossless for our
+# reference quantizer, the one-expert router really sends every token to one expert, the widths.
+
+
+@pytest.mark.parametrize("block_scales", sorted(BLOCK_SCALE_CODES))
+def test_representable_inputs_quantize_losslessly(block_scales):
+    gen = torch.Generator().manual_seed(7)
+    packed, scales = representable_nvfp4((3, 5), 256, block_scales, gen)
+    values = R.dequantize(packed, scales, torch.ones(1))
+    assert torch.equal(values.to(torch.bfloat16).float(), values)  # bf16 hidden states hold them exactly
+    again_packed, again_scales = R.quantize(values.to(torch.bfloat16), torch.ones(1))
+    assert torch.equal(again_scales.view(torch.uint8), scales.view(torch.uint8))
+    # Codes equal up to the sign of zero (an element 0 or -0 encodes by its sign bit): compare values.
+    assert torch.equal(R.dequantize(again_packed, again_scales, torch.ones(1)), values)
+    lo, hi = BLOCK_SCALE_CODES[block_scales]
+    raw = scales.view(torch.uint8)
+    assert int(raw.min()) >= lo and int(raw.max()) <= hi and len(raw.unique()) > 3
+
+
+def test_the_scale_families_reach_e4m3s_ends():
+    tiny, huge = BLOCK_SCALE_CODES["tiny"], BLOCK_SCALE_CODES["huge"]
+    as_value = lambda code: float(torch.tensor([code], dtype=torch.uint8).view(torch.float8_e4m3fn).float())
+    assert as_value(tiny[0]) == 2.0**-9 and as_value(tiny[1]) > 2.0**-6  # subnormals through min normals
+    assert as_value(huge[1]) == 448.0 and as_value(huge[0]) == 256.0
+
+
+def test_one_expert_takes_every_token():
+    logits = one_expert_logits(64, 8, torch.Generator().manual_seed(3))
+    _, ids = R.route(logits, 2)
+    counts = torch.bincount(ids.flatten(), minlength=8)
+    assert int(counts.max()) == 64 and int(counts.sum()) == 128
+
+
+def test_edge_layers_span_the_served_hidden_sizes():
+    problems = edge_layer_problems()
+    assert {p.layer.hidden for p in problems} == set(EDGE_HIDDEN) == {2048, 4096, 7168}
+    assert all(p.inputs == "representable" for p in problems)
+    assert {p.block_scales for p in problems} == {"typical", "tiny", "huge"}
+    assert any(p.routing == "one-expert" for p in problems)

@@ -58,6 +58,7 @@ class Capabilities:
     smem_optin_bytes: int | None = None
     l2_bytes: int | None = None
     mem_bytes: int | None = None
+    mem_free_bytes: int | None = None  # free device memory when this process read it (None: not read)
     cluster_launch: bool = False
     max_cluster_size: int = 1
     probed_resident_clusters: tuple[tuple[int, int], ...] = ()  # (cluster size, clusters resident at once)

@@ -8,6 +8,8 @@ CUDA-graph capture forbids: a call made inside a capture must pass `caps=` (or c
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import torch_facts
 from .capabilities import Capabilities
 from .probe import DeviceFingerprint, probe
@@ -22,3 +24,12 @@ def probed_capabilities(fp: DeviceFingerprint, *, on_device: bool) -> Capabiliti
 def device_capabilities(index: int = 0) -> Capabilities:
     """CUDA device `index` of this process as probed: the default for a user calling a kernel directly."""
     return probed_capabilities(probe(index), on_device=True)
+
+
+def with_free_memory(caps: Capabilities) -> Capabilities:
+    """`caps` with the free memory of this process's current CUDA device, read now
+    (torch.cuda.mem_get_info: what cudaMemGetInfo reports, other processes' use excluded)."""
+    import torch
+
+    free, _ = torch.cuda.mem_get_info()
+    return dataclasses.replace(caps, mem_free_bytes=int(free))

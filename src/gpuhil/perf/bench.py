@@ -2,9 +2,10 @@
 then the table and the goal verdicts rendered from those rows (perf/table.py, perf/goals.py).
 
 The cases run as `pytest suites/SUITE -m perf --perf` in a subprocess, in one xdist worker that is
-replaced when a case kills it, so a case that cannot run (out of memory, a crash, a hang cut by the
-timeout) leaves its `error` row with the reason and the rest goes on. Each row is printed as soon as
-it lands. `--from RESULTS` renders an earlier run's rows without running anything.
+replaced when a case kills it, so a case that cannot run (a crash, a hang cut by the timeout) leaves
+its `error` row with the reason and the rest goes on. A case too large for the device's free memory
+is a SKIP line with the bytes it needs and the bytes free (its gate's device-memory requirement, or
+the perf fixture's out-of-memory fallback), never an error row. Each row is printed as soon as it lands. `--from RESULTS` renders an earlier run's rows without running anything.
 
 Exit status: 0; 1 with `--gate` when a goal is MISS or a row ERROR; 2 when an input is refused (one
 line: unknown suite, malformed goals file, a results dir in use, no GPU) or the run left no row.

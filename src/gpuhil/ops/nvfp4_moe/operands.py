@@ -4,7 +4,9 @@ Grouped-GEMM operands are random codes (every E2M1 code, signed zeros included) 
 scales mostly in [2^-3, 16] and one in 32 a zero or a subnormal, so exactness of the products is
 exercised everywhere; alpha from random global scales. Layer inputs are real: bf16 hidden states and
 router logits, expert weights drawn at the scale of a trained layer and quantized by the reference.
-Everything is drawn on the GPU from a generator seeded by the test's `rng`, so a failure replays.
+Representable layers (problem.inputs) draw NVFP4 codes and scales first and build hidden states and
+weights from them exactly, every 16-block holding a +-6 so its scale is the block maximum / 6.
+Everything is drawn from a generator seeded by the test's `rng` (on the GPU), so a failure replays.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from . import reference as R
-from .problems import GroupedGemmProblem, LayerProblem
+from .problems import BLOCK_SCALE_CODES, GroupedGemmProblem, LayerProblem
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,52 @@ def _weights(experts: int, n: int, k: int, gen: torch.Generator) -> R.NVFP4Exper
     return R.NVFP4Experts(packed, scales, globals_)
 
 
+def representable_nvfp4(shape: tuple[int, ...], k: int, block_scales: str, gen: torch.Generator):
+    """(packed [*shape, K/2], scales [*shape, K/16]) of random codes whose every 16-block holds a +-6
+    (code 7 or 15), scales drawn from BLOCK_SCALE_CODES[block_scales]: dequantized with a global scale
+    of 1 they quantize back to exactly these codes and scales (with g = 1: q = 1/6 rounds by less
+    than an fp32 ulp, far from an E4M3 rounding boundary; every value has <= 6 significant bits, so
+    bf16 holds it)."""
+    dev, blocks = gen.device, k // 16
+    codes = torch.randint(0, 16, (*shape, blocks, 16), generator=gen, device=dev, dtype=torch.int32)
+    where = torch.randint(0, 16, (*shape, blocks, 1), generator=gen, device=dev)
+    six = 7 + 8 * torch.randint(0, 2, (*shape, blocks, 1), generator=gen, device=dev, dtype=torch.int32)
+    codes = codes.scatter(-1, where, six).to(torch.uint8).reshape(*shape, k)
+    lo, hi = BLOCK_SCALE_CODES[block_scales]
+    scales = torch.randint(lo, hi + 1, (*shape, blocks), generator=gen, device=dev, dtype=torch.int32)
+    return R.pack_codes(codes), scales.to(torch.uint8).view(torch.float8_e4m3fn)
+
+
+def one_expert_logits(tokens: int, experts: int, gen: torch.Generator) -> torch.Tensor:
+    """Random logits with one expert (drawn) far ahead for every token: it is in every top-k."""
+    logits = torch.randn(tokens, experts, generator=gen, device=gen.device)
+    hot = int(torch.randint(0, experts, (1,), generator=gen, device=gen.device))
+    logits[:, hot] += 20.0
+    return logits
+
+
+def representable_layer(problem: LayerProblem, gen: torch.Generator) -> LayerInputs:
+    """A layer whose hidden states and weights are exactly NVFP4 (global scales 1): see the module
+    docstring. The intermediate is still quantized with a calibrated scale, as in every layer."""
+    layer, t = problem.layer, problem.tokens
+    one = torch.ones(1, device=gen.device)
+    hidden = R.dequantize(*representable_nvfp4((t,), layer.hidden, problem.block_scales, gen), one).to(torch.bfloat16)
+    experts = torch.ones(layer.experts, device=gen.device)
+    w13 = R.NVFP4Experts(*representable_nvfp4((layer.experts, 2 * layer.inter), layer.hidden, problem.block_scales, gen),
+                         experts)
+    w2 = R.NVFP4Experts(*representable_nvfp4((layer.experts, layer.hidden), layer.inter, problem.block_scales, gen), experts)
+    if problem.routing == "one-expert":
+        logits = one_expert_logits(t, layer.experts, gen)
+    else:
+        logits = torch.randn(t, layer.experts, generator=gen, device=gen.device)
+    g_mid = R.intermediate_amax_scale(hidden, logits, w13, layer.top_k, input_global_scale=one)
+    return LayerInputs(hidden, logits, w13, w2, layer.top_k, one, g_mid)
+
+
 def random_layer(problem: LayerProblem, rng: torch.Generator) -> LayerInputs:
     gen = _cuda_generator(rng)
+    if problem.inputs == "representable":
+        return representable_layer(problem, gen)
     layer, t = problem.layer, problem.tokens
     hidden = torch.randn(t, layer.hidden, generator=gen, device="cuda").to(torch.bfloat16)
     logits = torch.randn(t, layer.experts, generator=gen, device="cuda")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..moe import GroupedGemmProblem, MoeLayer, grouped_problems, skewed, uniform
 
-__all__ = ["LAYERS", "GroupedGemmProblem", "LayerProblem", "MoeLayer", "QuantizeProblem", "adversarial_gemm_problems",
+__all__ = ["BLOCK_SCALE_CODES", "EDGE_HIDDEN", "LAYERS", "edge_layer_problems", "GroupedGemmProblem", "LayerProblem", "MoeLayer", "QuantizeProblem", "adversarial_gemm_problems",
            "gemm_problems", "layer_problems", "quantize_problems", "skewed", "uniform"]
 
 LAYERS = (
@@ -37,8 +37,10 @@ class LayerProblem:
     name: str
     layer: MoeLayer
     tokens: int
-    routing: str  # "uniform" or "skewed"
+    routing: str  # "uniform", "skewed" or "one-expert" (one expert in every token's top-k)
     tier: str = "default"  # "full": only in the full tier
+    inputs: str = "random"  # "random", or "representable": hidden and weights exactly E2M1 x E4M3
+    block_scales: str = "typical"  # of representable inputs: "typical", "tiny" or "huge" (BLOCK_SCALE_CODES)
 
     @property
     def flops(self) -> int:
@@ -84,6 +86,34 @@ def layer_problems() -> list[LayerProblem]:
     return [LayerProblem(f"{layer.name}-{phase}-{routing}", layer, batch, routing,
                          "default" if layer_in_default_tier(layer, phase, routing) else "full")
             for layer in LAYERS for phase, batch in BATCHES.items() for routing in ("uniform", "skewed")]
+
+
+# E4M3 bit patterns of the block scales representable inputs draw: typical [2^-3, 15], tiny from the
+# smallest subnormal 2^-9 through the smallest normals (2^-6 .. 1.875 * 2^-6), huge 256 .. 448 (the top).
+BLOCK_SCALE_CODES = {"typical": (0x20, 0x58), "tiny": (0x01, 0x0F), "huge": (0x78, 0x7E)}
+EDGE_HIDDEN = (2048, 4096, 7168)  # Qwen3-30B-A3B, Qwen3-235B-A22B / Llama-4, DeepSeek-V3
+
+
+def edge_layer_problems() -> list[LayerProblem]:
+    """Small layers (8 experts, intermediate 256, top-2, 64 tokens) whose inputs real trackers show
+    breaking kernels, each in the default tier:
+    - representable inputs at hidden 2048, 4096 and 7168: hidden states and weights exactly E2M1 x
+      E4M3, so quantizing them is lossless and a wrong scale index or role is a gross error; K spans
+      the widths served NVFP4 MoE layers have (more k-tiles per block row, larger scale strides);
+    - one expert in every token's top-k: one group holds all 64 tokens (several M tiles), the others
+      a few each: the offsets' extreme a uniform router never draws;
+    - tiny and huge block scales: E4M3 subnormals and the smallest normals, and scales up to 448,
+      where a scale decoded through the wrong format (or signed, or flushed) is off by orders of
+      magnitude."""
+    def small(hidden: int) -> MoeLayer:
+        return MoeLayer(f"edge-h{hidden}", experts=8, hidden=hidden, inter=256, top_k=2)
+
+    out = [LayerProblem(f"edge-h{h}-representable", small(h), 64, "uniform", inputs="representable") for h in EDGE_HIDDEN]
+    out.append(LayerProblem("edge-h2048-one-expert-takes-every-token", small(2048), 64, "one-expert",
+                            inputs="representable"))
+    out += [LayerProblem(f"edge-h2048-{scales}-block-scales", small(2048), 64, "uniform", inputs="representable",
+                         block_scales=scales) for scales in ("tiny", "huge")]
+    return out
 
 
 def quantize_problems() -> list[QuantizeProblem]:

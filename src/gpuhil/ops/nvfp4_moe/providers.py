@@ -7,20 +7,22 @@
   DSL payload CUDA >= 13);
 - nvfp4_moe_layer: `torch` and `gpuhil-cute` (gpuhil's quantize kernel and the grouped GEMM its
   dispatch picks: native where the gate allows, the dequant kernel otherwise, seed 002's fallback).
-Each provider's requirements for a problem are those of its kernels' plans there.
+Each provider's requirements for a problem are those of its kernels' plans there, and the device
+memory the case holds at its peak (memory.py), so a case that cannot fit is skipped with the bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-from ...gating import Plan
+from ...gating import Plan, Requirements
 from ...kernels import nvfp4_grouped_gemm as gemm_kernels
 from ...kernels import nvfp4_quant
 from ...kernels.nvfp4_grouped_gemm import spec as gemm_spec
 from ...kernels.nvfp4_quant import QuantizeShape
 from ...providers import PeerLaunch, Provider, TorchPeer
-from . import torch_peer
+from . import memory, torch_peer
 from .layer import LayerKernels, moe_layer
 from .problems import GroupedGemmProblem, LayerProblem, uniform
 
@@ -28,6 +30,11 @@ from .problems import GroupedGemmProblem, LayerProblem, uniform
 def _whole_blocks(problem) -> str | None:
     """What the torch peers take: whole 16-element NVFP4 blocks along K."""
     return None if problem.k % 16 == 0 else f"K={problem.k}: NVFP4 blocks are 16 elements"
+
+
+def _needing(plan: Plan, device_memory_bytes: int) -> Plan:
+    """`plan` that also needs `device_memory_bytes` of free device memory."""
+    return dataclasses.replace(plan, requirements=(*plan.requirements, Requirements(device_memory_bytes=device_memory_bytes)))
 
 
 # -- quantize --------------------------------------------------------------------------------------
@@ -69,6 +76,10 @@ class GemmTorch(TorchPeer):
     def unsupported(self, problem) -> str | None:
         return _whole_blocks(problem)
 
+    def plan(self, problem, caps, **options) -> Plan:
+        plan = super().plan(problem, caps, **options)
+        return plan if problem is None else _needing(plan, memory.grouped_gemm_bytes(problem, peer=True))
+
     def launcher(self, caps):
         return _torch_grouped_gemm(caps)
 
@@ -85,7 +96,8 @@ class GemmKernel(Provider):
         return gemm_spec.unsupported(problem)
 
     def plan(self, problem, caps, *, tile=None) -> Plan:
-        return gemm_kernels.plan(problem, caps, kernel=self.kernel, tile=tile)
+        return _needing(gemm_kernels.plan(problem, caps, kernel=self.kernel, tile=tile),
+                        memory.grouped_gemm_bytes(problem, peer=False))
 
     def prepare(self, ops, caps, *, tile=None):
         return gemm_kernels.prepare(ops, caps, kernel=self.kernel, tile=tile)
@@ -103,6 +115,10 @@ def layer_gemms(problem: LayerProblem) -> list[GroupedGemmProblem]:
 
 class LayerTorch(TorchPeer):
     op = "nvfp4_moe_layer"
+
+    def plan(self, problem, caps, **options) -> Plan:
+        plan = super().plan(problem, caps, **options)
+        return plan if problem is None else _needing(plan, memory.layer_bytes(problem, peer=True))
 
     def launcher(self, caps):
         kernels = LayerKernels(torch_peer.quantize, _torch_grouped_gemm(caps))
@@ -124,7 +140,8 @@ class LayerCute(Provider):
                                                                                (rows * layer.top_k, layer.inter))]
         parts = [*quantizes, *(gemm_kernels.plan(g, caps) for g in layer_gemms(problem))]
         return Plan(f"NVFP4 MoE layer {problem.name}", tuple(p.config for p in parts),
-                    tuple(r for p in parts for r in p.requirements),
+                    (*(r for p in parts for r in p.requirements),
+                     Requirements(device_memory_bytes=memory.layer_bytes(problem, peer=False))),
                     why_not=next((p.why_not for p in parts if p.why_not), None),
                     warning=next((p.warning for p in parts if p.warning), None))
 
