@@ -104,3 +104,31 @@ def test_launch_is_cuda_graph_capturable(provider, rng, capabilities):
         graph.replay()
         torch.cuda.synchronize()
         assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)
+
+
+# The dequant tiles whose scale rings have fewer 4-byte chunks than threads (64 columns, k-tiles of
+# 64): once withdrawn as wrong on the H100 at K = 1088 (17 k-tiles, a 6-stage ring). Their idle
+# loader threads zero-filled a working thread's scale chunk (grouped_gemm.ring.Stream), a race whose
+# loser is timing: K = 1088 as it broke, and K = 4096 (64 k-tiles) so the ring wraps many times.
+RING_RACE_PROBLEMS = (TAIL_PROBLEM, GroupedGemmProblem("k4096-n200-ring-wraps", 200, 4096, (5, 131, 1, 63, 0, 9)))
+RING_RACE_TILES = tuple(t for t in spec.TILES[spec.DEQUANT] if t.n == 64 and t.k == 64)
+assert {(t.m, t.n, t.k) for t in RING_RACE_TILES} == {(64, 64, 64), (128, 64, 64)}
+
+
+def ring_race_cases():
+    prov = next(p for p in PROVIDERS if p.name == "gpuhil-cute-dequant")
+    for problem in RING_RACE_PROBLEMS:
+        for tile in RING_RACE_TILES:
+            yield case(prov, problem, prov, problem, tile, id=f"{tile.name}-{problem.name}", tile=tile)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider, problem, tile", list(ring_race_cases()))
+def test_dequant_tiles_with_idle_scale_loaders_past_the_ring(provider, problem, tile, rng, capabilities):
+    ops = random_grouped_operands(problem, rng)
+    out = poisoned_out(problem)
+    launch = provider.prepare(ops, capabilities, tile=tile)
+    assert launch.config.tile == tile and launch.config.stages < problem.k // tile.k  # the ring wraps
+    launch(ops, out)
+    torch.cuda.synchronize()
+    assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)
