@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from fixtures.grouped_gemm import assert_close_per_group
-from gpuhil.kernels.nvfp4_grouped_gemm import spec
+from gpuhil.kernels.nvfp4_grouped_gemm import spec, spec_wgmma
 from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe.operands import random_grouped_operands
 from gpuhil.ops.nvfp4_moe.problems import GroupedGemmProblem, adversarial_gemm_problems, gemm_problems, skewed
@@ -57,8 +57,9 @@ TAIL_PROBLEM = adversarial_gemm_problems()[2]  # K = 1088: a K tail for k-tiles 
 
 def tile_cases():
     for prov in PROVIDERS:
-        kernel = {"gpuhil-cute-dequant": spec.DEQUANT, "gpuhil-cute-native": spec.NATIVE}.get(prov.name)
-        for tile in spec.TILES.get(kernel, ()):
+        tiles = {"gpuhil-cute-dequant": spec.TILES[spec.DEQUANT], "gpuhil-cute-native": spec.TILES[spec.NATIVE],
+                 "gpuhil-cute-dequant-wgmma": spec_wgmma.TILES}.get(prov.name, ())
+        for tile in tiles:
             yield case(prov, TAIL_PROBLEM, prov, tile, id=f"{prov.name}-{tile.name}", tile=tile)
 
 
@@ -71,7 +72,9 @@ def test_every_tile_with_the_probed_stages(provider, tile, rng, capabilities):
     out = poisoned_out(TAIL_PROBLEM)
     launch = provider.prepare(ops, capabilities, tile=tile)
     assert launch.config.tile == tile
-    assert launch.config.stages == spec.stages_for(launch.config.kernel, tile, capabilities.smem_optin_bytes)
+    staged = spec_wgmma.stages_for(tile, capabilities.smem_optin_bytes) if provider.name == "gpuhil-cute-dequant-wgmma" \
+        else spec.stages_for(launch.config.kernel, tile, capabilities.smem_optin_bytes)
+    assert launch.config.stages == staged
     launch(ops, out)
     torch.cuda.synchronize()
     assert_close_per_group(out, grouped_reference(ops, TAIL_PROBLEM.offsets()), TAIL_PROBLEM)

@@ -4,7 +4,7 @@
   kernel); option `layout`: "linear" scales [rows, K/16] (default) or "swizzled" (128x4 tiles, flat);
 - nvfp4_grouped_gemm: `torch` (dequantize + bf16 GEMM), `gpuhil-cute-dequant` (dequantize to bf16 in
   the mainloop: Hopper and SM12x), `gpuhil-cute-native` (block-scaled kind::mxf4nvf4 MMA: SM12x,
-  DSL payload CUDA >= 13) and `gpuhil-cute-wgmma` (dequantize to bf16 for warpgroup MMA: sm_90a; not
+  DSL payload CUDA >= 13) and `gpuhil-cute-dequant-wgmma` (dequantize to bf16 for warpgroup MMA: sm_90a; not
   yet picked by dispatch, which keeps the dequant kernel on Hopper until a GPU bench shows it faster);
 - nvfp4_moe_layer: `torch` and `gpuhil-cute` (gpuhil's quantize kernel and the grouped GEMM its
   dispatch picks: native where the gate allows, the dequant kernel otherwise, seed 002's fallback).
@@ -142,5 +142,5 @@ QUANTIZE_TORCH, QUANTIZE_CUTE = QuantizeTorch(), QuantizeCute()
 GEMM_TORCH = GemmTorch()
 GEMM_DEQUANT = GemmKernel("gpuhil-cute-dequant", gemm_spec.DEQUANT)
 GEMM_NATIVE = GemmKernel("gpuhil-cute-native", gemm_spec.NATIVE)
-GEMM_WGMMA = GemmKernel("gpuhil-cute-wgmma", gemm_wgmma_spec.KERNEL)
+GEMM_WGMMA = GemmKernel("gpuhil-cute-dequant-wgmma", gemm_wgmma_spec.KERNEL)
 LAYER_TORCH, LAYER_CUTE = LayerTorch(), LayerCute()
