@@ -18,6 +18,7 @@ from gpuhil.kernels.argmax import spec as argmax_spec
 from gpuhil.kernels.contract import KernelSpec
 from gpuhil.kernels.fp8_grouped_gemm import spec_warp, spec_wgmma
 from gpuhil.kernels.nvfp4_grouped_gemm import spec as nvfp4_spec
+from gpuhil.kernels.nvfp4_grouped_gemm import spec_wgmma as nvfp4_wgmma_spec
 from gpuhil.kernels.nvfp4_quant import spec as quant_spec
 from gpuhil.ops import op, providers_for
 from gpuhil.ops.argmax.operands import TORCH_DTYPES
@@ -26,7 +27,7 @@ from gpuhil.thirdparty.provider import LibraryNotUsable
 
 SPEC_OF = {argmax_spec.ArgmaxConfig: argmax_spec, spec_warp.WarpGemmConfig: spec_warp,
            spec_wgmma.WgmmaConfig: spec_wgmma, nvfp4_spec.GemmConfig: nvfp4_spec,
-           quant_spec.QuantizeConfig: quant_spec}
+           nvfp4_wgmma_spec.NvWgmmaConfig: nvfp4_wgmma_spec, quant_spec.QuantizeConfig: quant_spec}
 META = "meta"
 
 
@@ -36,13 +37,14 @@ def recorded(monkeypatch):
     from gpuhil.kernels.argmax import cute as argmax_cute
     from gpuhil.kernels.fp8_grouped_gemm import cute_warp, cute_wgmma
     from gpuhil.kernels.nvfp4_grouped_gemm import cute_gemm
+    from gpuhil.kernels.nvfp4_grouped_gemm import cute_wgmma as nvfp4_wgmma
     from gpuhil.kernels.nvfp4_quant import cute as quant_cute
 
     def record(config, *_variant):
         return SimpleNamespace(config=config)
 
     for module, name in ((argmax_cute, "compile_argmax"), (cute_warp, "compile_gemm"), (cute_wgmma, "compile_gemm"),
-                         (cute_gemm, "compile_gemm"),
+                         (cute_gemm, "compile_gemm"), (nvfp4_wgmma, "compile_gemm"),
                          (quant_cute, "compile_quantize")):
         monkeypatch.setattr(module, name, record)
 
@@ -82,9 +84,11 @@ def forced_options(op_name: str, provider_name: str):
         for key in spec_wgmma.all_configs():
             yield {"tile": key.tile, "cluster_m": key.cluster_m, "cluster_n": key.cluster_n,
                    "pingpong": key.pingpong}, problems[:2]
-    kernel = {"gpuhil-cute-dequant": nvfp4_spec.DEQUANT, "gpuhil-cute-native": nvfp4_spec.NATIVE}.get(provider_name)
-    if kernel and op_name == "nvfp4_grouped_gemm":
-        for tile in nvfp4_spec.TILES[kernel]:
+    tiles = {"gpuhil-cute-dequant": nvfp4_spec.TILES[nvfp4_spec.DEQUANT],
+             "gpuhil-cute-native": nvfp4_spec.TILES[nvfp4_spec.NATIVE],
+             "gpuhil-cute-dequant-wgmma": nvfp4_wgmma_spec.TILES}.get(provider_name, ())
+    if op_name == "nvfp4_grouped_gemm":
+        for tile in tiles:
             yield {"tile": tile}, problems
 
 

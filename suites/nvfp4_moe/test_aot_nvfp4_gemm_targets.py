@@ -7,6 +7,9 @@ shared memory each compiled kernel really takes is what the spec (and so the gat
   the formula that refuses it is the kernel's real footprint (seed 001's failure mode).
 * native: every tile on sm_120a and sm_121a at the SM12x stages; the PTX must carry the public
   ``kind::mxf4nvf4`` block-scaled mma.sync spelling (seed 002), never an internal ``_mma`` form.
+* wgmma (gpuhil-cute-dequant-wgmma): every tile on sm_90a at the H100's stages; its PTX must carry the bf16
+  warpgroup MMA, the cp.async ring's mbarrier arrivals and the proxy fence between the bf16 stores and
+  the wgmma that reads them; the DSL refuses it for an SM12x target.
 No config may spill registers (a spill would be a silent slowdown on every SKU).
 """
 
@@ -16,7 +19,7 @@ import struct
 import pytest
 
 from gpuhil.gating import Requirements
-from gpuhil.kernels.nvfp4_grouped_gemm import spec
+from gpuhil.kernels.nvfp4_grouped_gemm import spec, spec_wgmma
 
 SKU_TARGETS = {"h100": "sm_90a", "rtx5090": "sm_120a", "gb10": "sm_121a"}
 assert set(SKU_TARGETS.values()) == set(spec.TARGETS[spec.DEQUANT])
@@ -104,3 +107,38 @@ def test_native_kernel_is_refused_by_the_dsl_for_a_target_without_the_instructio
     tile = spec.TILES[spec.NATIVE][0]
     with pytest.raises(Exception, match="sm_120a"):
         compile_config(spec.NATIVE, tile, spec.MIN_STAGES, "sm_90a", tmp_path)
+
+
+def compile_wgmma(tile, stages: int, target: str, keep_dir):
+    from gpuhil.kernels import aot
+    from gpuhil.kernels.nvfp4_grouped_gemm import cute_wgmma
+
+    cfg = spec_wgmma.NvWgmmaConfig(tile, stages)
+    return aot.compile_kernel_for_target(cute_wgmma.build, cute_wgmma.aot_args, cfg, "nvfp4", target=target,
+                                         keep_dir=keep_dir)
+
+
+@pytest.mark.aot
+@pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
+@pytest.mark.skus(where=lambda s: s.id == "h100")
+def test_wgmma_configs_compile_for_sm90a_within_the_h100_smem(sku, catalog_caps, tmp_path):
+    for tile in spec_wgmma.TILES:
+        cfg = spec_wgmma.config_for(tile, catalog_caps)
+        assert cfg is not None, f"{tile.name} must fit the H100's {sku.smem_optin_bytes} B"
+        res = compile_wgmma(tile, cfg.stages, "sm_90a", tmp_path)
+        assert res.smem_bytes == spec_wgmma.smem_bytes(tile, cfg.stages) <= sku.smem_optin_bytes
+        assert res.cluster_shape == (1, 1, 1)
+        ptx = res.ptx_path.read_text()
+        mmas = set(re.findall(r"\bwgmma\.mma_async[\w.:]+", ptx))
+        assert mmas == {f"wgmma.mma_async.sync.aligned.m64n{tile.n}k16.f32.bf16.bf16"}, mmas
+        assert "cp.async.mbarrier.arrive.noinc" in ptx and "fence.proxy.async.shared::cta" in ptx
+        assert "mma.sync" not in ptx and "block_scale" not in ptx
+        assert cubin_frame_bytes(res.cubin_path) == 0, f"wgmma {tile.name}s{cfg.stages} spills registers"
+
+
+@pytest.mark.aot
+@pytest.mark.requires(Requirements(needs_gpu=False, needs_dsl=True))
+def test_wgmma_kernel_is_refused_by_the_dsl_for_sm120a(tmp_path):
+    """Warpgroup MMA is sm_90a only: the DSL refuses it elsewhere, as the gate does."""
+    with pytest.raises(Exception, match="expects arch to be sm_90a"):
+        compile_wgmma(spec_wgmma.TILES[0], spec_wgmma.MIN_STAGES, "sm_120a", tmp_path)

@@ -118,3 +118,32 @@ def test_shapes_the_kernels_do_not_take_are_named():
     assert spec.unsupported(GroupedShape(8, 64, 1, 1.0)) is None
     assert spec.unsupported(GroupedShape(8, 2000, 1, 1.0)) == "gpuhil-cute NVFP4 grouped GEMM: K=2000 (needs a multiple of 64)"
     assert "N=12 (needs a multiple of 8)" in spec.unsupported(GroupedShape(12, 64, 1, 1.0))
+
+
+def test_the_wgmma_kernel_is_offered_on_sm90a_only_and_never_picked_by_dispatch(sku):
+    """gpuhil-cute-dequant-wgmma: its own provider, gated like the others (ISA sm_90a, the probed smem);
+    dispatch keeps the dequant kernel on Hopper until a GPU bench shows the wgmma one faster."""
+    from gpuhil.kernels import nvfp4_grouped_gemm
+    from gpuhil.kernels.nvfp4_grouped_gemm import spec_wgmma
+
+    caps = runner_caps(sku)
+    rows = [r for r in nvfp4_moe.gemm_gate_rows(caps) if r.config.startswith(spec_wgmma.NAME)]
+    assert len(rows) == len(spec_wgmma.TILES) and all(r.details["chosen_for"] == [] for r in rows)
+    for p in PROBLEMS:
+        planned = nvfp4_grouped_gemm.plan(p, caps, kernel=spec_wgmma.KERNEL)
+        verdict = check(planned.requirements[0], caps)
+        if "sm_90a" in caps.targets:
+            assert verdict.ok and planned.config.tile == spec_wgmma.tile_for(p.tokens_per_group), p.name
+            assert planned.config.stages == spec_wgmma.stages_for(planned.config.tile, caps.smem_optin_bytes)
+        else:
+            assert not verdict.ok and any(r.feature == "ISA target" for r in verdict.reasons), verdict.explain()
+        assert nvfp4_grouped_gemm.plan(p, caps).config.kernel != spec_wgmma.KERNEL
+
+
+def test_the_wgmma_kernel_names_the_shapes_it_does_not_take():
+    from gpuhil.kernels.nvfp4_grouped_gemm import spec_wgmma
+
+    assert spec_wgmma.unsupported(GroupedShape(8, 64, 1, 1.0)) is None
+    assert spec_wgmma.unsupported(GroupedShape(8, 1088, 8, 1.0)) is None  # no TMA: any K % 64 == 0
+    assert "K=2000 (needs a multiple of 64)" in spec_wgmma.unsupported(GroupedShape(8, 2000, 1, 1.0))
+    assert "G=1025 (at most 1024 groups)" in spec_wgmma.unsupported(GroupedShape(8, 64, 1025, 1.0))

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from fixtures.grouped_gemm import assert_close_per_group
-from gpuhil.kernels.nvfp4_grouped_gemm import spec
+from gpuhil.kernels.nvfp4_grouped_gemm import spec, spec_wgmma
 from gpuhil.ops import providers_for
 from gpuhil.ops.nvfp4_moe.operands import random_grouped_operands
 from gpuhil.ops.nvfp4_moe.problems import GroupedGemmProblem, adversarial_gemm_problems, gemm_problems, skewed
@@ -57,8 +57,9 @@ TAIL_PROBLEM = adversarial_gemm_problems()[2]  # K = 1088: a K tail for k-tiles 
 
 def tile_cases():
     for prov in PROVIDERS:
-        kernel = {"gpuhil-cute-dequant": spec.DEQUANT, "gpuhil-cute-native": spec.NATIVE}.get(prov.name)
-        for tile in spec.TILES.get(kernel, ()):
+        tiles = {"gpuhil-cute-dequant": spec.TILES[spec.DEQUANT], "gpuhil-cute-native": spec.TILES[spec.NATIVE],
+                 "gpuhil-cute-dequant-wgmma": spec_wgmma.TILES}.get(prov.name, ())
+        for tile in tiles:
             yield case(prov, TAIL_PROBLEM, prov, tile, id=f"{prov.name}-{tile.name}", tile=tile)
 
 
@@ -71,7 +72,9 @@ def test_every_tile_with_the_probed_stages(provider, tile, rng, capabilities):
     out = poisoned_out(TAIL_PROBLEM)
     launch = provider.prepare(ops, capabilities, tile=tile)
     assert launch.config.tile == tile
-    assert launch.config.stages == spec.stages_for(launch.config.kernel, tile, capabilities.smem_optin_bytes)
+    staged = spec_wgmma.stages_for(tile, capabilities.smem_optin_bytes) if provider.name == "gpuhil-cute-dequant-wgmma" \
+        else spec.stages_for(launch.config.kernel, tile, capabilities.smem_optin_bytes)
+    assert launch.config.stages == staged
     launch(ops, out)
     torch.cuda.synchronize()
     assert_close_per_group(out, grouped_reference(ops, TAIL_PROBLEM.offsets()), TAIL_PROBLEM)
@@ -104,3 +107,31 @@ def test_launch_is_cuda_graph_capturable(provider, rng, capabilities):
         graph.replay()
         torch.cuda.synchronize()
         assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)
+
+
+# The dequant tiles whose scale rings have fewer 4-byte chunks than threads (64 columns, k-tiles of
+# 64): once withdrawn as wrong on the H100 at K = 1088 (17 k-tiles, a 6-stage ring). Their idle
+# loader threads zero-filled a working thread's scale chunk (grouped_gemm.ring.Stream), a race whose
+# loser is timing: K = 1088 as it broke, and K = 4096 (64 k-tiles) so the ring wraps many times.
+RING_RACE_PROBLEMS = (TAIL_PROBLEM, GroupedGemmProblem("k4096-n200-ring-wraps", 200, 4096, (5, 131, 1, 63, 0, 9)))
+RING_RACE_TILES = tuple(t for t in spec.TILES[spec.DEQUANT] if t.n == 64 and t.k == 64)
+assert {(t.m, t.n, t.k) for t in RING_RACE_TILES} == {(64, 64, 64), (128, 64, 64)}
+
+
+def ring_race_cases():
+    prov = next(p for p in PROVIDERS if p.name == "gpuhil-cute-dequant")
+    for problem in RING_RACE_PROBLEMS:
+        for tile in RING_RACE_TILES:
+            yield case(prov, problem, prov, problem, tile, id=f"{tile.name}-{problem.name}", tile=tile)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider, problem, tile", list(ring_race_cases()))
+def test_dequant_tiles_with_idle_scale_loaders_past_the_ring(provider, problem, tile, rng, capabilities):
+    ops = random_grouped_operands(problem, rng)
+    out = poisoned_out(problem)
+    launch = provider.prepare(ops, capabilities, tile=tile)
+    assert launch.config.tile == tile and launch.config.stages < problem.k // tile.k  # the ring wraps
+    launch(ops, out)
+    torch.cuda.synchronize()
+    assert_close_per_group(out, grouped_reference(ops, problem.offsets()), problem)

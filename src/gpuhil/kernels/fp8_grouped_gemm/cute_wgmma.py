@@ -40,7 +40,8 @@ from cutlass.memory import SmemAllocator
 from cutlass.tensor_utils import LayoutEnum
 
 from ..compiled import CompiledKernel, compile_kernel, null_stream, raw_stream
-from ..grouped_gemm.schedule import group_bounds, group_tiles, warp_inclusive_sum
+from ..grouped_gemm.persistent import locate, write_tile_starts
+from ..grouped_gemm.quad_store import store_rows
 from . import operands
 from .dsl_args import host_args, pointers
 from .spec_wgmma import MAX_GROUPS, WgmmaConfig
@@ -76,67 +77,12 @@ def build(config: WgmmaConfig, scale_mode: str):
         sB: cute.struct.Align[cute.struct.MemRange[Float8E4M3FN, tn * tk * stages], 1024]
 
     @cute.jit
-    def write_tile_starts(offs: cute.Tensor, starts: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32):
-        """One warp: starts[g] = tiles of groups < g (exclusive scan); starts[G] = all tiles."""
-        lane = cute.arch.lane_idx()
-        total = Int32(0)
-        for base in cutlass.range(0, G, 32):
-            g = base + lane
-            cnt = group_tiles(offs, g, G, T, tm * cm) * n_tiles
-            incl, step_total = warp_inclusive_sum(cnt, lane)
-            if g < G:
-                starts[g] = total + incl - cnt
-            total = total + step_total
-        if lane == 0:
-            starts[G] = total
-
-    @cute.jit
-    def locate(t: Int32, starts: cute.Tensor, offs: cute.Tensor, G: Int32, T: Int32, n_tiles: Int32,
-               rank_m: Int32, rank_n: Int32):
-        """Cluster tile t -> (group, first row of this CTA's tile, rows of the group left from it, this
-        CTA's n tile)."""
-        lo = Int32(0)  # invariant: starts[lo] <= t < starts[hi]; empty groups resolve to the next one
-        hi = G
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if starts[mid] <= t:
-                lo = mid
-            else:
-                hi = mid
-        m_tiles = (starts[lo + 1] - starts[lo]) // n_tiles
-        local = t - starts[lo]
-        beg, end = group_bounds(offs, lo, T)
-        row0 = beg + ((local % m_tiles) * cm + rank_m) * tm
-        return lo, row0, end - row0, (local // m_tiles) * cn + rank_n
-
-    @cute.jit
     def skip_tile(read, release, k_tiles: Int32):
         """Ping-pong: step both consumer states past one tile's stages, which the other warpgroup takes."""
         for _ in cutlass.range(k_tiles):
             read.advance()
             release.advance()
         return read, release
-
-    @cute.jit
-    def quad_transpose(words: cute.Tensor, chunk: cute.Tensor, v1, b0, mi, ni, lo, hi):
-        """chunk <- this lane's 16-byte block of one row. Lane q of a quad holds word q (columns 2q,
-        2q+1) of blocks b0..b0+3 of that row; after a 4x4 transpose across the quad (butterfly
-        shuffles over lane bit 1, then bit 0) it holds words 0..3 of block b0 + q. A butterfly puts a
-        word at a lane-relative position (row p ^ x), hence the selects that put it back in order."""
-        w = [words[(0, v1, b0 + i), mi, ni] for i in range(4)]
-        # Bit 1: keep the two blocks whose bit 1 is this lane's, trade the other two for the partner's.
-        keep = [Int32(cutlass.select_(hi, w[2 + k], w[k])) for k in range(2)]
-        got = [cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(hi, w[k], w[2 + k])), offset=2) for k in range(2)]
-        # Bit 0: the same within the pair; each lane is left with its own block, from all four lanes.
-        own_mine = Int32(cutlass.select_(lo, keep[1], keep[0]))
-        own_far = Int32(cutlass.select_(lo, got[1], got[0]))
-        near = cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(lo, keep[0], keep[1])), offset=1)
-        diag = cute.arch.shuffle_sync_bfly(Int32(cutlass.select_(lo, got[0], got[1])), offset=1)
-        # By source lane relative to this one (q, q^1, q^2, q^3) -> by source lane (0..3).
-        rel = [own_mine, near, own_far, diag]
-        by_lo = [Int32(cutlass.select_(lo, rel[x ^ 1], rel[x])) for x in range(4)]
-        for x in cutlass.range_constexpr(4):
-            chunk[x] = Int32(cutlass.select_(hi, by_lo[x ^ 2], by_lo[x]))
 
     @cute.kernel
     def kernel(
@@ -201,7 +147,7 @@ def build(config: WgmmaConfig, scale_mode: str):
         k_tiles = cute.size(cute.local_tile(mA, (tm, tk), (0, None)), mode=[2])
         cute.arch.griddepcontrol_wait()  # offs, A, B and the scales may be the previous kernel's output
         if warp == 0:
-            write_tile_starts(offs, starts, G, T, n_tiles)
+            write_tile_starts(offs, starts, G, T, n_tiles, tm * cm)
         cute.arch.sync_threads()  # tile starts visible to every warp
         pipeline.pipeline_init_arrive(cluster_shape_mn=(cm, cn), is_relaxed=True)
         pipeline.pipeline_init_wait(cluster_shape_mn=(cm, cn))
@@ -216,7 +162,7 @@ def build(config: WgmmaConfig, scale_mode: str):
                     b_policy = Int64(EVICT_FIRST)
                 t = cluster_id
                 while t < total:
-                    g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
+                    g, row0, _rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n, tm, cm, cn)
                     gA = cute.local_tile(cute.domain_offset((row0, 0), mA), (tm, tk), (0, None))
                     gB = cute.local_tile(mB[None, None, g], (tn, tk), (n_t, None))
                     tAsA, tAgA = cpasync.tma_partition(
@@ -262,7 +208,7 @@ def build(config: WgmmaConfig, scale_mode: str):
             if turn > 0:  # the stages of the tile before this warpgroup's first one are the other's
                 read, release = skip_tile(read, release, k_tiles)
             while t < total:
-                g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n)
+                g, row0, rows, n_t = locate(t, starts, offs, G, T, n_tiles, rank_m, rank_n, tm, cm, cn)
                 # Scales first: their loads complete under the mainloop instead of stalling the epilogue.
                 n0 = n_t * tn
                 if cutlass.const_expr(rowwise):
@@ -325,19 +271,7 @@ def build(config: WgmmaConfig, scale_mode: str):
                         acc[i] = acc[i] * scale
                 out_frag.store(acc.load().to(BFloat16))
                 gC = cute.local_tile(cute.domain_offset((row0, 0), mC), (tm, tn), (0, n_t))
-                words = cute.recast_tensor(out_frag, Int32)  # one bf16 column pair per word
-                for mi in cutlass.range_constexpr(atoms_m):
-                    for ni in cutlass.range_constexpr(atoms_n):
-                        for v1 in cutlass.range_constexpr(2):
-                            r = tCcC[(0, v1, 0), mi, ni][0]
-                            for j in cutlass.range_constexpr(col_blocks // 4):
-                                quad_transpose(words, chunk, v1, 4 * j, mi, ni, lane_lo, lane_hi)
-                                # Lane q of the quad now holds block 4j + q: 8 columns from the one
-                                # its word of block 4j starts at (8 * 4j + 2q), i.e. 6q further.
-                                c = cute.assume(tCcC[(0, v1, 4 * j), mi, ni][1] + 6 * quad_lane, divby=8)
-                                if r < rows and n0 + c < N:  # N % 8 == 0: a block is all in or all out
-                                    dst = cute.make_tensor(cute.domain_offset((r, c), gC).iterator, cute.make_layout(8))
-                                    cute.autovec_copy(chunk, cute.recast_tensor(dst, Int32))
+                store_rows(out_frag, tCcC, gC, chunk, rows, n0, N, quad_lane, lane_lo, lane_hi)
                 if cutlass.const_expr(pingpong):  # the next tile's stages belong to the other warpgroup
                     read, release = skip_tile(read, release, k_tiles)
                 t = t + clusters * turns

@@ -61,8 +61,12 @@ class Stream:
             cache_mode=cute.nvgpu.LoadCacheMode.GLOBAL) if chunk_bytes == CHUNK else cute.nvgpu.cpasync.CopyG2SOp()
         atom = cute.make_copy_atom(op, s.element_type, num_bits_per_copy=chunk_bytes * 8)
         self.copy, used = row_tiled_copy(atom, threads, rows, per_tile, per_chunk)
-        # a tile with fewer chunks than threads (scales) leaves the rest idle
-        active = cutlass.Boolean(True) if used == threads else tidx < used
+        # A tile with fewer chunks than threads (scales of 64 rows x 64 K) leaves the rest idle. An
+        # idle thread is sliced onto a working thread's chunk, so it must issue no copy at all: the
+        # DSL lowers a false predicate to cp.async with src-size 0, a ZERO FILL of that same chunk,
+        # racing the real load (the dequant kernel's 64-column k-64 tiles lost whole scale blocks
+        # to it). fill_ring and run_ring branch on `active` instead.
+        self.active = cutlass.Boolean(True) if used == threads else tidx < used
         thr = _thread_slice(self.copy, tidx, used, threads)
         self.g, self.s, self.c = thr.partition_S(g), thr.partition_D(s), thr.partition_S(c)
         # stage 0 as plain bytes (the first rows * row bytes of the ring, whatever its swizzle),
@@ -75,23 +79,24 @@ class Stream:
         zero_copy, used_z = row_tiled_copy(zero_atom, threads, rows, row_bytes, chunk_bytes)
         self.zero = _thread_slice(zero_copy, tidx, used_z, threads).partition_D(stage0)
         # per-row flags for full k-tiles; per-(row, chunk) flags for the partial first one
-        self.p_rows, self.p_first = _preds(self.g, self.c, valid_rows, active)
+        self.p_rows, self.p_first = _preds(self.g, self.c, valid_rows)
 
 
-def _preds(part, coords, valid_rows, active):
+def _preds(part, coords, valid_rows):
     n_m, n_k = cute.size(part, mode=[1]), cute.size(part, mode=[2])
     rows = cute.make_rmem_tensor(cute.make_layout((1, n_m, n_k), stride=(n_m, 1, 0)), cutlass.Boolean)
     first = cute.make_rmem_tensor(cute.make_layout((1, n_m, n_k), stride=(n_m * n_k, 1, n_m)), cutlass.Boolean)
     for i in range(n_m):
-        rows[0, i, 0] = active & (coords[0, i, 0, 0][0] < valid_rows)
+        rows[0, i, 0] = coords[0, i, 0, 0][0] < valid_rows
         for kk in range(n_k):
             first[0, i, kk] = rows[0, i, 0] & (coords[0, i, kk, 0][1] >= 0)
     return rows, first
 
 
 def load_stage(stream: Stream, k, stage) -> None:
-    """Issue the cp.async copies of full k-tile `k` into ring slot `stage`. A function, not a method:
-    the DSL would treat a method call inside a runtime loop as mutating the stream."""
+    """Issue the cp.async copies of full k-tile `k` into ring slot `stage` (callers skip it where
+    `stream.active` is false). A function, not a method: the DSL would treat a method call inside a
+    runtime loop as mutating the stream."""
     cute.copy(stream.copy, stream.g[None, None, None, k], stream.s[None, None, None, stage], pred=stream.p_rows)
 
 
@@ -104,12 +109,14 @@ def fill_ring(streams: list, k_tiles: Int32, stages: cutlass.Constexpr):
     cute.arch.sync_threads()
     for i in cutlass.range_constexpr(len(streams)):
         st = streams[i]
-        cute.copy(st.copy, st.g[None, None, None, 0], st.s[None, None, None, 0], pred=st.p_first)
+        if st.active:
+            cute.copy(st.copy, st.g[None, None, None, 0], st.s[None, None, None, 0], pred=st.p_first)
     cute.arch.cp_async_commit_group()
     for s in cutlass.range_constexpr(1, stages - 1):
         if s < k_tiles:
             for i in cutlass.range_constexpr(len(streams)):
-                load_stage(streams[i], s, s)
+                if streams[i].active:
+                    load_stage(streams[i], s, s)
         cute.arch.cp_async_commit_group()
 
 
@@ -128,7 +135,8 @@ def run_ring(streams: list, k_tiles: Int32, stages: cutlass.Constexpr, compute):
         nxt = kt + stages - 1
         if nxt < k_tiles:
             for i in cutlass.range_constexpr(len(streams)):
-                load_stage(streams[i], nxt, write_stage)
+                if streams[i].active:
+                    load_stage(streams[i], nxt, write_stage)
         cute.arch.cp_async_commit_group()
         compute(read_stage)
         write_stage = read_stage

@@ -35,7 +35,7 @@ def _bf16_tile_layout(rows: int, tile_k: int):
 
 
 @cute.jit
-def _dequantize_stage(s_codes, s_sf, tile, stage: Int32, valid_rows: Int32, tidx: Int32,
+def dequantize_stage(s_codes, s_sf, tile, stage: Int32, valid_rows: Int32, tidx: Int32,
                       threads: cutlass.Constexpr):
     """bf16 tile <- codes x scales of one ring stage. Thread t takes the 16-element blocks
     t, t + threads, ...: 8 code bytes (two 32-bit words) and one scale byte each, written as two
@@ -107,8 +107,8 @@ class DequantMainloop:
             cute.gemm(tiled_mma, acc, tCrA[None, None, kb], tCrB[None, None, kb], acc)
 
         def compute(stage):
-            _dequantize_stage(sPA, sSA, sTA, stage, valid_a, tidx, threads)
-            _dequantize_stage(sPB, sSB, sTB, stage, valid_b, tidx, threads)
+            dequantize_stage(sPA, sSA, sTA, stage, valid_a, tidx, threads)
+            dequantize_stage(sPB, sSB, sTB, stage, valid_b, tidx, threads)
             cute.arch.sync_threads()
             mma_k_blocks(k_blocks, load, mma)
 

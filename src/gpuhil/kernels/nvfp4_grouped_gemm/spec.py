@@ -56,12 +56,10 @@ class GemmConfig:
         return f"{self.kernel} {self.tile.name}s{self.stages}"
 
 
-# Not offered: dequant 64-column tiles with 64-wide k-tiles. On the H100 they went wrong once K
-# spans more k-tiles than the ring holds (K = 1088: relative error 0.4-0.8 on every row; K <= 128
-# right), while every other tile passed the same problems; dispatch never picks them (tile_for).
-_BROKEN = {(DEQUANT, 64, 64)}
-TILES = {kern: tuple(Tile(m, n, k) for (m, n) in TILES_MN for k in TILES_K[kern] if (kern, n, k) not in _BROKEN)
-         for kern in KERNELS}
+# Every tile x k-tile is offered. The 64-column k-64 dequant tiles were withdrawn once (wrong on the
+# H100 at K = 1088): their scale rings have fewer 4-byte chunks than threads, and the idle threads'
+# predicated-off cp.async was a zero fill of a working thread's chunk (grouped_gemm.ring.Stream).
+TILES = {kern: tuple(Tile(m, n, k) for (m, n) in TILES_MN for k in TILES_K[kern]) for kern in KERNELS}
 
 
 def packed_stage_bytes(tile: Tile) -> int:

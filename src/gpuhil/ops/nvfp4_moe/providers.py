@@ -3,8 +3,9 @@
 - nvfp4_quantize: `torch` (the reference quantizer on the device) and `gpuhil-cute` (the CuTe DSL
   kernel); option `layout`: "linear" scales [rows, K/16] (default) or "swizzled" (128x4 tiles, flat);
 - nvfp4_grouped_gemm: `torch` (dequantize + bf16 GEMM), `gpuhil-cute-dequant` (dequantize to bf16 in
-  the mainloop: Hopper and SM12x) and `gpuhil-cute-native` (block-scaled kind::mxf4nvf4 MMA: SM12x,
-  DSL payload CUDA >= 13);
+  the mainloop: Hopper and SM12x), `gpuhil-cute-native` (block-scaled kind::mxf4nvf4 MMA: SM12x,
+  DSL payload CUDA >= 13) and `gpuhil-cute-dequant-wgmma` (dequantize to bf16 for warpgroup MMA: sm_90a; not
+  yet picked by dispatch, which keeps the dequant kernel on Hopper until a GPU bench shows it faster);
 - nvfp4_moe_layer: `torch` and `gpuhil-cute` (gpuhil's quantize kernel and the grouped GEMM its
   dispatch picks: native where the gate allows, the dequant kernel otherwise, seed 002's fallback).
 Each provider's requirements for a problem are those of its kernels' plans there, and the device
@@ -20,6 +21,7 @@ from ...gating import Plan, Requirements
 from ...kernels import nvfp4_grouped_gemm as gemm_kernels
 from ...kernels import nvfp4_quant
 from ...kernels.nvfp4_grouped_gemm import spec as gemm_spec
+from ...kernels.nvfp4_grouped_gemm import spec_wgmma as gemm_wgmma_spec
 from ...kernels.nvfp4_quant import QuantizeShape
 from ...providers import PeerLaunch, Provider, TorchPeer
 from . import memory, torch_peer
@@ -93,6 +95,8 @@ class GemmKernel(Provider):
         self.name, self.kernel = name, kernel
 
     def unsupported(self, problem) -> str | None:
+        if self.kernel == gemm_wgmma_spec.KERNEL:
+            return gemm_wgmma_spec.unsupported(problem)
         return gemm_spec.unsupported(problem)
 
     def plan(self, problem, caps, *, tile=None) -> Plan:
@@ -155,4 +159,5 @@ QUANTIZE_TORCH, QUANTIZE_CUTE = QuantizeTorch(), QuantizeCute()
 GEMM_TORCH = GemmTorch()
 GEMM_DEQUANT = GemmKernel("gpuhil-cute-dequant", gemm_spec.DEQUANT)
 GEMM_NATIVE = GemmKernel("gpuhil-cute-native", gemm_spec.NATIVE)
+GEMM_WGMMA = GemmKernel("gpuhil-cute-dequant-wgmma", gemm_wgmma_spec.KERNEL)
 LAYER_TORCH, LAYER_CUTE = LayerTorch(), LayerCute()
