@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import atomic, run_order
+from .run_record import (ATTEMPTS_PROPERTY as ATTEMPTS, FLAKY_PROPERTY, NODEID_PROPERTY as NODEID,
+                         ORDER_PROPERTY)
 
 DEFAULT = 2
 MAX_TESTS = 20
 FAILED, FLAKY, ORDER_DEPENDENT = "FAILED", "FLAKY", "ORDER-DEPENDENT"
-# junit properties on a rerun case
-NODEID, ATTEMPTS, FLAKY_PROPERTY, ORDER_PROPERTY = ("gpuhil_nodeid", "gpuhil_attempts", "gpuhil_flaky",
-                                                    "gpuhil_order_dependent")
 FLAKY_TAGS = {"failure": "flakyFailure", "error": "flakyError"}
 
 

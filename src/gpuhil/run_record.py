@@ -1,5 +1,5 @@
-"""run.json, the record of one `gpuhil run`: stated once here for the runner that writes it and the
-history that reads it (docs/HISTORY.md, "The run record")."""
+"""run.json, the record of one `gpuhil run`, and the junit properties of its reruns: stated once here
+for the runner that writes them and the history that reads them (docs/HISTORY.md, "The run record")."""
 
 from __future__ import annotations
 
@@ -11,3 +11,11 @@ FIELDS: dict[str, tuple[type | None, ...]] = {
     "schema": (int,), "run_id": (str,), "verdict": (str,), "detail": (str, None), "exit_code": (int,),
     "sku": (str, None), "emulated_sku": (str, None), "target_sku": (str, None), "started": (str,),
     "finished": (str,), "junit": (bool,)}
+# Written by runs since reruns came; a reader must not require them (older records lack them).
+OPTIONAL: dict[str, tuple[type | None, ...]] = {"reruns": (dict, None)}
+
+# junit properties of a failed test that was run again (gpuhil.reruns).
+NODEID_PROPERTY = "gpuhil_nodeid"  # its pytest node id
+ATTEMPTS_PROPERTY = "gpuhil_attempts"  # "failed (session), passed (alone)"
+FLAKY_PROPERTY = "gpuhil_flaky"  # "true": it passed when run again
+ORDER_PROPERTY = "gpuhil_order_dependent"  # the node id it fails after

@@ -72,8 +72,10 @@ def _record(path: Path) -> dict[str, Any]:
     doc = _json(path)
     if not isinstance(doc, dict):
         raise HistoryError(f"{path}: expected a JSON object")
-    for name, kinds in run_record.FIELDS.items():
+    for name, kinds in {**run_record.FIELDS, **run_record.OPTIONAL}.items():
         if name not in doc:
+            if name in run_record.OPTIONAL:
+                continue
             raise HistoryError(f"{path}: field {name} is missing")
         v = doc[name]
         ok = (v is None and None in kinds) or any(
