@@ -66,6 +66,7 @@ gpuhil's own kernels go to <that folder>/cute, passed to pytest as --compile-cac
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -401,7 +402,7 @@ def _rerun_launcher(supervisor: Supervisor, root: Path, results: Path, phase: ru
                     env: dict[str, str]) -> reruns.Launch:
     """Starts each rerun of `phase`'s failed tests: a fresh pytest session with one worker (a crash
     still fails alone) in its own folder under reruns/, its output in that folder's output.log."""
-    count = iter(range(1, 10**6))
+    count = itertools.count(1)
 
     def launch(nodeids: list[str]):
         folder = results / "reruns" / f"{phase.name}-{next(count):03d}"
