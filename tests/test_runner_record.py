@@ -15,7 +15,7 @@ from gpuhil import atomic, runner
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {"schema", "run_id", "verdict", "detail", "exit_code", "sku", "emulated_sku", "target_sku", "started",
-               "finished", "junit", "health", "suspect"}
+               "finished", "junit", "health", "suspect", "reruns"}
 
 
 @pytest.fixture

@@ -248,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also time perf cases: after the other tests, one worker per GPU, each case alone on its GPU")
     sr.add_argument("--workers", type=_worker_count, metavar="N",
                     help="xdist workers for the tests (default: from the GPUs, cores and memory; see the report)")
+    # Checked by the runner, so that a bad value is one line (argparse prints its usage too).
+    sr.add_argument("--reruns", metavar="N",
+                    help="rerun each failed test alone in a fresh worker up to N times (default 2; 0: none): "
+                         "FAILED every time, else FLAKY, or ORDER-DEPENDENT when it fails again after the test "
+                         "that preceded it")
+    sr.add_argument("--flaky-fails", action="store_true",
+                    help="a FLAKY test (failed, then passed when run again) fails the run (default: reported only)")
     sr.add_argument("--require-gpu", action="store_true",
                     help="exit 2 when no GPU is found (also GPUHIL_REQUIRE_GPU=1/true/yes/on; the ci/ workflows set it)")
     sr.add_argument("--no-health", action="store_true",

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from . import atomic
+from . import atomic, run_order
 from .device.gpu_pinning import WORKERINPUT_KEY as GPU_KEY, GpuAllocator, pin_worker, visible_gpus
 
 NOTES_KEY = "gpuhil_notes"
@@ -261,6 +261,8 @@ def register(config: pytest.Config, results_dir: Path | None, notes_name: str = 
         if workerinput.get(NOTES_KEY):
             notes = _Notes(Path(workerinput[NOTES_KEY]), workerinput["workerid"])
             config.pluginmanager.register(WorkerGuard(notes), "gpuhil-worker-guard")
+            # What ran before what in this process: a test that fails only after another (gpuhil.reruns).
+            config.pluginmanager.register(run_order.OrderLog(notes.path(run_order.ORDER)), "gpuhil-order-log")
         return
     if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
         root = results_dir / notes_name if results_dir else Path(tempfile.mkdtemp(prefix="gpuhil-notes-"))

@@ -25,7 +25,7 @@ import pytest
 from . import session as session_mod
 from .catalog import matrix as matrix_mod
 from .catalog.selection import applies, identify, selected
-from . import ids, isolation, phase_times
+from . import ids, isolation, phase_times, run_order
 from .gating import Requirements
 
 CTX = pytest.StashKey["session_mod.Session"]()
@@ -52,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="keep compiled gpuhil kernels in DIR, shared by workers and runs (gpuhil run: $GPUHIL_CACHE_DIR/cute)")
     g.addoption("--compile-cache-max-bytes", metavar="SIZE", default="2GiB",
                 help="bound of --compile-cache: least recently used entries go beyond it (default 2GiB)")
+    g.addoption("--run-nodeids", metavar="FILE",
+                help="run only the node ids FILE lists (one a line), in its order (gpuhil run's reruns)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -173,6 +175,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+    listed = config.getoption("--run-nodeids")
+    if listed is not None:
+        run_order.keep_listed(config, items, Path(listed))
 
 
 def _split_by_selection(items: list[pytest.Item], selection: str) -> tuple[list[pytest.Item], list[pytest.Item]]:

@@ -30,6 +30,7 @@ class Phase:
     why: str  # how many workers and why, for the report
     junit: Path
     options: tuple[str, ...] = ()  # pytest options of this phase
+    notes: str = "notes"  # its workers' notes in the results folder (the plugin names them the same way)
 
     def pytest_options(self) -> list[str]:
         # Always xdist, one worker even without a GPU: the controller must outlive a test that kills its process.
@@ -46,7 +47,7 @@ def plan(results: Path, tests: WorkerCount, gpus: int, perf: bool) -> list[Phase
     why = (f"{alone} worker{'s' if alone != 1 else ''}, one per GPU ({gpus} visible), after the other tests: "
            "each perf case has its GPU to itself")
     return [Phase("tests", tests.n, str(tests), results / "junit-tests.xml"),
-            Phase("perf", alone, why, results / "junit-perf.xml", ("--perf-only",))]
+            Phase("perf", alone, why, results / "junit-perf.xml", ("--perf-only",), "notes-perf")]
 
 
 def combine(ended: list[Ended]) -> Ended:

@@ -1,5 +1,5 @@
-"""run.json, the record of one `gpuhil run`: stated once here for the runner that writes it and the
-history that reads it (docs/HISTORY.md, "The run record")."""
+"""run.json, the record of one `gpuhil run`, and the junit properties of its reruns: stated once here
+for the runner that writes them and the history that reads them (docs/HISTORY.md, "The run record")."""
 
 from __future__ import annotations
 
@@ -14,4 +14,11 @@ FIELDS: dict[str, tuple[type | None, ...]] = {
 # Added after schema 1's first records: checked where present, a record without them is still read.
 # health: {"before": state, "after": state}, each healthy, unhealthy, not checked or null (not asked);
 # suspect: the runner was unhealthy after the tests (gpuhil.health.record).
-OPTIONAL_FIELDS: dict[str, tuple[type | None, ...]] = {"health": (dict,), "suspect": (bool,)}
+# reruns: the reruns of failed tests (gpuhil.reruns), null when none could run.
+OPTIONAL_FIELDS: dict[str, tuple[type | None, ...]] = {"health": (dict,), "suspect": (bool,), "reruns": (dict, None)}
+
+# junit properties of a failed test that was run again (gpuhil.reruns).
+NODEID_PROPERTY = "gpuhil_nodeid"  # its pytest node id
+ATTEMPTS_PROPERTY = "gpuhil_attempts"  # "failed (session), passed (alone)"
+FLAKY_PROPERTY = "gpuhil_flaky"  # "true": it passed when run again
+ORDER_PROPERTY = "gpuhil_order_dependent"  # the node id it fails after

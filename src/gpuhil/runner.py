@@ -46,9 +46,18 @@ perf row is written), the verdict is RUNNER UNHEALTHY. Unhealthy after: the verd
 report says RESULTS SUSPECT and run.json's `suspect` is true. Without a device in the session nothing
 is checked and the report says so; `--no-health` skips the gate (debugging).
 
+A test that failed is run again alone, in a fresh pytest session and worker, up to `--reruns N` times
+(default 2), and once more after the test that preceded it in its worker when it passes alone
+(gpuhil.reruns): FAILED every time, FLAKY, or ORDER-DEPENDENT. Each session's failures are rerun once
+it has ended, before the junit files are merged; each rerun keeps its files under reruns/ (its own
+junit, notes, crashes.json and output), so nothing of it counts twice. A stopped run, or a session
+pytest itself could not run, is not rerun.
+
 The verdict, the exit status and run.json:
-- PASS, 0: tests ran and none failed (skips and known-issue xfails are not failures);
-- FAIL, 1: a test failed, errored, crashed or timed out, or no test ran at all;
+- PASS, 0: tests ran and none failed (skips and known-issue xfails are not failures; a FLAKY test,
+  one that passed when run again, is reported but does not fail the run unless `--flaky-fails`);
+- FAIL, 1: a test failed, errored, crashed or timed out (and did not pass when run again: FAILED or
+  ORDER-DEPENDENT), or no test ran at all;
 - RUNNER ERROR, 2: the run was refused (see above), one line on stderr; report.md says why when a
   results folder could be made;
 - RUNNER UNHEALTHY, 2: the health gate found a field unhealthy before the tests: `<gpu>.<field> = <value>`;
@@ -65,6 +74,7 @@ gpuhil's own kernels go to <that folder>/cute, passed to pytest as --compile-cac
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -78,7 +88,7 @@ from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import quoteattr
 
-from . import atomic, ids, run_phases, run_record, session as session_mod, thirdparty, workers
+from . import atomic, ids, reruns, run_phases, run_record, session as session_mod, thirdparty, workers
 from .catalog import matrix as matrix_mod
 from .device.gpu_pinning import visible_gpus
 from .device.probe import DeviceFingerprint, probe
@@ -109,6 +119,7 @@ RUNNER_OPTIONS = {
     "--dist": "the runner load-balances the tests over its workers; use gpuhil run --workers N",
     "-d": "the runner load-balances the tests over its workers; use gpuhil run --workers N",
     "--max-worker-restart": "the runner replaces every crashed worker, so each crash costs one test",
+    "--run-nodeids": "the runner sets it for its reruns of failed tests; use gpuhil run --reruns N",
 }
 
 
@@ -139,6 +150,15 @@ def checkout_root(start: Path) -> Path:
             return d
     raise Refused(f"no gpuhil checkout (a folder holding suites/ and conftest.py) at or above {start}: "
                   "run it from a checkout")
+
+
+def check_reruns(value: str | None) -> int:
+    """--reruns: a whole number, 0 or more (0: no reruns)."""
+    if value is None:
+        return reruns.DEFAULT
+    if not re.fullmatch(r"[0-9]+", value.strip()):
+        raise Refused(f"--reruns {value!r}: a whole number of reruns, 0 or more")
+    return int(value)
 
 
 def check_pytest_args(args: list[str]) -> list[str]:
@@ -247,6 +267,8 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     # Everything that can refuse the run, before anything is written.
     root = checkout_root(Path.cwd().resolve())
     extra = check_pytest_args(args.pytest_args or [])
+    rerun_limit = check_reruns(getattr(args, "reruns", None))
+    flaky_fails = bool(getattr(args, "flaky_fails", False))
     try:
         require_gpu = "--require-gpu" if args.require_gpu else (
             f"{REQUIRE_GPU_ENV}={os.environ[REQUIRE_GPU_ENV]}" if ids.env_flag(REQUIRE_GPU_ENV) else None)
@@ -323,6 +345,22 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
                     f"worker{'s' if phase.workers != 1 else ''}")
         if sessions[-1].signum is not None or sessions[-1].returncode not in run_phases.PYTEST_USAGE_OK:
             break  # stopped, or pytest itself could not run: the next session would not either
+        launch = _rerun_launcher(supervisor, root, results, phase, lambda folder, ph, listed: pytest_command(
+            session_file, selection, tier, folder, ph, [compile_cache, *extra, f"--run-nodeids={listed}"]),
+            {**os.environ, **caches, **worker_env(os.environ, host.cores, phase)})
+        began = time.monotonic()
+        try:
+            found = reruns.rerun_session(phase.junit, results / phase.notes, rerun_limit, launch)
+        except (ET.ParseError, OSError):  # an unreadable junit file: the harness error below names it
+            found = reruns.Outcome()
+        record.lines += [f"reruns of {phase.name}: {note}" for note in found.notes]
+        if found.reruns:
+            took.append(f"reruns of {phase.name}: {time.monotonic() - began:.1f} s, {len(found.reruns)} "
+                        f"failed test{'s' if len(found.reruns) != 1 else ''} run again")
+            _say(*(f"gpuhil run: rerun {r.verdict}: {r.nodeid}: {', '.join(map(str, r.attempts))}" for r in found.reruns))
+        if found.stopped is not None:
+            sessions.append(Ended(0, found.stopped, ()))
+            break
     ended = run_phases.combine(sessions)
     if ended.signum is None:  # after a stop signal the run ends at once, as asked
         record.health.after = health_check("after")
@@ -333,7 +371,10 @@ def _main_job(args, supervisor: Supervisor, started: str, stamp: str, invocation
     except (ET.ParseError, ValueError, OSError) as exc:  # a file pytest or a worker left half written
         detail = f"pytest exit {ended.returncode}, its results are unreadable ({exc})".splitlines()[0]
         return record.finish(Verdict("HARNESS ERROR", detail, 3), run_report.RunSummary())
-    verdict = _verdict(ended, summary, session.attached)
+    verdict = _verdict(ended, summary, session.attached, flaky_fails)
+    record.reruns = {"limit": rerun_limit, "flaky_fails": flaky_fails,
+                     "tests": [{"test": r.nodeid, "verdict": r.verdict, "after": r.after, "attempts": r.attempts}
+                               for r in summary.reruns]}
     if verdict.kind == "INTERRUPTED" and not (results / "junit.xml").exists():
         atomic.write_text(results / "junit.xml", _interrupted_junit(verdict.detail, started))
     return record.finish(verdict, summary, _perf_lines(results) if args.perf else [], took)
@@ -353,6 +394,7 @@ class _Record:
     target_sku: str | None
     lines: list[str]  # the report's header: the session's own lines, then the run's
     health: RunHealth = field(default_factory=RunHealth)
+    reruns: dict | None = None  # run.json's reruns: the limit and each rerun test's verdict (gpuhil.reruns)
 
     def finish(self, verdict: Verdict, summary: run_report.RunSummary, perf_lines: list[str] = (),
                sessions: list[str] = ()) -> int:
@@ -368,6 +410,7 @@ class _Record:
             "exit_code": verdict.exit_code, "sku": self.device_sku.id if self.device_sku else None,
             "emulated_sku": self.emulated_sku, "target_sku": self.target_sku, "started": self.started,
             "finished": _now(), "junit": junit, "health": self.health.record(), "suspect": self.health.suspect,
+            "reruns": self.reruns,
         }, indent=2) + "\n")
         _append_step_summary(text)
         junit_line = f"junit {self.results / 'junit.xml'}" if junit else "no junit.xml (pytest wrote none)"
@@ -376,8 +419,13 @@ class _Record:
         return verdict.exit_code
 
 
-def _verdict(ended: Ended, s: run_report.RunSummary, attached: bool) -> Verdict:
+def _verdict(ended: Ended, s: run_report.RunSummary, attached: bool, flaky_fails: bool = False) -> Verdict:
     counts = ", ".join(f"{v} {k}" for k, v in s.totals.items())
+    flaky, ordered = s.rerun(reruns.FLAKY), s.rerun(reruns.ORDER_DEPENDENT)
+    if ordered:
+        counts += f"; {len(ordered)} order-dependent"
+    if flaky:
+        counts += f"; {len(flaky)} flaky (passed when run again{', --flaky-fails' if flaky_fails else ''})"
     rc = ended.returncode
     if ended.signum is not None:
         return Verdict("INTERRUPTED", f"{signal.Signals(ended.signum).name} stopped the run; what finished: {counts}",
@@ -388,12 +436,34 @@ def _verdict(ended: Ended, s: run_report.RunSummary, attached: bool) -> Verdict:
         return Verdict("HARNESS ERROR", f"pytest exit {rc}{_why(ended.stderr_tail)} ({counts})", rc)
     if s.ran == 0:
         return Verdict("FAIL", f"no test ran ({counts}): nothing was verified on this runner", 1)
-    if s.crashes:
-        return Verdict("FAIL", f"{len(s.crashes)} test(s) crashed or timed out ({counts})", 1)
-    if rc == 1 or s.totals["failed"] or s.totals["errors"] or s.totals["xpassed"]:
+    if s.counted_crashes:
+        return Verdict("FAIL", f"{len(s.counted_crashes)} test(s) crashed or timed out ({counts})", 1)
+    # pytest's 1 stands unless the reruns explain it: every failure became FLAKY.
+    if (rc == 1 and not flaky) or s.totals["failed"] or s.totals["errors"] or s.totals["xpassed"]:
+        return Verdict("FAIL", counts, 1)
+    if flaky and flaky_fails:
         return Verdict("FAIL", counts, 1)
     scope = "" if attached else "; no device in this session: only gates, AOT compiles and host checks ran"
     return Verdict("PASS", counts + scope, 0)
+
+
+def _rerun_launcher(supervisor: Supervisor, root: Path, results: Path, phase: run_phases.Phase, command,
+                    env: dict[str, str]) -> reruns.Launch:
+    """Starts each rerun of `phase`'s failed tests: a fresh pytest session with one worker (a crash
+    still fails alone) in its own folder under reruns/, its output in that folder's output.log."""
+    count = itertools.count(1)
+
+    def launch(nodeids: list[str]):
+        folder = results / "reruns" / f"{phase.name}-{next(count):03d}"
+        folder.mkdir(parents=True)
+        listed = folder / "nodeids.txt"
+        listed.write_text("\n".join(nodeids) + "\n")
+        alone = run_phases.Phase(phase.name, 1, "a rerun", folder / run_phases.JUNIT, phase.options, phase.notes)
+        with open(folder / "output.log", "wb") as log:
+            ended = supervisor.run(command(folder, alone, listed), root, env=env, log=log)
+        return alone.junit, ended.signum, ended.returncode
+
+    return launch
 
 
 def _why(stderr_tail: tuple[str, ...]) -> str:

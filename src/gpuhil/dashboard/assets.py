@@ -31,7 +31,7 @@ thead th { background:var(--soft); } td.num { text-align:right; font-variant-num
 table.coverage td.cell { text-align:center; font-size:12px; min-width:5.5rem; }
 td.cell.passed { background:#dafbe1; } td.cell.failed { background:#ffebe9; color:var(--fail); font-weight:700; }
 td.cell.error { background:#fbefff; } td.cell.skipped { background:#f6f8fa; color:var(--skip); }
-td.cell.xfailed { background:#fff8c5; color:var(--xfail); } td.cell.none { color:var(--line); }
+td.cell.xfailed { background:#fff8c5; color:var(--xfail); } td.cell.flaky { background:#fff1d6; } td.cell.none { color:var(--line); }
 fieldset.pick { border:1px solid var(--line); border-radius:.5rem; padding:.2rem .8rem .5rem; }
 table.compare th[data-sort] { cursor:pointer; user-select:none; } table.compare td.call { font-weight:600; }
 td.call.SLOW { color:var(--fail); } td.call.FAST { color:var(--pass); } td.call.SAME { color:var(--muted); font-weight:400; }

@@ -1,8 +1,10 @@
 """Coverage matrix: every test (grouped by suite) against every machine, from each machine's latest run:
-passed / failed / error / skipped / xfailed, the skip, xfail or failure reason on hover."""
+passed / failed / error / skipped / xfailed, the skip, xfail or failure reason on hover; a pass that
+came only when `gpuhil run` ran a failed test again is marked flaky."""
 
 from __future__ import annotations
 
+from ..history.junit import FLAKY_REASON
 from .analysis import Fleet
 from .page import esc, frame
 
@@ -28,8 +30,10 @@ def _cell(machine: str, test_id: str, row: dict | None) -> str:
                 f'title="not in this machine\'s latest run">·</td>')
     outcome = row["outcome"]
     title = f' title="{esc(row["reason"])}"' if row["reason"] else ""
-    return (f'<td class="cell {esc(outcome)}" data-machine="{esc(machine)}" data-test="{esc(test_id)}" '
-            f'data-outcome="{esc(outcome)}"{title}>{esc(LABEL.get(outcome, outcome))}</td>')
+    flaky = outcome == "passed" and (row["reason"] or "").startswith(FLAKY_REASON)
+    return (f'<td class="cell {esc(outcome)}{" flaky" if flaky else ""}" data-machine="{esc(machine)}" '
+            f'data-test="{esc(test_id)}" data-outcome="{esc(outcome)}"{" data-flaky" if flaky else ""}{title}>'
+            f'{esc(LABEL.get(outcome, outcome))}{"*" if flaky else ""}</td>')
 
 
 def page(fleet: Fleet, footer: str) -> str:
@@ -47,7 +51,8 @@ def page(fleet: Fleet, footer: str) -> str:
     totals = "".join(
         f'<td class="num">{esc(_totals(fleet, m))}</td>' for m in machines)
     body = ("<p class=muted>Each machine's latest run. Hover a cell for the skip, xfail or failure reason. "
-            "skip = not applicable to this device (the probed feature is named); xfail = a known issue.</p>"
+            "skip = not applicable to this device (the probed feature is named); xfail = a known issue; "
+            "pass* = flaky: failed, then passed when run again.</p>"
             f'<table class="coverage"><thead><tr><th>test</th>{head}</tr></thead><tbody>{"".join(rows)}'
             f'<tr><th>totals</th>{totals}</tr></tbody></table>')
     return frame("coverage.html", "Coverage matrix", body, footer=footer)

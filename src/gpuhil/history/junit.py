@@ -6,12 +6,15 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .. import run_record
 from .ids import HistoryError
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 # When one test id appears twice (a teardown error beside a failure, a rerun), the worse outcome stays.
 _SEVERITY = {"failed": 4, "error": 3, "xfailed": 2, "skipped": 1, "passed": 0}
 REASON_CHARS = 400  # a failure message can carry a whole traceback; the matrix shows its first lines
+# The reason of a passed case that failed first and passed when `gpuhil run` ran it again (gpuhil.reruns).
+FLAKY_REASON = "flaky: "
 
 
 def suite_of(classname: str) -> str:
@@ -47,6 +50,11 @@ def parse(path: Path) -> list[dict]:
         if not name:
             raise HistoryError(f"{path}: a <testcase> has no name attribute")
         outcome, reason = _outcome(case)
+        properties = {p.get("name"): p.get("value") or "" for p in case.iter("property")}
+        if run_record.FLAKY_PROPERTY in properties:
+            reason = FLAKY_REASON + properties.get(run_record.ATTEMPTS_PROPERTY, "")
+        elif run_record.ORDER_PROPERTY in properties:
+            reason = f"order-dependent: fails after {properties[run_record.ORDER_PROPERTY]}; {reason}"
         try:
             duration = float(case.get("time") or 0.0)
         except ValueError:

@@ -1,8 +1,9 @@
 """The run report: what a person reads after an unattended run (report.md, and the GitHub job summary).
 
 Built from the run's junit.xml (every test's outcome, written by the pytest controller, which
-survives crashing workers; each test's time per phase, rendered by report.durations), crashes.json
-(the isolation layer's causes) and the catalog (known issues' links and expiry dates).
+survives crashing workers; each test's time per phase, rendered by report.durations; the verdicts of
+reruns of failed tests, gpuhil.reruns), crashes.json (the isolation layer's causes) and the catalog
+(known issues' links and expiry dates).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import reruns as reruns_mod
 from . import durations
 from .markdown import cell as _cell, code
 
@@ -27,6 +29,14 @@ class Failure:
 
 
 @dataclass
+class Rerun:
+    nodeid: str
+    verdict: str  # FAILED, FLAKY, ORDER-DEPENDENT (gpuhil.reruns)
+    attempts: str  # "failed (session), passed (alone)"
+    after: str | None  # ORDER-DEPENDENT: the test it fails after
+
+
+@dataclass
 class RunSummary:
     per_suite: dict[str, Counter] = field(default_factory=dict)
     per_provider: dict[tuple[str, str], Counter] = field(default_factory=dict)  # (suite, provider) -> outcomes
@@ -35,6 +45,16 @@ class RunSummary:
     known_issues: Counter = field(default_factory=Counter)  # id -> cases it applied to
     crashes: list[dict] = field(default_factory=list)
     times: list[durations.CaseTime] = field(default_factory=list)
+    reruns: list[Rerun] = field(default_factory=list)
+
+    def rerun(self, verdict: str) -> list[Rerun]:
+        return [r for r in self.reruns if r.verdict == verdict]
+
+    @property
+    def counted_crashes(self) -> list[dict]:
+        """The crashes that fail the run: not those of a test that passed when run again (FLAKY)."""
+        flaky = {r.nodeid for r in self.rerun(reruns_mod.FLAKY)}
+        return [c for c in self.crashes if c.get("nodeid") not in flaky]
 
     @property
     def totals(self) -> Counter:
@@ -75,6 +95,10 @@ def summarize(results: Path) -> RunSummary:
             s.per_suite.setdefault(suite, Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
             properties = {p.get("name"): p.get("value") for p in case.iter("property")}
             s.times.append(durations.case_time(suite, test, case.get("time"), properties))
+            verdict = reruns_mod.verdict_of(properties)
+            if verdict is not None:
+                s.reruns.append(Rerun(properties[reruns_mod.NODEID], verdict, properties[reruns_mod.ATTEMPTS],
+                                      properties.get(reruns_mod.ORDER_PROPERTY)))
             provider = properties.get("provider")
             if provider is not None:
                 s.per_provider.setdefault((suite, provider), Counter({k: 0 for k in OUTCOMES}))[outcome] += 1
@@ -108,6 +132,29 @@ def _outcome(case: ET.Element, s: RunSummary, test: str) -> str:
     return "passed"
 
 
+def _reruns(s: RunSummary) -> list[str]:
+    """The reruns' verdicts: flaky tests (did not fail the run unless --flaky-fails), order-dependent
+    ones (failed again right after the test that preceded them), consistent failures."""
+    out = []
+    flaky = s.rerun(reruns_mod.FLAKY)
+    if flaky:
+        out += ["", "## Flaky tests", "", "Failed, then passed when run again alone in a fresh worker.", "",
+                "| test | attempts | outcomes |", "|---|---:|---|"]
+        out += [f"| {_cell(code(r.nodeid[:250]))} | {reruns_mod.count_attempts(r.attempts)} | {_cell(r.attempts)} |" for r in flaky]
+    ordered = s.rerun(reruns_mod.ORDER_DEPENDENT)
+    if ordered:
+        out += ["", "## Order-dependent tests", "",
+                "Passed alone, failed again right after the test that ran before it in its worker.", "",
+                "| test | fails after | outcomes |", "|---|---|---|"]
+        out += [f"| {_cell(code(r.nodeid[:250]))} | {_cell(code((r.after or '')[:250]))} | {_cell(r.attempts)} |"
+                for r in ordered]
+    failed = s.rerun(reruns_mod.FAILED)
+    if failed:
+        out += ["", "## Failed on every rerun", "", "| test | outcomes |", "|---|---|"]
+        out += [f"| {_cell(code(r.nodeid[:250]))} | {_cell(r.attempts)} |" for r in failed]
+    return out
+
+
 def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=None,
            perf_lines: list[str] = (), sessions: list[str] = (), notices: list[str] = (),
            health_lines: list[str] = ()) -> str:
@@ -129,13 +176,16 @@ def render(s: RunSummary, *, title: str, lines: list[str], verdict: str, matrix=
         for (suite, provider), counts in sorted(s.per_provider.items()):
             out.append(f"| {_cell(suite)} | {_cell(provider)} | " + " | ".join(str(counts[k]) for k in OUTCOMES) + " |")
     if s.crashes:
+        flaky = {r.nodeid for r in s.rerun(reruns_mod.FLAKY)}
         out += ["", "## Crashed or timed-out tests", "", "| test | what happened | time to cut |", "|---|---|---:|"]
         for c in s.crashes:
             took = f"{c['seconds']:.1f} s" if c.get("seconds") is not None else ""
-            out.append(f"| {_cell(code(c['nodeid'][:250]))} | {_cell(c['kind'] + ': ' + c['detail'])} | {took} |")
+            what = c["kind"] + ": " + c["detail"] + (" (FLAKY: passed when run again)" if c["nodeid"] in flaky else "")
+            out.append(f"| {_cell(code(c['nodeid'][:250]))} | {_cell(what)} | {took} |")
     if s.failures:
         out += ["", "## Failures", "", "| test | outcome | first line |", "|---|---|---|"]
         out += [f"| {_cell(code(f.test[:250]))} | {f.kind} | {_cell(f.first_line)} |" for f in s.failures]
+    out += _reruns(s)
     if s.skips:
         out += ["", "## Skips by reason", "", "| count | reason |", "|---:|---|"]
         out += [f"| {n} | {_cell(reason)} |" for reason, n in s.skips.most_common()]
