@@ -27,6 +27,8 @@ from gpuhil.session import catalog_capabilities
 from gpuhil.thirdparty.flashinfer import argmax, fp8_grouped_gemm, nvfp4_quantize, prebuilt, toolkit
 from gpuhil.thirdparty.provider import LibraryNotUsable
 
+from fakes import flashinfer_jit_cache
+
 flashinfer = pytest.importorskip("flashinfer")  # the one import: its support tables are what is tested
 MX = matrix.load(Path(__file__).parents[1] / "hardware_matrix.yaml")
 SRC = Path(__file__).parents[1] / "src"
@@ -190,33 +192,22 @@ def test_a_toolkit_root_with_the_headers_is_used(toolkit_root):
     assert toolkit.include_dir(Path("/usr")) == Path("/usr/include")
 
 
-@pytest.fixture
-def jit_cache(tmp_path, monkeypatch):
-    """FlashInfer's JIT cache moved to an empty folder (its JitSpec reads the folder at each call), in a
-    process that FlashInfer takes for an H100's (a JitSpec is refused where it finds no GPU arch)."""
-    from flashinfer.jit import core, env as jit_env
 
-    monkeypatch.setattr(core.current_compilation_context, "TARGET_CUDA_ARCHS", {(9, "0a")})
-
-    monkeypatch.setattr(jit_env, "FLASHINFER_JIT_DIR", tmp_path / "cached_ops")
-    monkeypatch.setattr(jit_env, "FLASHINFER_BASE_DIR", tmp_path)
-    return tmp_path / "cached_ops"
-
-
-def test_an_unbuilt_top_k_module_is_refused_naming_its_cache_file_and_the_command_that_builds_it(jit_cache):
+def test_an_unbuilt_top_k_module_is_refused_naming_its_cache_file_and_the_command_that_builds_it(tmp_path,
+                                                                                                   monkeypatch):
     from flashinfer.jit.topk import gen_topk_module
 
+    jit_cache = flashinfer_jit_cache(tmp_path, monkeypatch)
     if gen_topk_module().is_aot:
         pytest.skip("flashinfer-jit-cache provides the topk module here")
     with pytest.raises(LibraryNotUsable) as err:
-        prebuilt.require_built("topk", arch_list="9.0")
+        prebuilt.require_built("topk")
     text = str(err.value)
     assert f"no {jit_cache / 'topk' / 'topk.so'}" in text
-    assert (f"`FLASHINFER_WORKSPACE_BASE={jit_cache.parent} FLASHINFER_CUDA_ARCH_LIST='9.0' python -c "
+    assert (f"`FLASHINFER_WORKSPACE_BASE={tmp_path} python -c "
             "'from flashinfer.topk import get_topk_module; get_topk_module()'`") in text
 
 
-def test_a_built_top_k_module_is_used(jit_cache):
-    (jit_cache / "topk").mkdir(parents=True)
-    (jit_cache / "topk" / "topk.so").touch()
+def test_a_built_top_k_module_is_used(tmp_path, monkeypatch):
+    flashinfer_jit_cache(tmp_path, monkeypatch, built=("topk",))
     assert prebuilt.require_built("topk") is None

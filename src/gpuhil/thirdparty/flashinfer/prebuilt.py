@@ -45,18 +45,17 @@ def _resolve(path: str):
     return getattr(importlib.import_module(module), name)
 
 
-def build_command(module: str, workspace_base: str, arch_list: str | None) -> str:
-    """The shell command that builds `module` into FlashInfer's cache under `workspace_base`."""
+def build_command(module: str, workspace_base: str) -> str:
+    """The shell command that builds `module` into FlashInfer's cache under `workspace_base`. Run on the
+    machine that runs the cases, it builds for the same archs the cache folder is named for (those of
+    its GPUs, FLASHINFER_CUDA_ARCH_LIST unset: flashinfer/jit/env.py:382-396)."""
     getter_module, _, getter = SLOW_TO_BUILD[module].getter.partition(":")
-    arch = f"FLASHINFER_CUDA_ARCH_LIST='{arch_list}' " if arch_list else ""
-    return (f"{FLASHINFER.cache_env}={workspace_base} {arch}python -c "
-            f"'from {getter_module} import {getter}; {getter}()'")
+    return f"{FLASHINFER.cache_env}={workspace_base} python -c 'from {getter_module} import {getter}; {getter}()'"
 
 
-def require_built(module: str, arch_list: str | None = None) -> None:
+def require_built(module: str) -> None:
     """Nothing when FlashInfer has `module` (AOT or built in its JIT cache); else LibraryNotUsable
-    naming the file it lacks and the command that builds it there (for the archs of `arch_list`,
-    FLASHINFER_CUDA_ARCH_LIST's format, where given)."""
+    naming the file it lacks and the command that builds it there."""
     from flashinfer.jit import env as jit_env
 
     slow = SLOW_TO_BUILD[module]
@@ -66,5 +65,5 @@ def require_built(module: str, arch_list: str | None = None) -> None:
     raise LibraryNotUsable(
         f"FlashInfer's JIT module {module} is not built: no AOT copy (flashinfer-jit-cache) and no "
         f"{spec.jit_library_path}. Its build {slow.why}, longer than a case may run, so no case starts "
-        f"it: build it once into that cache with "
-        f"`{build_command(module, str(jit_env.FLASHINFER_BASE_DIR), arch_list)}`, or install flashinfer-jit-cache")
+        f"it: build it once into that cache with `{build_command(module, str(jit_env.FLASHINFER_BASE_DIR))}`, "
+        f"or install flashinfer-jit-cache")
