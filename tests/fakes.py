@@ -172,3 +172,18 @@ class HealthNvml:
 
     def error(self, code_name: str):
         return self._nv.NVMLError(getattr(self._nv, code_name))
+
+
+def flashinfer_jit_cache(tmp_path, monkeypatch, built=()):
+    """FlashInfer's JIT cache moved to an empty folder under `tmp_path` (its JitSpec reads the folder at
+    each call), holding a finished build of each module in `built`, in a process FlashInfer takes for an
+    H100's (it refuses a JitSpec where it finds no GPU arch). Returns the folder."""
+    from flashinfer.jit import core, env as jit_env
+
+    monkeypatch.setattr(core.current_compilation_context, "TARGET_CUDA_ARCHS", {(9, "0a")})
+    monkeypatch.setattr(jit_env, "FLASHINFER_JIT_DIR", tmp_path / "cached_ops")
+    monkeypatch.setattr(jit_env, "FLASHINFER_BASE_DIR", tmp_path)
+    for module in built:
+        (tmp_path / "cached_ops" / module).mkdir(parents=True)
+        (tmp_path / "cached_ops" / module / f"{module}.so").touch()
+    return tmp_path / "cached_ops"

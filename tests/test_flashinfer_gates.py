@@ -24,8 +24,10 @@ from gpuhil.ops.argmax.problems import ArgmaxProblem, problems as argmax_problem
 from gpuhil.ops.fp8_grouped_gemm.problems import adversarial_problems
 from gpuhil.ops.nvfp4_moe.problems import QuantizeProblem, adversarial_gemm_problems, layer_problems
 from gpuhil.session import catalog_capabilities
-from gpuhil.thirdparty.flashinfer import argmax, fp8_grouped_gemm, nvfp4_quantize, toolkit
+from gpuhil.thirdparty.flashinfer import argmax, fp8_grouped_gemm, nvfp4_quantize, prebuilt, toolkit
 from gpuhil.thirdparty.provider import LibraryNotUsable
+
+from fakes import flashinfer_jit_cache
 
 flashinfer = pytest.importorskip("flashinfer")  # the one import: its support tables are what is tested
 MX = matrix.load(Path(__file__).parents[1] / "hardware_matrix.yaml")
@@ -188,3 +190,24 @@ def test_a_toolkit_root_with_the_headers_is_used(toolkit_root):
     (toolkit_root / "include" / "curand.h").touch()
     assert toolkit.require_headers(toolkit.CURAND, "top-k") == toolkit_root
     assert toolkit.include_dir(Path("/usr")) == Path("/usr/include")
+
+
+
+def test_an_unbuilt_top_k_module_is_refused_naming_its_cache_file_and_the_command_that_builds_it(tmp_path,
+                                                                                                   monkeypatch):
+    from flashinfer.jit.topk import gen_topk_module
+
+    jit_cache = flashinfer_jit_cache(tmp_path, monkeypatch)
+    if gen_topk_module().is_aot:
+        pytest.skip("flashinfer-jit-cache provides the topk module here")
+    with pytest.raises(LibraryNotUsable) as err:
+        prebuilt.require_built("topk")
+    text = str(err.value)
+    assert f"no {jit_cache / 'topk' / 'topk.so'}" in text
+    assert (f"`FLASHINFER_WORKSPACE_BASE={tmp_path} python -c "
+            "'from flashinfer.topk import get_topk_module; get_topk_module()'`") in text
+
+
+def test_a_built_top_k_module_is_used(tmp_path, monkeypatch):
+    flashinfer_jit_cache(tmp_path, monkeypatch, built=("topk",))
+    assert prebuilt.require_built("topk") is None

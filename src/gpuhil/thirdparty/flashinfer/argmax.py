@@ -40,6 +40,9 @@ cub_topk.cu:449-453, 749); the radix path checks the input is contiguous (csrc/t
 CHECK_INPUT) and raises "input must be contiguous" on a view. That refusal is not hidden by a copy:
 it fails as a gate disagreement. The suite's strided rows (M = 64) go to CUB.
 
+Build: every backend is in FlashInfer's one JIT module `topk`, whose build takes longer than a case
+may run; the launch is refused naming the command that builds it unless it is built (prebuilt.py).
+
 Environment: FLASHINFER_TOPK_ALGO (cub, clusters, default in Python; filtered, multi_cta in C++,
 topk.cuh:3604-3611) forces a backend; the plan assumes it unset.
 """
@@ -54,7 +57,7 @@ from ...gating import Plan, Requirements
 from ...ops.argmax.problems import ArgmaxProblem
 from ..provider import LibraryProvider
 from .. import FLASHINFER as LIBRARY
-from . import toolkit
+from . import prebuilt, toolkit
 
 CUB_MAX_N = 1 << 21  # DeviceBatchedTopK's segment limit (topk.py:661, cub_topk.cu:52)
 FILTERED_TOPK_SMEM_BYTES = 2 * 16 * 1024 * 4  # two 16K-index int buffers (topk.cuh:2561-2563)
@@ -100,6 +103,8 @@ class TopK1(LibraryProvider):
         from flashinfer.topk import TopKTieBreak
 
         toolkit.require_headers(toolkit.CURAND, "top-k")
+        # top_k builds FlashInfer's `topk` module on its first call: longer than a case may run (prebuilt.py).
+        prebuilt.require_built("topk")
 
         def argmax(logits, out=None):
             m = logits.shape[0]
