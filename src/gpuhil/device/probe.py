@@ -382,13 +382,26 @@ def _version(dist: str) -> str:
     return metadata.version(dist)
 
 
+@functools.cache
 def _torch_facts() -> tuple[str, str | None, bool]:
-    import torch
+    """torch.__version__ and torch.version.cuda, read from torch/version.py, the module both come
+    from, without importing torch: the import takes seconds of CPU, and every `gpuhil run` and
+    pytest process probes."""
+    import importlib.util
 
-    return torch.__version__, torch.version.cuda, torch.version.cuda is not None
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("No module named 'torch'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    version_spec = importlib.util.spec_from_file_location("_gpuhil_probed_torch_version", path)
+    module = importlib.util.module_from_spec(version_spec)
+    version_spec.loader.exec_module(module)
+    return module.__version__, module.cuda, module.cuda is not None
 
 
 def _cudnn_version() -> str | None:
+    if not _torch_facts()[2]:  # a build without CUDA has no cuDNN backend: torch would say unavailable
+        return None
     import torch
 
     v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
@@ -448,10 +461,10 @@ def read_software_fields(rec: _Recorder) -> None:
     fp = rec.fp
     fp.cpu_arch, fp.how_read["cpu_arch"] = platform.machine(), "platform.machine()"
     fp.python, fp.how_read["python"] = platform.python_version(), "platform.python_version()"
-    facts = rec.read("torch", "torch.__version__", lambda: _torch_facts()[0])
+    facts = rec.read("torch", "torch.__version__ (torch/version.py)", lambda: _torch_facts()[0])
     if facts is not None:
         _, cuda, built = _torch_facts()
-        fp.cuda_runtime, fp.how_read["cuda_runtime"] = cuda, "torch.version.cuda"
+        fp.cuda_runtime, fp.how_read["cuda_runtime"] = cuda, "torch.version.cuda (torch/version.py)"
         fp.torch_cuda_build, fp.how_read["torch_cuda_build"] = built, "torch.version.cuda is not None"
         rec.read("cudnn", "torch.backends.cudnn.version() (backend loaded by torch)", _cudnn_version)
     rec.read("triton", "importlib.metadata.version('triton')", lambda: _version("triton"))

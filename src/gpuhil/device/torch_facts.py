@@ -17,6 +17,8 @@ _OP_ARCH_FAMILIES = {"_scaled_grouped_mm": frozenset({9, 10}), "_scaled_mm": fro
 
 def ops_for(arch_family: int | None) -> frozenset[str]:
     """Operators this torch build offers for devices of `arch_family` (no device needed)."""
+    if not any(arch_family in families for families in _OP_ARCH_FAMILIES.values()):
+        return frozenset()  # none could apply: no need to import torch (seconds of CPU) to say so
     try:
         import torch
     except ImportError:
